@@ -1,0 +1,85 @@
+"""BAL validator: `guichet bal validate` against the reference CLI, whole process, same files.
+
+Workload: large realistic files from ../shared/bal/make_big.py (the real Bruz BAL replicated over
+real communes): 300k rows in BAL 1.3 (~56 MB), 100k rows in BAL 1.4 with BAN ids, and a ~200 MB
+file (1.1M rows) for memory. Each side validates the file and writes its report; timed as a whole
+process (interpreter start-up included), peak RSS from the kernel.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from _common import SHARED, WORK, ProcessRun, median_run, table
+
+REF_DIR = WORK / "bal"
+GUICHET = Path(sys.executable).with_name("guichet")
+TODAY = "2026-11-22"
+FILES = [
+    # (name, make_big args, profile, run the reference too)
+    ("big_300k_1.3.csv", ["--rows", "300000", "--format", "1.3"], "1.3", True),
+    ("big_100k_1.4.csv", ["--rows", "100000", "--format", "1.4"], "1.4", True),
+    ("big_1100k_1.3.csv", ["--rows", "1100000", "--format", "1.3"], "1.3", False),
+]
+
+
+def prepare() -> None:
+    """A private copy of the reference with its npm dependencies, and the big files."""
+    if not (REF_DIR / "reference" / "node" / "node_modules").is_dir():
+        shutil.rmtree(REF_DIR, ignore_errors=True)
+        shutil.copytree(SHARED / "bal", REF_DIR, ignore=shutil.ignore_patterns("expected"))
+        subprocess.run(["npm", "ci", "--silent"], cwd=REF_DIR / "reference" / "node", check=True)
+    for name, args, _, _ in FILES:
+        target = REF_DIR / "big" / name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, str(REF_DIR / "make_big.py"), *args, "--out", str(target)]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def _reference(path: Path, profile: str) -> ProcessRun:
+    cmd = [
+        "node", "--max-old-space-size=16000", str(REF_DIR / "reference" / "run-ref.mjs"), str(path),
+        profile, "--mode=summary", "--det-uuid", "--ban=offline", f"--today={TODAY}",
+        f"--out={WORK / 'ref-report.json'}",
+    ]
+    return median_run(cmd, 1)[0]
+
+
+def _guichet(path: Path, profile: str, repeat: int) -> ProcessRun:
+    cmd = [str(GUICHET), "bal", "validate", str(path), "--profile", profile, "--json",
+           "--today", TODAY]
+    return median_run(cmd, repeat)[0]
+
+
+def run() -> str:
+    prepare()
+    rows: list[list[str]] = []
+    for name, _, profile, with_reference in FILES:
+        path = REF_DIR / "big" / name
+        ours = _guichet(path, profile, repeat=3)
+        size = f"{path.stat().st_size / 1e6:.1f} MB"
+        if with_reference:
+            ref = _reference(path, profile)
+            rows.append([
+                name, size, profile, f"{ref.wall_s:.2f} s", f"{ref.peak_rss_mib:,.0f} MiB",
+                f"{ours.wall_s:.2f} s", f"{ours.peak_rss_mib:,.0f} MiB",
+                f"{ref.wall_s / ours.wall_s:.1f}×", f"{ref.peak_rss_mib / ours.peak_rss_mib:.1f}×",
+            ])
+        else:
+            rows.append([name, size, profile, "not run", "", f"{ours.wall_s:.2f} s",
+                         f"{ours.peak_rss_mib:,.0f} MiB", "", ""])
+    header = ["file", "size", "profile", "reference wall", "reference peak RSS",
+              "guichet wall", "guichet peak RSS", "speed ratio", "memory ratio"]
+    return "\n".join([
+        "## BAL validator (`guichet bal validate` vs @ban-team/validateur-bal 3.5.2)",
+        "",
+        "Whole process (start-up included), report written as JSON, BAN lookup offline, frozen "
+        f"date {TODAY}. Guichet: median of 3 runs; reference: 1 run (`run-ref.mjs --mode=summary`, "
+        "Node with a 16 GB heap limit as in TIMINGS.md). Peak RSS from the kernel (wait4).",
+        "",
+        table(header, rows),
+    ])

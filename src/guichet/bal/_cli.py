@@ -1,0 +1,123 @@
+"""``guichet bal validate FILE``: a readable summary, or JSON, and an exit status.
+
+Exit status: 0 valid, 1 invalid, 2 unreadable (missing file, binary, unsupported encoding, parse
+failure).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from guichet.bal._report import Report
+from guichet.bal._schema import PROFILES
+from guichet.bal._validate import validate
+
+app = typer.Typer(help="Valider une Base Adresse Locale (BAL).", no_args_is_help=True)
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+_BIG_FILE = 5_000_000
+_SHOWN_PROBLEMS = 50
+
+
+def _parse_today(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("format attendu : AAAA-MM-JJ") from None
+
+
+@app.command("validate")
+def validate_command(
+    file: Annotated[Path, typer.Argument(help="Fichier BAL (CSV).")],
+    profile: Annotated[
+        str | None,
+        typer.Option(help=f"Profil : {', '.join(PROFILES)} (détecté si absent)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Rapport JSON sur la sortie.")] = False,
+    today: Annotated[str | None, typer.Option(help="Date du jour (AAAA-MM-JJ).")] = None,
+) -> None:
+    """Valide FILE comme le validateur de référence et résume le résultat."""
+    err = Console(stderr=True)
+    if profile is not None and profile not in PROFILES:
+        err.print(f"[red]Profil inconnu : {profile}[/red] (profils : {', '.join(PROFILES)})")
+        raise typer.Exit(EXIT_UNREADABLE)
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        err.print(f"[red]Fichier illisible : {exc.strerror} ({file})[/red]")
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    report = _run(file, profile, _parse_today(today), show_progress=size > _BIG_FILE, console=err)
+    if as_json:
+        out = report.summary()
+        out["problems"] = [p.to_json() for p in report.problems()]
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    else:
+        _print_text(report, Console())
+    raise typer.Exit(_exit_status(report))
+
+
+def _run(
+    file: Path, profile: str | None, today: dt.date | None, *, show_progress: bool, console: Console
+) -> Report:
+    if not show_progress or not console.is_terminal:
+        return validate(file, profile, today=today)
+    with Progress(
+        TextColumn("Validation"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} lignes"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("rows", total=None)
+        return validate(
+            file, profile, today=today,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def _exit_status(report: Report) -> int:
+    if not report.parse_ok:
+        return EXIT_UNREADABLE
+    return EXIT_VALID if report.is_valid else EXIT_INVALID
+
+
+def _print_text(report: Report, console: Console) -> None:
+    if report.file_error is not None:
+        console.print(f"[bold red]Fichier non validable[/bold red] : {report.file_error.message}")
+        return
+    console.print(
+        f"Encodage {report.encoding} · séparateur {report.delimiter!r} · "
+        f"{report.row_count:,} lignes · profil {report.profile}"
+    )
+    if not report.parse_ok:
+        console.print("[bold red]Lecture du CSV impossible[/bold red]")
+        for error in report.parse_errors:
+            where = f" (ligne de données {error.row})" if error.row is not None else ""
+            console.print(f"  {error.code} : {error.message}{where}")
+        return
+    problems = list(report.problems())
+    counts = Counter(p.level for p in problems)
+    verdict = "[bold green]VALIDE[/bold green]" if report.is_valid else "[bold red]INVALIDE[/bold red]"
+    console.print(
+        f"{verdict} — {counts['E']} erreur(s), {counts['W']} avertissement(s), "
+        f"{counts['I']} information(s)"
+    )
+    by_code = Counter((p.level, p.code) for p in problems)
+    for (level, code), n in sorted(by_code.items(), key=lambda kv: ("EWI".index(kv[0][0]), -kv[1])):
+        example = next(p for p in problems if p.code == code)
+        console.print(f"  [{level}] {code} ×{n} — {example.message}")
+    shown = [p for p in problems if p.level in ("E", "W") and p.line >= 0][:_SHOWN_PROBLEMS]
+    if shown:
+        console.print("Premières lignes concernées :")
+    for p in shown:
+        value = "" if p.value is None else f" = {p.value!r}"
+        column = f" {p.column}{value}" if p.column else ""
+        console.print(f"  ligne {p.line + 1}{column} : [{p.level}] {p.code}")

@@ -1,0 +1,209 @@
+"""The validation report: the reference's summary shape plus a per-problem detail in French."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+from guichet.bal._csv import ParseError
+from guichet.bal._fields import Column
+from guichet.bal._rows import RowState
+from guichet.bal._schema import (
+    FIELDS,
+    PROFILES,
+    Level,
+    code_in_format,
+    column_in_format,
+    get_profile,
+    label_of,
+    level_of,
+)
+
+_LINEBREAK_NAMES = {"\n": "Unix", "\r\n": "Windows", "\r": "Old Mac/BSD"}
+
+
+@dataclass(frozen=True, slots=True)
+class FileError:
+    """A file the reference cannot judge (it throws): binary, unsupported encoding, crash."""
+
+    code: str
+    message: str
+    reference_error: str
+    """What the reference itself says (it rejects instead of reporting)."""
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "referenceError": self.reference_error}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem found, in a form a person can act on."""
+
+    line: int
+    """Data row index as the reference counts it (0-based, blank lines removed); -1 for the file."""
+    column: str | None
+    value: str | None
+    code: str
+    level: Level
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "column": self.column,
+            "value": self.value,
+            "code": self.code,
+            "level": self.level,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Result of :func:`guichet.bal.validate` for one profile.
+
+    ``for_profile`` gives the same file seen through another profile without validating again.
+    """
+
+    profile: str
+    encoding: str | None
+    linebreak: str | None = None
+    delimiter: str | None = None
+    original_fields: list[str] = field(default_factory=list)
+    parse_errors: list[ParseError] = field(default_factory=list)
+    columns: list[Column] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    global_errors: list[str] = field(default_factory=list)
+    rows: list[RowState] = field(default_factory=list)
+    row_count: int = 0
+    file_error: FileError | None = None
+    fatal_parse: bool = False
+
+    # -- verdicts ---------------------------------------------------------------------------
+
+    @property
+    def parse_ok(self) -> bool:
+        return self.file_error is None and not self.fatal_parse
+
+    @property
+    def is_valid(self) -> bool:
+        """No error-level code in this profile (the reference's ``profilesValidation`` verdict)."""
+        return self.parse_ok and self.profiles_validation[self.profile]["isValid"]
+
+    def for_profile(self, profile: str) -> Report:
+        get_profile(profile)
+        return replace(self, profile=profile)
+
+    @cached_property
+    def rows_errors(self) -> list[str]:
+        return list(dict.fromkeys(code for row in self.rows for code, _ in row.errors))
+
+    @cached_property
+    def unique_errors(self) -> list[str]:
+        return list(dict.fromkeys([*self.global_errors, *self.rows_errors]))
+
+    @cached_property
+    def profiles_validation(self) -> dict[str, dict[str, Any]]:
+        unique = self.unique_errors
+        return {
+            key: {
+                "code": p.code,
+                "name": p.name,
+                "isValid": not any(level_of(key, code) == "E" for code in unique),
+            }
+            for key, p in PROFILES.items()
+        }
+
+    # -- profile views ----------------------------------------------------------------------
+
+    @property
+    def _format(self) -> str:
+        return PROFILES[self.profile].format
+
+    def profil_errors(self) -> list[dict[str, str]]:
+        fmt = self._format
+        return [
+            {"code": code, "level": level_of(self.profile, code)}
+            for code in self.unique_errors
+            if code_in_format(code, fmt)
+        ]
+
+    def not_found_fields(self) -> list[dict[str, str]]:
+        fmt = self._format
+        return [
+            {"schemaName": name, "level": level_of(self.profile, f"field.{name}.missing")}
+            for name in self.not_found
+            if fmt in FIELDS[name].formats
+        ]
+
+    def row_errors(self) -> Iterator[tuple[RowState, str, str | None, Level]]:
+        """Every row error kept by this profile: (row, code, header name, level)."""
+        fmt, profile = self._format, self.profile
+        for row in self.rows:
+            for code, header in row.errors:
+                if column_in_format(header, fmt):
+                    yield row, code, header, level_of(profile, code)
+
+    def problems(self) -> Iterator[Problem]:
+        """File-level problems first, then row problems in row order, with French messages."""
+        if self.file_error is not None:
+            yield Problem(-1, None, None, self.file_error.code, "E", self.file_error.message)
+            return
+        for error in self.parse_errors:
+            yield Problem(
+                -1 if error.row is None else error.row, None, None, f"parse.{error.code}",
+                "E" if self.fatal_parse else "W", error.message,
+            )
+        if self.fatal_parse:
+            return
+        for entry in self.profil_errors():
+            code = entry["code"]
+            if code.startswith(("field.", "file.", "rows.")):
+                yield Problem(-1, None, None, code, entry["level"], label_of(code))  # type: ignore[arg-type]
+        index = {c.name: c.index for c in self.columns}
+        for row, code, header, level in self.row_errors():
+            value = None
+            if header is not None and index[header] < len(row.cells):
+                value = row.cells[index[header]]
+            yield Problem(row.line, header, value, code, level, label_of(code))
+
+    # -- serialization ----------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """The reference's report without ``rows``, plus ``rowCount`` and ``rowErrors``."""
+        head: dict[str, Any] = {
+            "encoding": self.encoding,
+            "linebreak": self.linebreak,
+            "delimiter": self.delimiter,
+            "originalFields": self.original_fields,
+            "parseOk": self.parse_ok,
+            "parseErrors": [e.to_json() for e in self.parse_errors],
+        }
+        if self.file_error is not None:
+            return {**head, "fileError": self.file_error.to_json(), "rowCount": self.row_count}
+        if self.fatal_parse:
+            return {**head, "rowCount": self.row_count}
+        return {
+            **head,
+            "fields": [c.to_json() for c in self.columns],
+            "notFoundFields": self.not_found_fields(),
+            "fileValidation": self.file_validation(),
+            "profilesValidation": self.profiles_validation,
+            "globalErrors": self.global_errors,
+            "rowsErrors": self.rows_errors,
+            "uniqueErrors": self.unique_errors,
+            "profile": self.profile,
+            "profilErrors": self.profil_errors(),
+            "rowCount": self.row_count,
+            "rowErrors": [[row.line, code, level] for row, code, _, level in self.row_errors()],
+        }
+
+    def file_validation(self) -> dict[str, dict[str, Any]]:
+        linebreak = _LINEBREAK_NAMES.get(self.linebreak or "", "Inconnu")
+        return {
+            "encoding": {"value": self.encoding, "isValid": self.encoding == "utf-8"},
+            "delimiter": {"value": self.delimiter, "isValid": self.delimiter == ";"},
+            "linebreak": {"value": linebreak, "isValid": linebreak in ("Unix", "Windows")},
+        }

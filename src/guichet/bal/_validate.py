@@ -1,0 +1,160 @@
+"""``validate()``: bytes in, :class:`Report` out, with the reference's verdicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from guichet.bal._crossrows import BanLookup, check_rows
+from guichet.bal._csv import parse_csv
+from guichet.bal._encoding import (
+    UnsupportedEncodingError,
+    decode,
+    detect_encoding,
+    sniff_binary,
+)
+from guichet.bal._fields import Column, compute_fields
+from guichet.bal._report import FileError, Report
+from guichet.bal._rows import ReferenceCrash, RowReader, RowState
+from guichet.bal._schema import get_profile
+from guichet.bal._values import ValueReader
+
+Source = bytes | bytearray | memoryview | str | os.PathLike[str]
+Progress = Callable[[int, int], None]
+"""Called with (rows done, rows in all) while rows are read."""
+
+_PROGRESS_EVERY = 10_000
+
+
+def detect_profile(columns: list[Column]) -> str:
+    """``calculateProfile``: BAN id columns mean 1.4, and with ``toponyme`` 1.5."""
+    names = {c.schema_name for c in columns}
+    if {"id_ban_commune", "id_ban_toponyme", "id_ban_adresse"} <= names:
+        return "1.5" if "toponyme" in names else "1.4"
+    return "1.3"
+
+
+def _read(source: Source) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    return Path(source).read_bytes()
+
+
+def validate(
+    source: Source,
+    profile: str | None = None,
+    *,
+    today: dt.date | None = None,
+    ban_lookup: BanLookup | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Validate a BAL file (bytes or a path) against ``profile`` (auto-detected when None).
+
+    ``today`` freezes the date used by ``date_der_maj`` checks; ``ban_lookup`` maps an INSEE code
+    to its BAN commune id (None: offline, as the reference behaves without network).
+    """
+    if profile is not None:
+        get_profile(profile)
+    buf = _read(source)
+    kind = sniff_binary(buf)
+    if kind is not None:
+        return _file_error(profile, None, "file.binary", _BINARY_MESSAGE.format(kind=kind),
+                           "Error: Non-text file cannot be processed")
+    try:
+        encoding = detect_encoding(buf)
+    except UnsupportedEncodingError as exc:
+        return _file_error(
+            profile, None, exc.code,
+            _ENCODING_MESSAGE.format(name=exc.encoding_name),
+            f"Error: Encoding currently not supported: {exc.encoding_name}",
+        )
+    parsed = parse_csv(decode(buf, encoding))
+    base = Report(
+        profile=profile or "1.3", encoding=encoding, linebreak=parsed.linebreak,
+        delimiter=parsed.delimiter, original_fields=parsed.fields, parse_errors=parsed.errors,
+        row_count=len(parsed.rows),
+    )
+    if parsed.fatal:
+        return replace(base, fatal_parse=True)
+    fields = compute_fields(parsed.fields)
+    reader = RowReader(fields.columns, ValueReader(today=today or dt.date.today()))
+    try:
+        rows = _read_rows(reader, parsed.rows, progress)
+    except ReferenceCrash as crash:
+        return _crash_report(base, crash)
+    global_errors = [f"field.{name}.missing" for name in fields.not_found]
+    global_errors += check_rows(rows, ban_lookup)
+    global_errors += _file_codes(encoding, parsed.delimiter, parsed.linebreak)
+    return replace(
+        base,
+        profile=profile or detect_profile(fields.columns),
+        columns=fields.columns,
+        not_found=fields.not_found,
+        global_errors=list(dict.fromkeys(global_errors)),
+        rows=rows,
+    )
+
+
+def _read_rows(reader: RowReader, cells: list[list[str]], progress: Progress | None) -> list[RowState]:
+    if progress is None:
+        return [reader.read(line, row) for line, row in enumerate(cells)]
+    total = len(cells)
+    rows: list[RowState] = []
+    for line, row in enumerate(cells):
+        rows.append(reader.read(line, row))
+        if line % _PROGRESS_EVERY == 0:
+            progress(line, total)
+    progress(total, total)
+    return rows
+
+
+def _file_codes(encoding: str, delimiter: str, linebreak: str) -> list[str]:
+    codes = []
+    if encoding != "utf-8":
+        codes.append("file.encoding.non_standard")
+    if delimiter != ";":
+        codes.append("file.delimiter.non_standard")
+    if linebreak not in ("\n", "\r\n"):
+        codes.append("file.linebreak.non_standard")
+    return codes
+
+
+_BINARY_MESSAGE = (
+    "Le fichier n’est pas un fichier texte (format détecté : {kind}). "
+    "Une BAL doit être un fichier CSV encodé en UTF-8."
+)
+_ENCODING_MESSAGE = (
+    "L’encodage du fichier ({name}) n’est pas pris en charge. "
+    "Enregistrez le fichier en UTF-8 (recommandé) ou en Windows-1252."
+)
+_CRASH_MESSAGE = (
+    "Ligne {line} : la commune {code} de cle_interop est une commune ancienne et "
+    "commune_deleguee_insee vaut {deleguee} ; sans colonne commune_insee le chef-lieu ne peut "
+    "pas être vérifié. Ajoutez la colonne commune_insee avec le code de la commune actuelle."
+)
+
+
+def _file_error(
+    profile: str | None, encoding: str | None, code: str, message: str, reference: str
+) -> Report:
+    return Report(
+        profile=profile or "1.3",
+        encoding=encoding,
+        file_error=FileError(code=code, message=message, reference_error=reference),
+    )
+
+
+def _crash_report(base: Report, crash: ReferenceCrash) -> Report:
+    error = FileError(
+        code="file.validation_impossible",
+        message=_CRASH_MESSAGE.format(
+            line=crash.line, code=crash.code_commune, deleguee=crash.commune_deleguee
+        ),
+        reference_error=(
+            "TypeError: Cannot read properties of undefined (reading 'anciensCodes')"
+        ),
+    )
+    return replace(base, file_error=error)

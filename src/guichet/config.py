@@ -1,0 +1,176 @@
+"""Typed settings: every `GUICHET_*` variable, in nested groups, read once by the entry points.
+
+Nested groups use `__` in the environment: `GUICHET_SMTP__HOST`, `GUICHET_STORAGE__S3__BUCKET`.
+`.env.example` at the repository root lists every variable. Nothing reads the environment at
+import time: the CLI calls `Settings()` once and passes the object down; tests build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+# Secrets that must never reach production (the template's "changethis" guard).
+_PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
+
+_DRIVER = "postgresql+psycopg"
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pool of the API / worker process (the URL itself is `GUICHET_DATABASE_URL`)."""
+
+    pool_size: Annotated[int, Field(ge=1)] = 10
+    max_overflow: Annotated[int, Field(ge=0)] = 5
+    pool_timeout: Annotated[float, Field(gt=0)] = 30.0
+    echo: bool = False
+
+
+class WorkerSettings(BaseModel):
+    # None = automatic: in-process when the database is embedded (nothing configured), else off
+    # (run `guichet worker` processes instead).
+    in_process: bool | None = None
+    concurrency: Annotated[int, Field(ge=1)] = 4
+    queues: list[str] | None = None  # None = every queue
+    shutdown_timeout: Annotated[float, Field(gt=0)] = 30.0
+
+
+class S3Settings(BaseModel):
+    """Any S3 API: AWS, SeaweedFS, MinIO, OVH."""
+
+    endpoint_url: str | None = None  # None = AWS
+    region: str = "us-east-1"
+    bucket: str | None = None
+    prefix: str = ""  # prepended to every key, e.g. "guichet/"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    multipart_threshold: Annotated[int, Field(ge=5 * MiB)] = 16 * MiB
+    part_size: Annotated[int, Field(ge=5 * MiB)] = 8 * MiB  # S3's minimum part size is 5 MiB
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["local", "s3"] = "local"
+    directory: Path | None = None  # local backend; default $GUICHET_HOME/blobs
+    s3: S3Settings = S3Settings()
+
+
+class SmtpSettings(BaseModel):
+    host: str | None = None  # None = write mails to the Maildir outbox instead
+    port: int = 587
+    # auto = STARTTLS when the server offers it; tls = implicit TLS (port 465); none = plain.
+    security: Literal["auto", "starttls", "tls", "none"] = "auto"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+
+
+class MailSettings(BaseModel):
+    sender: str = "Guichet <noreply@localhost>"
+    bcc: list[str] = []
+    outbox_dir: Path | None = None  # default $GUICHET_HOME/outbox
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # auto = human-readable on a terminal, JSON otherwise.
+    format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GUICHET_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    home: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    public_url: str | None = None  # base URL in links and OpenAPI; default http://host:port
+    database_url: str | None = None  # None = embedded PostgreSQL under $GUICHET_HOME/postgres
+    admin_token: SecretStr | None = None
+    cors_origins: list[str] = ["*"]
+
+    db: DatabaseSettings = DatabaseSettings()
+    worker: WorkerSettings = WorkerSettings()
+    storage: StorageSettings = StorageSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    mail: MailSettings = MailSettings()
+    log: LogSettings = LogSettings()
+
+    _embedded_url: str | None = PrivateAttr(None)
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str | None) -> str | None:
+        """Accept the usual spellings; always use psycopg 3 (one driver for SQLAlchemy and jobs)."""
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in {"postgres", "postgresql", _DRIVER}:
+            raise ValueError("must be a postgresql:// URL")
+        return f"{_DRIVER}://{rest}"
+
+    @model_validator(mode="after")
+    def _production_guards(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.database_url is None:
+            raise ValueError("GUICHET_DATABASE_URL is required in production")
+        token = self.admin_token.get_secret_value() if self.admin_token else None
+        if token is not None and (token.lower() in _PLACEHOLDER_SECRETS or len(token) < 24):
+            raise ValueError("GUICHET_ADMIN_TOKEN is a placeholder or too short (< 24 chars)")
+        if self.storage.backend == "s3" and not self.storage.s3.bucket:
+            raise ValueError("GUICHET_STORAGE__S3__BUCKET is required with the s3 backend")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when Guichet runs (and owns) its own PostgreSQL under `home`."""
+        return self.database_url is None
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        if self.worker.in_process is None:
+            return self.is_embedded
+        return self.worker.in_process
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.storage.directory or self.home / "blobs"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.mail.outbox_dir or self.home / "outbox"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL to connect to: the configured one, or the embedded server's once started."""
+        url = self.database_url or self._embedded_url
+        if url is None:
+            raise RuntimeError("the embedded PostgreSQL is not started (see guichet.embedded)")
+        return url
+
+    def with_embedded_database(self, url: str) -> Settings:
+        """A copy that connects to the embedded server at `url` and still knows it is embedded."""
+        copy = self.model_copy()
+        copy._embedded_url = self._psycopg_driver(url)
+        return copy

@@ -1,0 +1,194 @@
+"""Domain errors and the one place that turns them into HTTP responses.
+
+Services raise `GuichetError` subclasses (never `HTTPException`). Each router family picks the
+wire format of its errors by using `route_class(SomeFormat())` as its `APIRouter(route_class=...)`:
+the BAL publication API answers `{"code": 404, "message": "..."}`, the loader API something else,
+internal routes the default `{"code": "not_found", "message": "...", "details": {...}}`.
+Errors raised outside any route (unknown path) use the application's default format.
+
+    GuichetError (500 internal_error)
+    ├── BadRequest (400) ── RequestInvalid (422 by default; families may render it as 400)
+    ├── Unauthorized (401)
+    ├── Forbidden (403)
+    ├── NotFound (404)
+    ├── Conflict (409)
+    ├── PayloadTooLarge (413)
+    └── ServiceUnavailable (503)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar, Protocol
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class GuichetError(Exception):
+    # Plain class attributes (not ClassVar) so that `HTTPError` can set them per instance.
+    status: int = 500
+    code: str = "internal_error"
+    default_message: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        self.message = message or self.default_message
+        self.headers = dict(headers or {})
+        self.details = details
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status})"
+
+
+class BadRequest(GuichetError):
+    status, code, default_message = 400, "bad_request", "Bad request"
+
+
+class RequestInvalid(BadRequest):
+    """The request did not match its schema (FastAPI's validation errors, made domain errors)."""
+
+    status, code, default_message = 422, "validation_error", "Invalid request"
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(errors=[_public_error(error) for error in errors])
+
+    @property
+    def messages(self) -> list[str]:
+        """One human line per error, e.g. `body.nom: Field required`."""
+        return [
+            ".".join(str(part) for part in error["loc"]) + ": " + error["msg"]
+            for error in self.details["errors"]
+        ]
+
+
+class Unauthorized(GuichetError):
+    status, code, default_message = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(GuichetError):
+    status, code, default_message = 403, "forbidden", "Forbidden"
+
+
+class NotFound(GuichetError):
+    status, code, default_message = 404, "not_found", "Not found"
+
+
+class Conflict(GuichetError):
+    status, code, default_message = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(GuichetError):
+    status, code, default_message = 413, "payload_too_large", "Payload too large"
+
+
+class ServiceUnavailable(GuichetError):
+    status, code, default_message = 503, "service_unavailable", "Service unavailable"
+
+
+def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    # FastAPI puts the offending `input` (and `ctx`) in each error: it may hold a token or a whole
+    # uploaded body, so only location, message and type go out.
+    return {
+        "loc": list(error.get("loc", ())),
+        "msg": error.get("msg", ""),
+        "type": error.get("type"),
+    }
+
+
+class HTTPError(GuichetError):
+    """A framework-level HTTP error (unknown route, wrong method) carried as a domain error."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message, headers=headers)
+        self.status = status
+        self.code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+
+
+class ErrorFormat(Protocol):
+    """How one router family writes an error on the wire."""
+
+    def render(self, request: Request, error: GuichetError) -> Response: ...
+
+
+class DefaultFormat:
+    """`{"code": "not_found", "message": "...", "details": {...}}` (details only when present)."""
+
+    def render(self, request: Request, error: GuichetError) -> Response:
+        body: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.details:
+            body["details"] = error.details
+        return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+class StatusCodeFormat:
+    """`{"code": 404, "message": "..."}`: the numeric status in `code_key`, as NestJS services do.
+
+    `validation_status` lets a family answer schema errors with 400 (NestJS `ValidationPipe`)
+    instead of FastAPI's 422; their `message` is then the list of error lines.
+    """
+
+    def __init__(self, *, code_key: str = "code", validation_status: int = 400) -> None:
+        self.code_key = code_key
+        self.validation_status = validation_status
+
+    def render(self, request: Request, error: GuichetError) -> Response:
+        status = error.status
+        message: str | list[str] = error.message
+        if isinstance(error, RequestInvalid):
+            status, message = self.validation_status, error.messages
+        return JSONResponse(
+            {self.code_key: status, "message": message}, status_code=status, headers=error.headers
+        )
+
+
+def route_class(error_format: ErrorFormat) -> type[APIRoute]:
+    """An `APIRoute` subclass whose errors are rendered with `error_format`."""
+    return type("FormattedRoute", (APIRoute,), {"error_format": error_format})
+
+
+def format_for(request: Request) -> ErrorFormat:
+    # Starlette stores the matched route in the scope (also for 405 partial matches).
+    route = request.scope.get("route")
+    route_format: ErrorFormat | None = getattr(route, "error_format", None)
+    if route_format is not None:
+        return route_format
+    app_format: ErrorFormat = request.app.state.error_format
+    return app_format
+
+
+def render_error(request: Request, error: GuichetError) -> Response:
+    return format_for(request).render(request, error)
+
+
+async def _on_guichet_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GuichetError)
+    return render_error(request, exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return render_error(request, RequestInvalid(exc.errors()))
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return render_error(request, HTTPError(exc.status_code, str(exc.detail), exc.headers))
+
+
+def install_error_handlers(app: FastAPI, default: ErrorFormat | None = None) -> None:
+    """Register the handlers; unexpected exceptions are rendered by the request middleware."""
+    app.state.error_format = default or DefaultFormat()
+    app.add_exception_handler(GuichetError, _on_guichet_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)

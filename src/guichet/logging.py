@@ -1,0 +1,104 @@
+"""structlog setup: key-value events, JSON off a terminal, secrets redacted, request ids bound."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from guichet.config import LogSettings
+
+# Any event key that looks like it carries a credential is masked, whatever the caller passed:
+# a last line of defence, the first being not to log such values at all.
+_SECRET_KEY = re.compile(r"(authorization|token|password|passwd|secret|api_?key|cookie)", re.I)
+_MASK = "***"
+
+_SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate of the message
+    for key in event_dict:
+        if key != "event" and _SECRET_KEY.search(key):
+            event_dict[key] = _MASK
+    return event_dict
+
+
+def _use_json(settings: LogSettings) -> bool:
+    if settings.format == "auto":
+        return not sys.stderr.isatty()
+    return settings.format == "json"
+
+
+def configure_logging(settings: LogSettings) -> None:
+    """Route structlog and the stdlib (uvicorn, procrastinate, alembic) through one renderer."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if _use_json(settings)
+        # Plain tracebacks: rich's pretty ones print local variables (tokens, passwords) and
+        # take seconds to render.
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    )
+    pre_chain = [*_SHARED_PROCESSORS, structlog.stdlib.ExtraAdder(), redact_secrets]
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "structlog": {
+                    "()": structlog.stdlib.ProcessorFormatter,
+                    "processors": [
+                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.format_exc_info,
+                        renderer,
+                    ],
+                    "foreign_pre_chain": pre_chain,
+                }
+            },
+            "handlers": {
+                "default": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "structlog",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "root": {"handlers": ["default"], "level": settings.level},
+            "loggers": {
+                # The request middleware logs one `http.request` event per request instead.
+                "uvicorn.access": {"level": "WARNING"},
+                "uvicorn.error": {"level": settings.level},
+                # procrastinate is chatty at INFO (one line per poll); its warnings matter.
+                "procrastinate": {
+                    "level": "WARNING" if settings.level == "INFO" else settings.level
+                },
+            },
+        }
+    )
+    structlog.configure(
+        processors=[
+            *_SHARED_PROCESSORS,
+            structlog.processors.StackInfoRenderer(),
+            redact_secrets,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

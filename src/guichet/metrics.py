@@ -1,0 +1,35 @@
+"""Prometheus metrics of the HTTP layer, exposed at `/metrics`.
+
+Metrics live in the default registry, created once at import: building several apps in one
+process (tests) must not register them twice. Routes are labelled by their template
+(`/revisions/{revision_id}`), never the raw path, to keep cardinality bounded.
+"""
+
+from __future__ import annotations
+
+from fastapi import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+
+UNMATCHED_ROUTE = "<unmatched>"
+
+HTTP_REQUESTS = Counter(
+    "guichet_http_requests",
+    "HTTP requests handled, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "guichet_http_request_duration_seconds",
+    "Time to handle an HTTP request (until the end of the response body).",
+    ["method", "route"],
+    # Up to 60 s: uploads of 50 MB and synchronous validations are legitimately slow.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

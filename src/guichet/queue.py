@@ -1,0 +1,146 @@
+"""The job queue: one procrastinate `App` for the process, task registration, transactional defer,
+and the worker runner (in-process for `guichet serve`, standalone for `guichet worker`).
+
+Domains declare tasks on a `procrastinate.Blueprint` named `blueprint` in their `tasks` module and
+list that module in `TASK_MODULES`; `load_tasks()` binds them under the module's domain namespace
+(`depot.tasks` → task names `depot:<name>`).
+
+Jobs are deferred with `defer(session, task, **kwargs)`: the INSERT runs on the session's own
+connection, so the job exists if and only if the caller's transaction commits.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg_pool
+import structlog
+from procrastinate import App, Blueprint, JobContext, PsycopgConnector
+from procrastinate.app import WorkerOptions
+from procrastinate.tasks import ConfigureTaskOptions, Task
+from procrastinate.types import JSONValue, TimeDeltaParams
+from procrastinate.worker import Worker
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.config import Settings
+from guichet.db import libpq_url
+
+# Dotted paths of the modules that define a `blueprint` (add each domain's tasks module here).
+TASK_MODULES: list[str] = []
+
+# The connector is configured when the process opens the queue (`open_queue`); until then the
+# app can still defer jobs on a caller's connection, which is all the API (and tests) need.
+app = App(connector=PsycopgConnector())
+
+_loaded: set[str] = set()
+
+
+def load_tasks(modules: list[str] | None = None) -> None:
+    """Bind every listed blueprint to `app` (idempotent: blueprints can be bound only once)."""
+    for path in TASK_MODULES if modules is None else modules:
+        if path in _loaded:
+            continue
+        module = importlib.import_module(path)
+        blueprint: Blueprint = module.blueprint
+        namespace = path.removeprefix("guichet.").removesuffix(".tasks").replace(".", "_")
+        app.add_tasks_from(blueprint, namespace=namespace)
+        _loaded.add(path)
+
+
+async def defer(
+    session: AsyncSession,
+    task: Task[..., Any, ...],
+    *,
+    queueing_lock: str | None = None,
+    lock: str | None = None,
+    schedule_in: TimeDeltaParams | None = None,
+    priority: int | None = None,
+    queue: str | None = None,
+    **kwargs: JSONValue,
+) -> int:
+    """Insert a job in the caller's transaction and return its id.
+
+    With a `queueing_lock`, a job already waiting under that lock raises
+    `procrastinate.exceptions.AlreadyEnqueued`; the insert runs in a savepoint so that the
+    caller's transaction stays usable after catching it.
+    """
+    options: ConfigureTaskOptions = {
+        "queueing_lock": queueing_lock,
+        "lock": lock,
+        "schedule_in": schedule_in,
+        "priority": priority,
+        "queue": queue,
+    }
+    if queueing_lock is None:
+        return await _defer_on(session, task, options, kwargs)
+    async with session.begin_nested():
+        return await _defer_on(session, task, options, kwargs)
+
+
+async def _defer_on(
+    session: AsyncSession,
+    task: Task[..., Any, ...],
+    options: ConfigureTaskOptions,
+    kwargs: dict[str, JSONValue],
+) -> int:
+    # session.connection() also emits the pending SAVEPOINT of a begin_nested() block, which
+    # SQLAlchemy would otherwise only send with its next statement.
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    with_connection: ConfigureTaskOptions = {**options, "connection": raw.driver_connection}
+    deferrer = task.configure(**with_connection)
+    return await deferrer.defer_async(**kwargs)
+
+
+async def open_queue(settings: Settings, *, max_size: int | None = None) -> None:
+    """Give `app` a connection pool (needed by workers and by defers outside a session)."""
+    # A worker holds one connection for LISTEN/NOTIFY plus one per concurrent job.
+    size = max_size or settings.worker.concurrency + 2
+    pool = psycopg_pool.AsyncConnectionPool(
+        libpq_url(settings.sqlalchemy_url),
+        min_size=1,
+        max_size=size,
+        open=False,
+        check=psycopg_pool.AsyncConnectionPool.check_connection,
+        name="procrastinate",
+    )
+    await pool.open(wait=True)
+    await app.open_async(pool=pool)
+
+
+async def close_queue() -> None:
+    connector = app.connector
+    assert isinstance(connector, PsycopgConnector)
+    # procrastinate leaves an externally supplied pool open and keeps a reference to it;
+    # close it ourselves and forget it so that the queue can be opened again (tests, reloads).
+    pool = connector._async_pool
+    if pool is not None:
+        await pool.close()
+    connector._async_pool = None
+    connector._pool_externally_set = False
+
+
+async def _bind_job_context(
+    call_next: Callable[[], Awaitable[Any]], context: JobContext, worker: Worker
+) -> Any:
+    """Every log line of a job carries its id and task name (warehouse's task pre/post-run)."""
+    job = context.job
+    with structlog.contextvars.bound_contextvars(job_id=job.id, task_name=job.task_name):
+        return await call_next()
+
+
+async def run_worker(settings: Settings, *, install_signal_handlers: bool, name: str) -> None:
+    """Run a worker until cancelled (in-process) or signalled (`guichet worker`)."""
+    options: WorkerOptions = {
+        "concurrency": settings.worker.concurrency,
+        "name": name,
+        "install_signal_handlers": install_signal_handlers,
+        "shutdown_graceful_timeout": settings.worker.shutdown_timeout,
+        "worker_middleware": [_bind_job_context],
+    }
+    # Omitted means every queue; an empty list would mean none.
+    if settings.worker.queues:
+        options["queues"] = settings.worker.queues
+    await app.run_worker_async(**options)
