@@ -21,9 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_SOURCE = Path(
-    "/tmp/bal/reference/node/node_modules/@ban-team/validateur-bal/minicog.json"
-)
+DEFAULT_SOURCE = Path("/tmp/bal/reference/node/node_modules/@ban-team/validateur-bal/minicog.json")
 TARGET = Path(__file__).resolve().parents[1] / "src/guichet/bal/data/communes.tsv.gz"
 
 

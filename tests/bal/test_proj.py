@@ -18,7 +18,7 @@ EXTRA = Path(__file__).resolve().parent / "data" / "extra_cases.json"
 
 
 def _js_number(v: Any) -> float | None:
-    return float("nan") if v == "NaN" else v  # type: ignore[no-any-return]
+    return float("nan") if v == "NaN" else v
 
 
 @cache

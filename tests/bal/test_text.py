@@ -1,4 +1,4 @@
-"""guichet.bal._text against the reference's JavaScript (vectors + tests/bal/data/extra_cases.json)."""
+"""guichet.bal._text against the reference's JavaScript (vectors + data/extra_cases.json)."""
 
 from __future__ import annotations
 

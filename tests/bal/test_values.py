@@ -98,16 +98,12 @@ def test_read_value_vectors(case: dict[str, Any]) -> None:
     _check(case, _reader())
 
 
-@pytest.mark.parametrize(
-    "case", _extra()["readValue"], ids=range(len(_extra()["readValue"]))
-)
+@pytest.mark.parametrize("case", _extra()["readValue"], ids=range(len(_extra()["readValue"])))
 def test_read_value_extra(case: dict[str, Any]) -> None:
     _check(case, _reader())
 
 
-@pytest.mark.parametrize(
-    "case", _extra()["readValueAt"], ids=range(len(_extra()["readValueAt"]))
-)
+@pytest.mark.parametrize("case", _extra()["readValueAt"], ids=range(len(_extra()["readValueAt"])))
 def test_read_value_at_other_times(case: dict[str, Any]) -> None:
     _check(case, _reader(case["now"]))
 
@@ -156,7 +152,10 @@ def test_localized_required_field_is_never_missing() -> None:
     reader = ValueReader(today=TODAY)
     assert reader.read("commune_nom", "", True).errors == ()
     assert reader.read("commune_nom", "", False).errors == ("valeur_manquante",)
-    assert reader.read("commune_nom", " ", False).errors == ("espaces_debut_fin", "valeur_manquante")
+    assert reader.read("commune_nom", " ", False).errors == (
+        "espaces_debut_fin",
+        "valeur_manquante",
+    )
     assert reader.read("voie_nom", "", False).errors == ()  # voie_nom is not required
 
 
@@ -185,8 +184,10 @@ def test_coordinates_keep_js_number_values() -> None:
 
 _TEXT = st.lists(
     st.sampled_from(
-        list("0123456789_-|/.,: aAzZéÉßſ@cvCVx\u00a0\ufeff\u0301\ufffd🌳")
-        + ["2021", "91534", "1111", "00001", "@a:", "juil", "mai", "entrée"]
+        [
+            *"0123456789_-|/.,: aAzZéÉßſ@cvCVx\u00a0\ufeff\u0301\ufffd🌳",
+            *("2021", "91534", "1111", "00001", "@a:", "juil", "mai", "entrée"),
+        ]
     ),
     max_size=12,
 ).map("".join)

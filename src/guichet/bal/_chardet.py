@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -449,8 +450,58 @@ def _mbcs_confidence(double: int, bad: int, total: int, common: int) -> int:
         return 0 if double == 0 and total < 10 else 10
     if double < 20 * bad:
         return 0
-    scale = 90.0 / math.log(double / 4)
-    return min(math.floor(math.log(common + 1) * scale + 10), 100)
+    scale = 90.0 / js_log(double / 4)
+    return min(math.floor(js_log(common + 1) * scale + 10), 100)
+
+
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG = (
+    6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+    2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+    1.479819860511658591e-01,
+)
+
+
+def js_log(x: float) -> float:
+    """V8's ``Math.log`` (fdlibm ``__ieee754_log``, src/base/ieee754.cc) for finite x > 0.
+
+    It is not correctly rounded: ``Math.log(3)`` is 1.0986122886681096 where C's ``log`` gives
+    ...098, and chardet floors ``log(common + 1) * scale + 10``, so 54.99999999999999 vs 55.0
+    changes a confidence. Subnormal inputs cannot occur here (x >= 1 / 4).
+    """
+    bits = struct.unpack("<q", struct.pack("<d", x))[0]
+    hx = bits >> 32
+    low = bits & 0xFFFFFFFF
+    if hx < 0x00100000 or hx >= 0x7FF00000:  # zero, negative, subnormal, inf, nan
+        return math.log(x) if x > 0 else float("nan")
+    k = (hx >> 20) - 1023
+    hx &= 0x000FFFFF
+    i = (hx + 0x95F64) & 0x100000
+    x = struct.unpack("<d", struct.pack("<q", ((hx | (i ^ 0x3FF00000)) << 32) | low))[0]
+    k += i >> 20
+    f = x - 1.0
+    dk = float(k)
+    if (0x000FFFFF & (2 + hx)) < 3:  # -2**-20 <= f < 2**-20
+        if f == 0.0:
+            return 0.0 if k == 0 else dk * _LN2_HI + dk * _LN2_LO
+        r = f * f * (0.5 - 0.33333333333333333 * f)
+        return f - r if k == 0 else dk * _LN2_HI - ((r - dk * _LN2_LO) - f)
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (lg2 + w * (lg4 + w * lg6))
+    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
+    r = t2 + t1
+    if ((hx - 0x6147A) | (0x6B851 - hx)) > 0:
+        hfsq = 0.5 * f * f
+        if k == 0:
+            return f - (hfsq - s * (hfsq + r))
+        return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+    if k == 0:
+        return f - s * (f - r)
+    return dk * _LN2_HI - ((s * (f - r) - dk * _LN2_LO) - f)
 
 
 def _direct_mbcs(chars: list[tuple[int, bool]], common_chars: frozenset[int]) -> int:

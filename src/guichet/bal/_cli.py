@@ -63,7 +63,7 @@ def validate_command(
         out["problems"] = [p.to_json() for p in report.problems()]
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     else:
-        _print_text(report, Console())
+        _print_text(report, Console(soft_wrap=True))
     raise typer.Exit(_exit_status(report))
 
 

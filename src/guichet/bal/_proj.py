@@ -100,7 +100,13 @@ def _etmerc_coefficients(n: float) -> tuple[tuple[float, ...], tuple[float, ...]
 
     np_ = math.pow(n, 2)
     qn = 0.9996 / (1 + n) * (1 + np_ * (1 / 4 + np_ * (1 / 64 + np_ / 256)))
-    gtu = [n * (0.5 + n * (-2 / 3 + n * (5 / 16 + n * (41 / 180 + n * (-127 / 288 + n * 7891 / 37800)))))]
+    # (innermost terms named only to fit the line length; same operations, same order)
+    inner0 = n * (-127 / 288 + n * (7891 / 37800))
+    inner1 = n * (281 / 630 + n * (-1983433 / 1935360))
+    gtu = [
+        n * (0.5 + n * (-2 / 3 + n * (5 / 16 + n * (41 / 180 + inner0)))),
+        np_ * (13 / 48 + n * (-3 / 5 + n * (557 / 1440 + inner1))),
+    ]
     np_ = np_ * n
     gtu.append(np_ * (61 / 240 + n * (-103 / 140 + n * (15061 / 26880 + n * (167603 / 181440)))))
     np_ = np_ * n
@@ -191,6 +197,9 @@ def _utm(zone: int, south: bool, ellps: tuple[float, float]) -> Forward:
     return forward
 
 
+_LCC_NC: Final = _lcc(
+    "-20.66666666666667", "-22.33333333333333", "-21.5", "166", 400000.0, 300000.0
+)
 # (minLon, minLat, maxLon, maxLat), projection; in project-legal's order (first match wins).
 _ZONES: Final[tuple[tuple[float, float, float, float, Forward], ...]] = (
     (-9.86, 41.15, 10.38, 51.56, _lcc("49", "44", "46.5", "3", 700000.0, 6600000.0)),  # 2154
@@ -199,16 +208,15 @@ _ZONES: Final[tuple[tuple[float, float, float, float, Forward], ...]] = (
     (51.83, -24.72, 58.24, -18.28, _utm(40, True, _GRS80)),  # 2975 Réunion
     (43.68, -14.49, 46.7, -11.33, _utm(38, True, _GRS80)),  # 4471 Mayotte
     (-57.1, 43.41, -55.9, 47.37, _utm(21, False, _GRS80)),  # 4467 St-Pierre-et-Miquelon
-    (
-        163.55, -22.75, 168.2, -19.54,
-        _lcc("-20.66666666666667", "-22.33333333333333", "-21.5", "166", 400000.0, 300000.0),
-    ),  # 3163 Nouvelle-Calédonie  # fmt: skip
+    (163.55, -22.75, 168.2, -19.54, _LCC_NC),  # 3163 Nouvelle-Calédonie
     (-155.0, -24.0, -150.0, -9.0, _utm(5, True, _GRS80)),  # 3296 Polynésie
     (-150.0, -29.0, -144.0, -13.0, _utm(6, True, _GRS80)),  # 3297
     (-144.0, -29.0, -138.0, -7.0, _utm(7, True, _GRS80)),  # 3298
     (-138.0, -25.0, -132.0, -18.0, _utm(8, True, _GRS80)),  # 3299
     (-177.0, -14.0, -176.0, -13.0, _utm(1, True, _INTL)),  # 2988 Wallis
 )
+
+
 def _make_proj() -> Callable[[float | None, float | None], tuple[float, float] | None]:
     """Build ``proj`` with Lambert-93 inlined: ~300k calls per file, nearly all in that zone,
     so its constants live in the closure and the rounding is written out."""

@@ -10,7 +10,7 @@ from typing import Any
 from guichet.bal import _cog
 from guichet.bal._fields import Column, js_key_order
 from guichet.bal._proj import ProjError, proj
-from guichet.bal._text import normalize
+from guichet.bal._text import NormalizeError, normalize
 from guichet.bal._values import UNSET, ValueReader
 
 TOPONYME_NUMERO = 99_999
@@ -23,13 +23,28 @@ Error = tuple[str, str | None]
 
 
 class ReferenceCrash(Exception):
-    """A row on which the reference validator throws instead of reporting (KNOWN_ISSUES #1)."""
+    """A row on which the reference validator throws instead of reporting.
 
-    def __init__(self, line: int, code_commune: str, commune_deleguee: str) -> None:
-        super().__init__(f"line {line}: former commune {code_commune} with {commune_deleguee}")
+    ``message`` tells the user, in French, what in the row cannot be judged and how to fix it;
+    ``reference_error`` is what the reference throws.
+    """
+
+    def __init__(self, line: int, message: str, reference_error: str) -> None:
+        super().__init__(f"line {line}: {reference_error}")
         self.line = line
-        self.code_commune = code_commune
-        self.commune_deleguee = commune_deleguee
+        self.message = message
+        self.reference_error = reference_error
+
+
+_CHEF_LIEU_CRASH = (
+    "la commune {code} de cle_interop est une commune ancienne et commune_deleguee_insee vaut "
+    "{deleguee} ; sans colonne commune_insee le chef-lieu ne peut pas être vérifié. Ajoutez la "
+    "colonne commune_insee avec le code de la commune actuelle."
+)
+_NORMALIZE_CRASH = (
+    "le nom de voie ou le complément contient le mot « constructor », que le validateur de "
+    "référence ne sait pas traiter."
+)
 
 
 @dataclass(slots=True)
@@ -90,7 +105,6 @@ class RowReader:
             for c in ordered
             if c.schema_name is not None
         ]
-        self._raw_keys = {c.normalized_name for c in columns}
         self._prefixed: dict[tuple[str, str], str] = {}
 
     def _code(self, normalized: str, error: str) -> str:
@@ -117,7 +131,10 @@ class RowReader:
                 additional[normalized] = result.additional
             if result.value is not UNSET:
                 parsed[normalized] = result.value
-        _check_row(state, _Cells(parsed, raw, additional), self._raw_keys)
+        try:
+            _check_row(state, _Cells(parsed, raw, additional))
+        except NormalizeError as exc:  # KNOWN: the reference throws on the word "constructor"
+            raise ReferenceCrash(line, _NORMALIZE_CRASH, f"TypeError: {exc}") from None
         return state
 
 
@@ -139,7 +156,7 @@ def _fill_state(state: RowState, cells: _Cells) -> None:
     state.id_adresse = pv.get("id_ban_adresse") or (uid["idBanAdresse"] if uid else None) or None
 
 
-def _check_row(state: RowState, cells: _Cells, raw_keys: set[str]) -> None:
+def _check_row(state: RowState, cells: _Cells) -> None:
     _fill_state(state, cells)
     pv, rv = cells.parsed, cells.raw
     add = state.errors.append
@@ -205,7 +222,11 @@ def _check_chef_lieu(state: RowState) -> None:
         return
     anciens = _cog.anciens_codes(code)
     if anciens is None:
-        raise ReferenceCrash(state.line, code, deleguee)
+        raise ReferenceCrash(
+            state.line,
+            _CHEF_LIEU_CRASH.format(code=code, deleguee=deleguee),
+            "TypeError: Cannot read properties of undefined (reading 'anciensCodes')",
+        )
     if deleguee not in anciens and deleguee != code:
         state.errors.append(("row.chef_lieu_invalide", None))
 

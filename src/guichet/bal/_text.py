@@ -241,11 +241,10 @@ def _written_big(n: float) -> str:
         r = math.fmod(float(math.floor(n / scale)), divide_by)
         if not r:
             continue
-        if r == 1:
-            word = singular
-        else:
-            # "cent" avoids its plural when followed by a number (deux cents, deux cent un)
-            word = plural if plural and (i != 0 or not m) else singular
+        word = singular
+        # "cent" avoids its plural when followed by a number (deux cents, deux cent un)
+        if r != 1 and plural is not None and (i != 0 or not m):
+            word = plural
         if i <= 1 and r == 1:
             # avoidPrefixException: "cent", "mille" (not "un cent"); n is not reduced here
             ret.append(word)
@@ -267,8 +266,9 @@ _EXPAND_FIRST_WORD: Final = {
 }  # fmt: skip
 _EXPAND_WORD: Final = {"st": "saint", "ste": "sainte", "gal": "general", "mal": "marechal"}
 _STOP_WORDS: Final = frozenset(
-    "la le les l d du de des dos las los sur sous a par et au aux".split()
-)
+    ("la", "le", "les", "l", "d", "du", "de", "des", "dos", "las", "los", "sur", "sous", "a",
+     "par", "et", "au", "aux")
+)  # fmt: skip
 _JS_PROTOTYPE_KEY: Final = "constructor"
 """The one lower-case word for which ``word in TABLE`` is true in JS through Object.prototype."""
 

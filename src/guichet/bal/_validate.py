@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from guichet.bal._fields import Column, compute_fields
 from guichet.bal._report import FileError, Report
 from guichet.bal._rows import ReferenceCrash, RowReader, RowState
 from guichet.bal._schema import get_profile
+from guichet.bal._text import NormalizeError
 from guichet.bal._values import ValueReader
 
 Source = bytes | bytearray | memoryview | str | os.PathLike[str]
@@ -43,6 +46,22 @@ def _read(source: Source) -> bytes:
     return Path(source).read_bytes()
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of acyclic cells are allocated.
+
+    Every row allocates lists and dicts that the collector would scan again and again (it
+    tripled the time of a 300k-row file); nothing built here forms reference cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def validate(
     source: Source,
     profile: str | None = None,
@@ -58,7 +77,19 @@ def validate(
     """
     if profile is not None:
         get_profile(profile)
-    buf = _read(source)
+    with _gc_paused():
+        return _validate(_read(source), profile, today=today, ban_lookup=ban_lookup,
+                         progress=progress)
+
+
+def _validate(
+    buf: bytes,
+    profile: str | None,
+    *,
+    today: dt.date | None,
+    ban_lookup: BanLookup | None,
+    progress: Progress | None,
+) -> Report:
     kind = sniff_binary(buf)
     if kind is not None:
         return _file_error(profile, None, "file.binary", _BINARY_MESSAGE.format(kind=kind),
@@ -86,7 +117,10 @@ def validate(
     except ReferenceCrash as crash:
         return _crash_report(base, crash)
     global_errors = [f"field.{name}.missing" for name in fields.not_found]
-    global_errors += check_rows(rows, ban_lookup)
+    try:
+        global_errors += check_rows(rows, ban_lookup)
+    except NormalizeError as exc:  # only reachable through names already normalized per row
+        return _crash_report(base, ReferenceCrash(-1, str(exc), f"TypeError: {exc}"))
     global_errors += _file_codes(encoding, parsed.delimiter, parsed.linebreak)
     return replace(
         base,
@@ -130,11 +164,6 @@ _ENCODING_MESSAGE = (
     "L’encodage du fichier ({name}) n’est pas pris en charge. "
     "Enregistrez le fichier en UTF-8 (recommandé) ou en Windows-1252."
 )
-_CRASH_MESSAGE = (
-    "Ligne {line} : la commune {code} de cle_interop est une commune ancienne et "
-    "commune_deleguee_insee vaut {deleguee} ; sans colonne commune_insee le chef-lieu ne peut "
-    "pas être vérifié. Ajoutez la colonne commune_insee avec le code de la commune actuelle."
-)
 
 
 def _file_error(
@@ -150,11 +179,7 @@ def _file_error(
 def _crash_report(base: Report, crash: ReferenceCrash) -> Report:
     error = FileError(
         code="file.validation_impossible",
-        message=_CRASH_MESSAGE.format(
-            line=crash.line, code=crash.code_commune, deleguee=crash.commune_deleguee
-        ),
-        reference_error=(
-            "TypeError: Cannot read properties of undefined (reading 'anciensCodes')"
-        ),
+        message=f"Ligne de données {crash.line + 1} : {crash.message}",
+        reference_error=crash.reference_error,
     )
     return replace(base, file_error=error)

@@ -79,10 +79,11 @@ class ValueResult:
 # The generated frozen __init__ costs ~0.45 µs; setting the slots directly halves that, which
 # matters on the columns whose values never repeat (x, y, long, lat, cle_interop).
 _new_result = object.__new__
-_set_errors = ValueResult.errors.__set__  # type: ignore[attr-defined]
-_set_value = ValueResult.value.__set__  # type: ignore[attr-defined]
-_set_additional = ValueResult.additional.__set__  # type: ignore[attr-defined]
-_set_remediation = ValueResult.remediation.__set__  # type: ignore[attr-defined]
+_slots = vars(ValueResult)  # the slot descriptors
+_set_errors = _slots["errors"].__set__
+_set_value = _slots["value"].__set__
+_set_additional = _slots["additional"].__set__
+_set_remediation = _slots["remediation"].__set__
 
 
 def _result(
@@ -124,7 +125,7 @@ def _is_uuid_v4(v: str) -> bool:
 
 
 def _is_ascii_digits(s: str) -> bool:
-    """JS ``/^\d+$/.test(s)`` (no ``u`` flag: ASCII digits only); faster than a regex."""
+    r"""JS ``/^\d+$/.test(s)`` (no ``u`` flag: ASCII digits only); faster than a regex."""
     return s.isascii() and s.isdigit()
 
 
@@ -292,9 +293,7 @@ _POSITIONS: Final = (
     "entrée", "bâtiment", "cage d’escalier", "logement", "service technique",
     "délivrance postale", "parcelle", "segment",
 )  # fmt: skip
-_POSITION_BY_KEY: Final = {
-    _normalized_enum(p): unicodedata.normalize("NFC", p) for p in _POSITIONS
-}
+_POSITION_BY_KEY: Final = {_normalized_enum(p): unicodedata.normalize("NFC", p) for p in _POSITIONS}
 
 
 def _parse_position(v: str) -> ValueResult:
@@ -316,7 +315,9 @@ def _parse_cad_parcelles(v: str) -> ValueResult:
     if any(n not in (14, 15) for n in lengths):
         return _error(*errors, "valeur_invalide")
     # a 15-character piece loses its 3rd character, whatever it is (RULES §11 #9)
-    value = tuple(p if n == 14 else _js_slice_drop3(p) for p, n in zip(pieces, lengths, strict=True))
+    value = tuple(
+        p if n == 14 else _js_slice_drop3(p) for p, n in zip(pieces, lengths, strict=True)
+    )
     return _result(errors, value)
 
 
@@ -343,6 +344,7 @@ _MIN_DATE: Final = (2010, 1, 1, 0, 0, 0, 0)
 """``new Date('2010-01-01')``: UTC midnight = local midnight with TZ=UTC (RULES §4.13).
 
 Dates are compared as (y, m, d, H, M, S, µs) tuples of the same length."""
+_MIN_DAY: Final = _MIN_DATE[:3]
 
 
 def _is_leap(year: int) -> bool:
@@ -363,11 +365,18 @@ def _format_year_zero(month: int, day: int) -> str:
     return "0001-03-01" if (month, day) == (2, 29) else f"0001-{month:02d}-{day:02d}"
 
 
+def _as_tuple(moment: dt.datetime) -> tuple[int, int, int, int, int, int, int]:
+    return (
+        moment.year, moment.month, moment.day,
+        moment.hour, moment.minute, moment.second, moment.microsecond,
+    )  # fmt: skip
+
+
 class _DateParser:
     """date_der_maj against a fixed "now" (naive local time; the reference's ``new Date()``)."""
 
     def __init__(self, now: dt.datetime) -> None:
-        self._now = (now.year, now.month, now.day, now.hour, now.minute, now.second, now.microsecond)
+        self._now = _as_tuple(now)
 
     def __call__(self, v: str) -> ValueResult:
         if _ISO_DATE.fullmatch(v) is None:
@@ -379,12 +388,12 @@ class _DateParser:
         if (year, month, day, 0, 0, 0, 0) > self._now:
             return _error("date_future")
         value = v if year else _format_year_zero(month, day)
-        if (year, month, day) < _MIN_DATE[:3]:
+        if (year, month, day) < _MIN_DAY:
             return _result(("date_ancienne",), value)
         return _result((), value)
 
     def _invalid(self, v: str) -> ValueResult:
-        found = remediate_date(v, self._now)
+        found = _remediate_date(v, self._now)
         if found is None:
             return _error("date_invalide")
         return _result(("date_invalide",), UNSET, None, Remediation(_REMEDIATION_ERRORS, found))
@@ -403,6 +412,8 @@ _DD: Final[_Token] = ("day", _D1_2)
 _MM: Final[_Token] = ("month", _D1_2)
 _YY: Final[_Token] = ("year2", _D1_2)
 _YYYY: Final[_Token] = ("year", _D1_4)
+_HH: Final[_Token] = ("hour", _D1_2)
+_MI: Final[_Token] = ("minute", _D1_2)
 
 
 def _lit(s: str) -> _Token:
@@ -418,7 +429,7 @@ _REMEDIATION_FORMATS: Final[tuple[tuple[_Token, ...], ...]] = (
     (_DD, _lit(" "), _MM, _lit(" "), _YYYY),  # dd MM yyyy
     (_YYYY, _lit(" "), _MM, _lit(" "), _DD),  # yyyy MM dd
     (("day", _DAY_D), _lit(" "), ("month_name", None), _lit(" "), _YYYY),  # d LLLL yyyy
-    (_YYYY, _lit("-"), _MM, _lit("-"), _DD, _lit(" "), ("hour", _D1_2), _lit(":"), ("minute", _D1_2)),
+    (_YYYY, _lit("-"), _MM, _lit("-"), _DD, _lit(" "), _HH, _lit(":"), _MI),  # yyyy-MM-dd HH:mm
 )  # fmt: skip
 
 
@@ -436,16 +447,15 @@ def _js_canon(s: str) -> str:
 
 # date-fns 2.30 locale fr ``match.month``: wide, then abbreviated, then narrow patterns.
 _FR_MONTHS_WIDE: Final = tuple(
-    _js_canon(m)
-    for m in (
-        "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
-    ).split()
-)
+    map(_js_canon, ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+                    "septembre", "octobre", "novembre", "décembre"))
+)  # fmt: skip
 _FR_MONTHS_ABBREVIATED: Final = tuple(
-    _js_canon(m) for m in "janv févr mars avr mai juin juill juil août sept oct nov déc".split()
-)
+    map(_js_canon, ("janv", "févr", "mars", "avr", "mai", "juin", "juill", "juil", "août", "sept",
+                    "oct", "nov", "déc"))
+)  # fmt: skip
 _FR_MONTHS_ANY: Final = tuple(
-    _js_canon(p) for p in "ja f mar av ma juin juil ao s o n d".split()
+    map(_js_canon, ("ja", "f", "mar", "av", "ma", "juin", "juil", "ao", "s", "o", "n", "d"))
 )  # parsePatterns.any, first match wins
 _FR_MONTHS_NARROW: Final = {"J": 0, "F": 1, "M": 2, "A": 3, "S": 8, "O": 9, "N": 10, "D": 11}
 
@@ -521,12 +531,12 @@ def _datefns_parse(
     return year, month, day, hour, minute, 0, 0
 
 
-def remediate_date(v: str, now: tuple[int, ...]) -> str | None:
+def _remediate_date(v: str, now: tuple[int, ...]) -> str | None:
     """``calculateRemediation``: the first format giving a date strictly between 2010-01-01
     (midnight) and ``now`` (a ``(y, m, d, H, M, S, µs)`` tuple), as ``yyyy-MM-dd``."""
     for tokens in _REMEDIATION_FORMATS:
         parsed = _datefns_parse(v, tokens, now[0])
-        if parsed is not None and _MIN_DATE < parsed and parsed < now:
+        if parsed is not None and _MIN_DATE < parsed < now:
             year, month, day = parsed[:3]
             return f"{year:04d}-{month:02d}-{day:02d}"
     return None
@@ -543,7 +553,9 @@ class _Field:
 
 
 # Columns whose values (nearly) never repeat: memoizing them would only cost memory.
-_UNIQUE: Final = frozenset({"cle_interop", "uid_adresse", "id_ban_adresse", "x", "y", "long", "lat"})
+_UNIQUE: Final = frozenset(
+    {"cle_interop", "uid_adresse", "id_ban_adresse", "x", "y", "long", "lat"}
+)
 _MEMO_LIMIT: Final = 200_000
 """Per (field, is_localized) memo size bound; past it, values are parsed without memoizing."""
 
@@ -669,7 +681,7 @@ class ValueReader:
             raise ValueError(f"Unknown field name: {field}") from None
 
     def read(self, field: str, raw: str, is_localized: bool = False) -> ValueResult:
-        """``readValue(field, raw, isLocalized)``; ``field`` is the schema name, ``raw`` untrimmed."""
+        """``readValue(field, raw, isLocalized)``: ``field`` = schema name, ``raw`` untrimmed."""
         try:
             read = self._readers[is_localized][field]
         except KeyError:

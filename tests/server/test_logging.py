@@ -1,0 +1,56 @@
+"""Structured logs: JSON events with the request id; secrets masked."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import structlog
+
+from guichet.config import LogSettings
+from guichet.logging import configure_logging, get_logger, redact_secrets
+
+
+@contextlib.contextmanager
+def json_logs() -> Iterator[None]:
+    # Configured inside the test: the handler binds sys.stderr as it is at that moment
+    # (capsys swaps it between the setup and call phases).
+    configure_logging(LogSettings(format="json"))
+    try:
+        yield
+    finally:
+        configure_logging(LogSettings(format="console"))
+
+
+def events(err: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+
+
+class TestRedaction:
+    def test_secret_keys_are_masked(self) -> None:
+        event = {"event": "x", "token": "a", "Authorization": "b", "smtp_password": "c", "n": 1}
+        assert redact_secrets(None, "info", event) == {
+            "event": "x", "token": "***", "Authorization": "***", "smtp_password": "***", "n": 1
+        }  # fmt: skip
+
+    def test_json_output_masks_secrets(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with json_logs():
+            get_logger("test").info("login", api_key="sekret", user="u1")
+        [event] = events(capsys.readouterr().err)
+        assert event["api_key"] == "***" and event["user"] == "u1"
+
+
+class TestRequestLog:
+    async def test_one_event_per_request_with_its_id(
+        self, capsys: pytest.CaptureFixture[str], client: httpx.AsyncClient
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+        with json_logs():
+            await client.get("/nowhere?token=secret", headers={"X-Request-ID": "req-42"})
+        [event] = [e for e in events(capsys.readouterr().err) if e["event"] == "http.request"]
+        assert event["request_id"] == "req-42"
+        assert event["status"] == 404 and event["path"] == "/nowhere"
+        assert "secret" not in json.dumps(event)
