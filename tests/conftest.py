@@ -12,6 +12,8 @@ rolled back after each test, and an app / client wired to it.
     app               function create_app(settings) with app.state.sessionmaker = `sessionmaker`
     client            function httpx.AsyncClient on `app` (ASGITransport, no lifespan)
     jobs              function async callable listing the procrastinate jobs visible in the test
+    outbox            function `outbox()` → the messages the app's mailer wrote (Maildir mode)
+    smtp_server       function a real SMTP server (aiosmtpd) on 127.0.0.1: (Inbox, port)
     s3_server         session  a real S3 API (SeaweedFS): endpoint, keys, `.settings(bucket)`
 
 Nothing is started unless a test asks for it: the pure packages' tests pay nothing.
@@ -30,12 +32,15 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from email import message_from_binary_file, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy import NullPool, text
@@ -154,13 +159,16 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 @pytest.fixture
-def app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> FastAPI:
+async def app(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     # Requests get their own sessions, on the test connection: `get_session` and its commit
     # run for real, inside SAVEPOINTs that the outer rollback discards.
     application.state.sessionmaker = sessionmaker
     db.configure(sessionmaker)
-    return application
+    yield application
+    await application.state.engine.dispose()
 
 
 @pytest.fixture
@@ -239,7 +247,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         *(f"-{name}={port}" for name, port in ports.items()),
     ]  # fmt: skip
     log = (root / "weed.out").open("wb")
-    process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    # TMPDIR: weed puts its gRPC unix sockets there; keep them out of /tmp.
+    env = {**os.environ, "TMPDIR": str(root)}
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
     try:
         deadline = time.monotonic() + 30
@@ -260,3 +270,49 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             process.kill()
             process.wait()
         log.close()
+        for name, port in ports.items():  # gRPC sockets that weed always puts in /tmp
+            service = name.split(".")[0]
+            Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock").unlink(missing_ok=True)
+
+
+# --- mail -----------------------------------------------------------------------------------
+
+
+def read_outbox(directory: Path) -> list[EmailMessage]:
+    """The messages of a Maildir, oldest first."""
+    files = [path for sub in ("new", "cur") for path in (directory / sub).glob("*")]
+    files.sort(key=lambda path: (path.stat().st_mtime_ns, path.name))
+    messages = []
+    for path in files:
+        with path.open("rb") as file:
+            messages.append(message_from_binary_file(file, policy=policy.default))
+    return messages
+
+
+@pytest.fixture
+def outbox(settings: Settings) -> Callable[[], list[EmailMessage]]:
+    """`outbox()` → what the app's mailer sent so far (no SMTP configured: the Maildir)."""
+    return lambda: read_outbox(settings.outbox_dir)
+
+
+class Inbox:
+    """aiosmtpd handler keeping every envelope (`.envelopes[i].rcpt_tos`, `.content`)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

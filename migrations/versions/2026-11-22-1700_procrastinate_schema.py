@@ -12,7 +12,7 @@ files of `procrastinate/sql/migrations/` between the two versions (copied the sa
 from collections.abc import Sequence
 from pathlib import Path
 
-from alembic import op
+from alembic import context, op
 
 revision: str = "0001_procrastinate"
 down_revision: str | None = None
@@ -41,8 +41,11 @@ DROP TYPE IF EXISTS procrastinate_job_status, procrastinate_job_event_type,
 
 
 def _execute_script(script: str) -> None:
+    if context.is_offline_mode():  # `alembic upgrade --sql`: print the script as is
+        op.execute(script)
+        return
     # Straight to psycopg, in the migration's transaction: the script has several statements
-    # and `%` characters, which SQLAlchemy's text() would try to interpret.
+    # and `%` characters, which the DBAPI layer would take for placeholders.
     op.get_bind().connection.driver_connection.execute(script)  # type: ignore[union-attr]
 
 

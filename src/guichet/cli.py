@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from guichet.bal._cli import app as bal_app
 
-app = typer.Typer(help="Guichet — deposit gateway.", no_args_is_help=True)
-app.add_typer(bal_app, name="bal")
+# Validators are run on big files from scripts and CI jobs: their start-up must not pay for the
+# server stack (FastAPI, SQLAlchemy, Alembic, uvicorn: ~1 s of imports).
+_LIGHT_COMMANDS = frozenset({"bal", "loader"})
 
-try:  # the server commands live with the server; the validators work without them
-    from guichet.server_cli import register
-except ImportError:  # pragma: no cover - only while the server module is absent
-    pass
-else:
-    register(app)
+
+def build_app(*, with_server: bool = True) -> typer.Typer:
+    app = typer.Typer(help="Guichet — deposit gateway.", no_args_is_help=True)
+    app.add_typer(bal_app, name="bal")
+    try:
+        from guichet.loader._cli import app as loader_app
+    except ImportError:  # pragma: no cover - only while the loader package is being written
+        pass
+    else:
+        app.add_typer(loader_app, name="loader")
+    if with_server:
+        from guichet.server_cli import register
+
+        register(app)
+    return app
 
 
 def main() -> None:
-    app()
+    light = len(sys.argv) > 1 and sys.argv[1] in _LIGHT_COMMANDS
+    build_app(with_server=not light)()

@@ -36,6 +36,14 @@ def redact_secrets(
     return event_dict
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at emit time (test runners swap it per test)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _use_json(settings: LogSettings) -> bool:
     if settings.format == "auto":
         return not sys.stderr.isatty()
@@ -67,13 +75,7 @@ def configure_logging(settings: LogSettings) -> None:
                     "foreign_pre_chain": pre_chain,
                 }
             },
-            "handlers": {
-                "default": {
-                    "class": "logging.StreamHandler",
-                    "formatter": "structlog",
-                    "stream": "ext://sys.stderr",
-                }
-            },
+            "handlers": {"default": {"()": StderrHandler, "formatter": "structlog"}},
             "root": {"handlers": ["default"], "level": settings.level},
             "loggers": {
                 # The request middleware logs one `http.request` event per request instead.

@@ -106,7 +106,8 @@ def serve(
             uvicorn.Server(config).run()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    log.info("serve.stopped")
+    finally:
+        log.info("serve.stopped")
 
 
 def worker(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -52,7 +54,7 @@ def app(app: FastAPI) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI):  # type: ignore[no-untyped-def]
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions=False: the 500 path is what we test.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -129,7 +131,10 @@ class TestErrorFormats:
     ) -> None:
         response = await client.post("/depot/things", json={"nom": 3, "token": "s3cret"})
         assert response.status_code == 400
-        assert response.json() == {"code": 400, "message": ["body.nom: Input should be a valid string"]}
+        assert response.json() == {
+            "code": 400,
+            "message": ["body.nom: Input should be a valid string"],
+        }
 
     async def test_validation_error_is_422_without_inputs_in_default_format(
         self, client: httpx.AsyncClient

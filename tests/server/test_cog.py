@@ -99,7 +99,9 @@ class TestData:
 
 class TestBuildScript:
     def test_builds_a_deterministic_file_the_loader_reads(self, tmp_path: Path) -> None:
-        spec = importlib.util.spec_from_file_location("build_cog", ROOT / "scripts/build_cog_data.py")
+        spec = importlib.util.spec_from_file_location(
+            "build_cog", ROOT / "scripts/build_cog_data.py"
+        )
         assert spec is not None and spec.loader is not None
         script = importlib.util.module_from_spec(spec)
         sys.modules["build_cog"] = script

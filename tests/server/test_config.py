@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from guichet.config import Settings
 
@@ -96,11 +96,9 @@ class TestEnvExample:
         assert set(_variables(Settings)) <= listed
 
 
-def _variables(model: type, prefix: str = "GUICHET_") -> list[str]:
-    from pydantic import BaseModel
-
+def _variables(model: type[BaseModel], prefix: str = "GUICHET_") -> list[str]:
     names = []
-    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+    for name, field in model.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             names += _variables(annotation, f"{prefix}{name.upper()}__")

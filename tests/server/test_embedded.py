@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from guichet.db import libpq_url
 from guichet.embedded import EmbeddedPostgres
 
 
-def query(url: str, sql: str) -> object:
+def query(url: str, statement: str) -> Any:
     with psycopg.connect(libpq_url(url)) as conn:
-        row = conn.execute(sql).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(sql.SQL(statement)).fetchone()
         return row[0] if row else None
 
 
@@ -25,7 +27,7 @@ class TestEmbeddedPostgres:
         try:
             assert owner.owner
             assert query(url, "SELECT current_database()") == "guichet"
-            assert query(url, "SHOW server_version_num").startswith("18")  # type: ignore[union-attr]
+            assert query(url, "SHOW server_version_num").startswith("18")
             assert query(url, "SHOW listen_addresses") == ""  # Unix socket only
 
             # A second process on the same home (e.g. `guichet migrate` during `serve`)
@@ -43,13 +45,16 @@ class TestEmbeddedPostgres:
             os.kill(pid, 0)
         # Restart on the existing cluster: no initdb, data kept.
         with EmbeddedPostgres(tmp_path / "home") as again:
-            assert query(again.url(), "SELECT count(*) FROM pg_database WHERE datname='guichet'") == 1
+            assert (
+                query(again.url(), "SELECT count(*) FROM pg_database WHERE datname='guichet'") == 1
+            )
 
     def test_homes_are_independent(self, tmp_path: Path) -> None:
         with EmbeddedPostgres(tmp_path / "a") as a, EmbeddedPostgres(tmp_path / "b") as b:
             assert a.url() != b.url()
             assert a.pid != b.pid
-            psycopg.connect(libpq_url(a.url()), autocommit=True).execute("CREATE DATABASE only_a")
+            with psycopg.connect(libpq_url(a.url()), autocommit=True) as conn:
+                conn.execute("CREATE DATABASE only_a")
             assert query(b.url(), "SELECT count(*) FROM pg_database WHERE datname='only_a'") == 0
 
     def test_long_home_gets_a_short_socket_dir(self, tmp_path: Path) -> None:

@@ -16,8 +16,6 @@ from guichet.logging import configure_logging, get_logger, redact_secrets
 
 @contextlib.contextmanager
 def json_logs() -> Iterator[None]:
-    # Configured inside the test: the handler binds sys.stderr as it is at that moment
-    # (capsys swaps it between the setup and call phases).
     configure_logging(LogSettings(format="json"))
     try:
         yield

@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-import mailbox
-from collections.abc import Iterator
-from email import message_from_binary_file, message_from_bytes, policy
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
-
 from guichet import mail
 from guichet.config import MailSettings, SmtpSettings
-from tests.conftest import free_port, make_settings
-
-
-class Inbox:
-    """aiosmtpd handler keeping every envelope."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+from tests.conftest import Inbox, make_settings, read_outbox
 
 
 def message(**overrides: Any) -> EmailMessage:
@@ -57,7 +29,8 @@ class TestBuildMessage:
         assert built["From"] == "Guichet <noreply@guichet.test>"
         assert built["Message-ID"].endswith("@guichet.test>")
         assert built.get_content_type() == "multipart/alternative"
-        assert "Votre code : 123456" in built.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        plain = built.get_body(("plain",))
+        assert plain is not None and "Votre code : 123456" in plain.get_content()
 
 
 class TestSmtpMailer:
@@ -79,7 +52,9 @@ class TestSmtpMailer:
     ) -> None:
         inbox, port = smtp_server
         settings = make_settings(
-            "postgresql://x@/x", tmp_path, smtp={"host": "127.0.0.1", "port": port, "security": "none"}
+            "postgresql://x@/x",
+            tmp_path,
+            smtp={"host": "127.0.0.1", "port": port, "security": "none"},
         )
         await mail.create_mailer(settings).send(message())
         assert len(inbox.envelopes) == 1
@@ -87,16 +62,13 @@ class TestSmtpMailer:
 
 class TestMaildirMailer:
     async def test_writes_to_outbox_under_home(self, tmp_path: Path) -> None:
-        settings = make_settings("postgresql://x@/x", tmp_path, mail={"bcc": ["audit@guichet.test"]})
+        settings = make_settings(
+            "postgresql://x@/x", tmp_path, mail={"bcc": ["audit@guichet.test"]}
+        )
         mailer = mail.create_mailer(settings)
         assert isinstance(mailer, mail.MaildirMailer)
         await mailer.send(message())
-        outbox = mailbox.Maildir(
-            tmp_path / "outbox",
-            factory=lambda f: message_from_binary_file(f, policy=policy.default),
-            create=False,
-        )
-        [stored] = list(outbox)
+        [stored] = read_outbox(tmp_path / "outbox")
         assert stored["Subject"] == "Code d’identification"
         assert stored["X-Guichet-Envelope-To"] == "mairie@example.fr, audit@guichet.test"
         assert not list((tmp_path / "outbox" / "tmp").iterdir())

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -17,7 +19,7 @@ from guichet.app import create_app
 from guichet.config import Settings
 from guichet.db import Session
 from guichet.errors import Conflict
-from tests.conftest import JobList
+from tests.conftest import JobList, make_settings
 from tests.server import tasks_for_tests
 
 queue.load_tasks([tasks_for_tests.__name__])
@@ -115,33 +117,33 @@ def _router(table: str) -> APIRouter:
 
 class TestRequestTransaction:
     @pytest.fixture
-    def real_app(self, settings: Settings, table: str):  # type: ignore[no-untyped-def]
+    async def real_app(self, settings: Settings, table: str) -> AsyncIterator[FastAPI]:
         app = create_app(settings)  # the real sessionmaker: requests really commit
         app.include_router(_router(table))
-        return app
+        yield app
+        await app.state.engine.dispose()
 
-    async def _post(self, app, path: str):  # type: ignore[no-untyped-def]
-        import httpx
-
+    async def _post(self, app: FastAPI, path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.post(path)
 
-    async def test_success_commits_row_and_job(self, real_app, engine, table) -> None:  # type: ignore[no-untyped-def]
+    async def test_success_commits_row_and_job(
+        self, real_app: FastAPI, engine: AsyncEngine, table: str
+    ) -> None:
         response = await self._post(real_app, "/rows/1")
         assert response.status_code == 200
         assert await committed_state(engine, table) == ([1], 1)
 
-    async def test_domain_error_rolls_back_row_and_job(self, real_app, engine, table) -> None:  # type: ignore[no-untyped-def]
+    async def test_domain_error_rolls_back_row_and_job(
+        self, real_app: FastAPI, engine: AsyncEngine, table: str
+    ) -> None:
         response = await self._post(real_app, "/rows/1?fail=true")
         assert response.status_code == 409
         assert await committed_state(engine, table) == ([], 0)
 
     async def test_failed_commit_is_an_error_response_not_a_200(
-        self,
-        real_app,
-        engine,
-        table,  # type: ignore[no-untyped-def]
+        self, real_app: FastAPI, engine: AsyncEngine, table: str
     ) -> None:
         # The unique constraint is deferred: the duplicate fails at COMMIT, after the handler
         # returned. The commit runs before the response (scope="function"), so the client
@@ -154,14 +156,8 @@ class TestRequestTransaction:
 
 class TestInProcessWorker:
     async def test_lifespan_worker_runs_a_committed_job(
-        self,
-        database_url: str,
-        tmp_path,
-        engine: AsyncEngine,
-        table: str,  # type: ignore[no-untyped-def]
+        self, database_url: str, tmp_path: Path, engine: AsyncEngine, table: str
     ) -> None:
-        from tests.conftest import make_settings
-
         settings = make_settings(
             database_url, tmp_path, worker={"in_process": True, "queues": [table]}
         )

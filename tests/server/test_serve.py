@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ class Served:
     port: int
     process: subprocess.Popen[str]
     stderr: Path
+    stderr_file: IO[str]
 
     @property
     def url(self) -> str:
@@ -51,15 +53,16 @@ def start(home: Path, port: int) -> Served:
     env.update(GUICHET_HOME=str(home), GUICHET_LOG__FORMAT="json")
     home.mkdir(parents=True, exist_ok=True)
     stderr = home.parent / f"{home.name}-{port}.log"
+    stderr_file = stderr.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "guichet.server_cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "guichet", "serve", "--port", str(port)],  # = `guichet serve`
         env=env,
         cwd=home.parent,
         stdout=subprocess.PIPE,
-        stderr=stderr.open("w"),
+        stderr=stderr_file,
         text=True,
     )
-    served = Served(home, port, process, stderr)
+    served = Served(home, port, process, stderr, stderr_file)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -78,10 +81,13 @@ def start(home: Path, port: int) -> Served:
 def servers() -> Iterator[list[Served]]:
     started: list[Served] = []
     yield started
-    for served in started:  # safety net if a test failed midway
-        if served.process.poll() is None:
+    for served in started:
+        if served.process.poll() is None:  # safety net if a test failed midway
             served.process.kill()
             served.process.wait()
+        assert served.process.stdout is not None
+        served.process.stdout.close()
+        served.stderr_file.close()
 
 
 class TestServe:

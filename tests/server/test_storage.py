@@ -46,7 +46,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]
     server: S3Server = request.getfixturevalue("s3_server")
     # 5 MiB parts (S3's minimum): a 12 MiB upload makes 3 parts.
     settings = server.settings(
-        "guichet-test", prefix=f"{uuid.uuid4().hex}/", multipart_threshold=5 * MiB, part_size=5 * MiB
+        "guichet-test",
+        prefix=f"{uuid.uuid4().hex}/",
+        multipart_threshold=5 * MiB,
+        part_size=5 * MiB,
     )
     s3 = S3BlobStore(settings)
     asyncio.run(s3.ensure_bucket())

@@ -7,6 +7,7 @@ Pure package: it imports nothing from the server and reads no settings.
     >>> report.is_valid, report.summary()["profilErrors"]
 """
 
+from guichet.bal._ban import HttpBanLookup
 from guichet.bal._crossrows import BanLookup
 from guichet.bal._report import FileError, Problem, Report
 from guichet.bal._schema import PROFILES, UnknownProfileError, label_of, level_of
@@ -16,6 +17,7 @@ __all__ = [
     "PROFILES",
     "BanLookup",
     "FileError",
+    "HttpBanLookup",
     "Problem",
     "Report",
     "UnknownProfileError",

@@ -26,8 +26,8 @@ import re
 import struct
 import sys
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -47,6 +47,7 @@ class _Context:
 
     buf: bytes
     c1_bytes: bool  # some byte in 0x80..0x9F: selects windows-125x names over ISO-8859-x
+    shared: dict[str, object] = field(default_factory=dict)  # work shared between recognisers
 
 
 def analyse(buf: bytes) -> list[Match]:
@@ -153,7 +154,7 @@ def _direct_utf8_counts(buf: bytes) -> tuple[int, int]:
 #      then eats continuation bytes (trail 0 never reaches 0) and the next other byte
 #      (group 4, numInvalid++) unless the input ends.
 _UTF8_UNIT = re.compile(
-    rb"[\x00-\x7f]*+(?:"
+    rb"(?:"
     rb"([\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})"
     rb"|(?:[\xc0-\xdf]|[\xe0-\xef][\x80-\xbf]?+|[\xf0-\xf7][\x80-\xbf]{0,2}+)"
     rb"(?:([^\x80-\xbf])|\Z)"
@@ -162,21 +163,34 @@ _UTF8_UNIT = re.compile(
 )
 
 
+# A maximal run of what the JS loop counts as valid (ASCII or complete sequences): it is
+# consumed in C, and its sequences counted as its lead bytes.
+_UTF8_VALID_RUN = re.compile(
+    rb"(?:[\x00-\x7f]++|[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})*+"
+)
+_NOT_UTF8_LEAD = bytes(b for b in range(256) if not 0xC0 <= b <= 0xF7)
+
+
 def _utf8_counts(buf: bytes) -> tuple[int, int]:
     valid = invalid = 0
-    for m in _UTF8_UNIT.finditer(buf):
-        group = m.lastindex
-        if group == 1:
-            valid += 1
-        elif group == 2:
+    pos, n = 0, len(buf)
+    while True:
+        end = _UTF8_VALID_RUN.match(buf, pos).end()  # type: ignore[union-attr]  # matches ""
+        valid += len(buf[pos:end].translate(None, _NOT_UTF8_LEAD))
+        if end >= n:
+            return valid, invalid
+        unit = _UTF8_UNIT.match(buf, end)  # a high byte that starts no valid sequence
+        assert unit is not None
+        group = unit.lastindex
+        if group == 2:
             invalid += 1
         elif group is not None:  # 3 or 4: bad lead byte
             invalid += 1
             if invalid > 5:
-                break
+                return valid, invalid
             if group == 4:
                 invalid += 1
-    return valid, invalid
+        pos = unit.end()
 
 
 def _utf8(ctx: _Context) -> Match | None:
@@ -256,6 +270,11 @@ def _utf32(name: str, big_endian: bool) -> Callable[[_Context], Match | None]:
     def recognise(ctx: _Context) -> Match | None:
         buf = ctx.buf
         if not buf:
+            return None
+        groups = (len(buf) + 3) // 4
+        # Every confidence > 0 needs valid > 10 * invalid, and a valid group holds a 0x00 byte
+        # (bytes missing from the last group read as 0).
+        if (buf.count(0) + 4 * groups - len(buf)) * 11 <= groups * 10:
             return None
         has_bom = _utf32_char(buf, 0, big_endian) == 0xFEFF
         counts = _direct_utf32_counts if len(buf) < _SMALL else _utf32_counts
@@ -415,26 +434,26 @@ def _gb18030_class(tok: bytes) -> str:
 _DirectChars = Callable[[bytes], list[tuple[int, bool]]]
 _MBCS_SPECS: dict[str, tuple[re.Pattern[bytes], Callable[[bytes], str], _DirectChars]] = {
     "sjis": (
-        re.compile(rb"[\x00-\x7f\xa1-\xdf]*+([\x80-\xa0\xe0-\xff][\x00-\xff])"),
+        re.compile(rb"([\x80-\xa0\xe0-\xff][\x00-\xff])"),
         _sjis_class, _direct_sjis,
     ),
     "big5": (
-        re.compile(rb"[\x00-\x7f\xff]*+([\x80-\xfe][\x00-\xff])"),
+        re.compile(rb"([\x80-\xfe][\x00-\xff])"),
         _big5_class, _direct_big5,
     ),
     "euc_jp": (
-        re.compile(rb"[\x00-\x8d]*+(\x8f[\x00-\xff]{2}|[\x8e\x90-\xff][\x00-\xff])"),
+        re.compile(rb"(\x8f[\x00-\xff]{2}|[\x8e\x90-\xff][\x00-\xff])"),
         _euc_class, _direct_euc,
     ),
     "euc_kr": (
-        re.compile(rb"[\x00-\x8d]*+(\x8f[\x00-\xff]{2}|[\x8e\x90-\xff][\x00-\xff])"),
+        re.compile(rb"(\x8f[\x00-\xff]{2}|[\x8e\x90-\xff][\x00-\xff])"),
         _euc_class, _direct_euc,
     ),
     # A lead byte + digit must not fall back to a shorter token when the input ends inside it:
     # the JS stops there without counting anything.
     "gb_18030": (
         re.compile(
-            rb"[\x00-\x80]*+("
+            rb"("
             rb"[\x81-\xfe][\x30-\x39][\x81-\xfe][\x00-\xff]"
             rb"|[\x81-\xfe][\x30-\x39][^\x81-\xfe]"
             rb"|[\x81-\xfe][^\x30-\x39]|\xff[\x00-\xff])"
@@ -518,24 +537,47 @@ def _direct_mbcs(chars: list[tuple[int, bool]], common_chars: frozenset[int]) ->
     return _mbcs_confidence(double, bad, len(chars), common)
 
 
+def _stops_early(tokens: list[bytes], kinds: dict[bytes, str]) -> bool:
+    """Whether the JS loop breaks (bad >= 2 and bad * 5 >= double) somewhere in ``tokens``.
+
+    That can only become true right after a bad character, so only those are visited.
+    """
+    sequence = "".join(map(kinds.__getitem__, tokens))
+    double = bad = start = 0
+    pos = sequence.find(_BAD)
+    while pos != -1:
+        double += sequence.count(_DBC, start, pos)
+        bad += 1
+        if bad >= 2 and bad * 5 >= double:
+            return True
+        start = pos + 1
+        pos = sequence.find(_BAD, start)
+    return False
+
+
+def _classify_all(
+    tokens: list[bytes], classify: Callable[[bytes], str],
+) -> tuple[Counter[bytes], dict[bytes, str]]:
+    counts = Counter(tokens)
+    return counts, {tok: classify(tok) for tok in counts}
+
+
+_MBCS_PREFIX = 1 << 16  # Latin text usually trips the early stop within a few characters
+
+
 def _fast_mbcs(
     buf: bytes, token: re.Pattern[bytes], classify: Callable[[bytes], str],
     common_chars: frozenset[int],
 ) -> int:
+    # Tokens of a prefix are the first tokens of the whole (a token cut by the prefix end just
+    # does not match), so an early stop found there is the JS one.
+    head = token.findall(buf, 0, _MBCS_PREFIX)
+    if _stops_early(head, _classify_all(head, classify)[1]):
+        return 0
     tokens = token.findall(buf)
-    counts = Counter(tokens)
-    kinds = {tok: classify(tok) for tok in counts}
-    if any(kind == _BAD for kind in kinds.values()):
-        # The early stop can only become true right after a bad character.
-        double = bad = 0
-        for tok in tokens:
-            kind = kinds[tok]
-            if kind == _DBC:
-                double += 1
-            elif kind == _BAD:
-                bad += 1
-                if bad >= 2 and bad * 5 >= double:
-                    return 0
+    counts, kinds = _classify_all(tokens, classify)
+    if _BAD in kinds.values() and _stops_early(tokens, kinds):
+        return 0
     double = sum(c for tok, c in counts.items() if kinds[tok] == _DBC)
     bad = sum(c for tok, c in counts.items() if kinds[tok] == _BAD)
     common = sum(
@@ -643,7 +685,38 @@ def _direct_trigrams(buf: bytes, table: bytes) -> tuple[Counter[int], int]:
     return _windows(b"\x00\x00" + stream), len(stream)
 
 
-def _fast_trigrams(buf: bytes, table: bytes) -> tuple[Counter[int], int]:
+@dataclass
+class _Words:
+    """The buffer cut into words once for all single-byte recognisers.
+
+    Bytes that every byteMap sends to a space separate words; 0x27 (the only byte any byteMap
+    skips) is deleted first. A word may still hold bytes that some byteMaps map to spaces: each
+    recogniser re-splits the distinct words only.
+    """
+
+    words: list[bytes]
+    counts: Counter[bytes]
+    first: int | None  # first and last byte of the buffer once 0x27 bytes are dropped
+    last: int | None
+    _pairs: Counter[tuple[bytes, bytes]] | None = None
+
+    @property
+    def pairs(self) -> Counter[tuple[bytes, bytes]]:
+        """Adjacent word pairs (computed on first use)."""
+        if self._pairs is None:
+            self._pairs = Counter(zip(self.words, self.words[1:], strict=False))
+        return self._pairs
+
+
+def _split_words(buf: bytes, canon: bytes) -> _Words:
+    words = buf.translate(canon, b"'").split()
+    stripped = buf.strip(b"'")
+    first = stripped[0] if stripped else None
+    last = stripped[-1] if stripped else None
+    return _Words(words, Counter(words), first, last)
+
+
+def _fast_trigrams(shared: _Words, table: bytes) -> tuple[Counter[int], int]:
     """Same result as :func:`_direct_trigrams`, from word counts instead of a byte loop.
 
     With J = the mapped stream without its leading/trailing space (words joined by one space),
@@ -651,32 +724,59 @@ def _fast_trigrams(buf: bytes, table: bytes) -> tuple[Counter[int], int]:
     the windows of each " word " plus one "x y" window per pair of adjacent words; X differs
     from T only in the windows touching its two ends, which are fixed up explicitly.
     """
-    mapped = buf.translate(table, b"'")  # 0x27 is the only byte mapped to 0 (checked by the script)
-    words = mapped.split()  # the mapped stream holds no whitespace byte but 0x20 (idem)
-    joined_len = sum(map(len, words)) + len(words) - 1
-    if joined_len < 2:
-        return _direct_trigrams(buf, table)
+    # Each word as this byteMap sees it: spaces inside collapsed, none at the ends ("" = gone).
+    seen = {w: b" ".join(w.translate(table).split()) for w in shared.counts}
+    nonempty = sum(n for w, n in shared.counts.items() if seen[w])
+    lead = b" " if shared.first is not None and table[shared.first] == 0x20 else b""
+    trail = b" " if shared.last is not None and table[shared.last] == 0x20 else b""
+    joined_len = sum(n * len(seen[w]) for w, n in shared.counts.items()) + nonempty - 1
+    if joined_len < 2:  # at most one mapped letter: rebuild the tiny stream
+        letters = b" ".join(s for w in shared.words if (s := seen[w]))
+        stream = (lead + letters + trail if letters else lead) + b" "
+        return _windows(b"\x00\x00" + stream), len(stream)
     counts: Counter[int] = Counter()
-    for word, n in Counter(words).items():
-        for tri, k in _windows(b" " + word + b" ").items():
+    for word, n in shared.counts.items():
+        for tri, k in _windows(b" " + seen[word] + b" ").items():
             counts[tri] += k * n
-    lasts = bytes(w[-1] for w in words[:-1])
-    firsts = bytes(w[0] for w in words[1:])
-    pairs = bytearray(2 * len(lasts))
-    pairs[0::2] = lasts
-    pairs[1::2] = firsts
-    for key, n in Counter(memoryview(pairs).cast("H")).items():
-        last, first = key.to_bytes(2, sys.byteorder)
-        counts[(last << 16) | 0x2000 | first] += n
-    lead = b" " if mapped[:1] == b" " else b""
-    trail = b" " if mapped[-1:] == b" " else b""
-    head = (words[0] + b" " + (words[1] if len(words) > 1 else b""))[:2]
-    tail = ((words[-2] + b" " if len(words) > 1 else b"") + words[-1])[-2:]
+    for (a, b), n in shared.pairs.items():
+        if seen[a] and seen[b]:
+            counts[(seen[a][-1] << 16) | 0x2000 | seen[b][0]] += n
+    if nonempty < len(shared.words):
+        _bridge_gone_words(shared.words, seen, counts)
+    head = b" ".join(_first_seen(shared.words, seen))[:2]
+    tail = b" ".join(reversed(_first_seen(reversed(shared.words), seen)))[-2:]
     counts[int.from_bytes(b" " + head, "big")] -= 1
     counts[int.from_bytes(tail + b" ", "big")] -= 1
     counts.update(_windows(b"\x00\x00" + lead + head))
     counts.update(_windows(tail + b" " + trail))
     return counts, len(lead) + joined_len + len(trail) + 1
+
+
+def _first_seen(words: Iterable[bytes], seen: dict[bytes, bytes]) -> list[bytes]:
+    """The first two words that do not vanish under the byteMap."""
+    out: list[bytes] = []
+    for w in words:
+        if seen[w]:
+            out.append(seen[w])
+            if len(out) == 2:
+                break
+    return out
+
+
+def _bridge_gone_words(words: list[bytes], seen: dict[bytes, bytes], counts: Counter[int]) -> None:
+    """Words that vanish under this byteMap join their neighbours with one "x y" window."""
+    gone = {w for w, s in seen.items() if not s}
+    positions = [i for i, w in enumerate(words) if w in gone]
+    k = 0
+    while k < len(positions):
+        start = positions[k]
+        while k + 1 < len(positions) and positions[k + 1] == positions[k] + 1:
+            k += 1
+        end = positions[k]
+        k += 1
+        if start > 0 and end + 1 < len(words):
+            left, right = seen[words[start - 1]], seen[words[end + 1]]
+            counts[(left[-1] << 16) | 0x2000 | right[0]] += 1
 
 
 def _ngram_confidence(counts: Counter[int], total: int, ngrams: frozenset[int]) -> int:
@@ -685,11 +785,16 @@ def _ngram_confidence(counts: Counter[int], total: int, ngrams: frozenset[int]) 
     return 98 if ratio > 0.33 else math.floor(ratio * 300.0)
 
 
-def _sbcs(rec: _Sbcs) -> Callable[[_Context], Match | None]:
+def _sbcs(rec: _Sbcs, canon: bytes) -> Callable[[_Context], Match | None]:
     def recognise(ctx: _Context) -> Match | None:
         buf = ctx.buf
-        trigrams = _direct_trigrams if len(buf) < _SMALL else _fast_trigrams
-        counts, total = trigrams(buf, rec.table)
+        if len(buf) < _SMALL:
+            counts, total = _direct_trigrams(buf, rec.table)
+        else:
+            shared = ctx.shared.get("words")
+            if not isinstance(shared, _Words):
+                shared = ctx.shared["words"] = _split_words(buf, canon)
+            counts, total = _fast_trigrams(shared, rec.table)
         best, lang = -1, None
         for ngram_lang, ngrams in reversed(rec.ngrams):  # JS loops from the last list down
             confidence = _ngram_confidence(counts, total, ngrams)
@@ -740,6 +845,11 @@ def _build() -> list[Callable[[_Context], Match | None]]:
         assert isinstance(common, list)
         recognisers.append(_mbcs(cls, str(rec["name"]), str(rec["language"]), frozenset(common)))
     recognisers += [_iso2022(*spec) for spec in _ISO2022]
+    maps = [bytes.fromhex(str(rec["byte_map"])) for rec in tables["sbcs"]]
+    # Bytes that are a space for every byteMap: the word separators shared by all of them.
+    # (bytes.split() then splits on exactly those, as ASCII whitespace is among them.)
+    canon = bytes(0x20 if all(m[b] == 0x20 for m in maps) else b for b in range(256))
+    assert all(canon[b] == 0x20 for b in b" \t\n\r\x0b\x0c")
     for rec in tables["sbcs"]:
         ngrams = rec["ngrams"]
         assert isinstance(ngrams, list)
@@ -750,7 +860,7 @@ def _build() -> list[Callable[[_Context], Match | None]]:
             language=None if language is None else str(language),
             table=bytes.fromhex(str(rec["byte_map"])),
             ngrams=[(lang, frozenset(values)) for lang, values in ngrams],
-        )))
+        ), canon))
     recognisers.append(_ascii)
     return recognisers
 

@@ -5,8 +5,8 @@ read as a loader file at all (bytes, JSON, header, layout) raises, and each exce
 shape::
 
     LoaderError                     base of everything this package raises on bad input
-    └── FileRejected (400)          {"status": "KO", "type": <wire_type>, "message": ..., "errors": ...}
-        ├── WrongFormat             type "WrongFormat": not UTF-8, not JSON, too deep, too many nodes
+    └── FileRejected (400)          {"status": "KO", "type": <wire_type>, "message", "errors"}
+        ├── WrongFormat             type "WrongFormat": not UTF-8, not JSON, too deep, too big
         │   └── FileTooLarge (413)  more bytes than the caller allows
         ├── MissingKey              type "KeyError": a header key is absent
         ├── InvalidStructure        type "ValidationError": header or sections of the wrong shape

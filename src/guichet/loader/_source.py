@@ -85,7 +85,9 @@ def _scan_brackets(raw: bytes, *, max_depth: int, max_containers: int) -> bool:
     brackets = raw.translate(None, _NOT_BRACKETS)
     opened = brackets.count(b"[") + brackets.count(b"{")
     if opened > max_containers:
-        raise WrongFormat(f"trop d'objets et de tableaux ({opened}, la limite est {max_containers})")
+        raise WrongFormat(
+            f"trop d'objets et de tableaux ({opened}, la limite est {max_containers})"
+        )
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth
 
 
@@ -97,7 +99,9 @@ def _parse(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise WrongFormat(f"JSON invalide : {exc.msg} (ligne {exc.lineno}, colonne {exc.colno})") from None
+        raise WrongFormat(
+            f"JSON invalide : {exc.msg} (ligne {exc.lineno}, colonne {exc.colno})"
+        ) from None
     except RecursionError:
         raise WrongFormat("imbrication trop profonde") from None
     except ValueError as exc:  # NaN/Infinity (above) or an integer with thousands of digits
@@ -145,4 +149,6 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise WrongFormat("caractère Unicode invalide (demi-paire de substitution isolée)") from None
+        raise WrongFormat(
+            "caractère Unicode invalide (demi-paire de substitution isolée)"
+        ) from None
