@@ -48,7 +48,9 @@ def base_item(model: Model, id: str = "X1") -> dict[str, Any]:
     return f.document(id, propertyId="P1")
 
 
-def assert_one_issue(validation: Validation, model: Model, item_id: str, field: str | None) -> Issue:
+def assert_one_issue(
+    validation: Validation, model: Model, item_id: str, field: str | None
+) -> Issue:
     """Exactly one refusal, on that item and field, and its message names all three."""
     found = issues_of(validation)
     assert len(found) == 1, [issue.message for issue in found]

@@ -81,12 +81,17 @@ def _enum(schema: dict[str, Any], *path: str) -> list[Any]:
     return [value for value in node["enum"] if value is not None]
 
 
+def both(values: tuple[str, ...]) -> list[str | int]:
+    return [*values, *map(int, values)]
+
+
 def test_schema_code_lists_are_the_package_ones() -> None:
     schema = json_schema()
     assert schema["properties"]["versionId"]["enum"] == ["2.0"]
-    both = lambda values: [*values, *map(int, values)]  # noqa: E731
     assert _enum(schema, "declarant", "properties", "legalStatusId") == list(codes.LEGAL_STATUS)
-    assert _enum(schema, "declarant", "properties", "taxRegimeId") == both(codes.DECLARANT_TAX_REGIME)
+    assert _enum(schema, "declarant", "properties", "taxRegimeId") == both(
+        codes.DECLARANT_TAX_REGIME
+    )
     assert _enum(schema, "property", "properties", "taxRegime") == both(codes.PROPERTY_TAX_REGIME)
     assert _enum(schema, "document", "properties", "fileType") == both(codes.FILE_TYPE)
     assert _enum(schema, "transaction", "properties", "ccy") == list(codes.CURRENCY)

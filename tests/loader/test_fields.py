@@ -151,6 +151,7 @@ WRONG = [
     (DOC, "year", "22", "pattern"),
     (DOC, "year", 123, "pattern"),
     (DOC, "year", 2022.0, "type"),
+    (DOC, "fileLink", 5, "type"),
     (DOC, "fileLink", "ftp://files.example.org/a.pdf", "url"),
     (DOC, "fileLink", "liasse.pdf", "url"),
     (DOC, "fileLink", "https://", "url"),

@@ -92,7 +92,10 @@ class TestCreatedAt:
             ("2024-01-15 10:30", dt.datetime(2024, 1, 15, 9, 30, tzinfo=dt.UTC)),  # Paris, winter
             ("2024-07-15T10:30:00.123456", dt.datetime(2024, 7, 15, 8, 30, 0, 123456, dt.UTC)),
             ("2020-10-10", dt.datetime(2020, 10, 9, 22, 0, tzinfo=dt.UTC)),  # midnight, summer
-            ("2024-01-15T10:30:00.1234567+01:00", dt.datetime(2024, 1, 15, 9, 30, 0, 123456, dt.UTC)),
+            (
+                "2024-01-15T10:30:00.1234567+01:00",
+                dt.datetime(2024, 1, 15, 9, 30, 0, 123456, dt.UTC),
+            ),
         ],
     )
     def test_iso_8601_forms(self, value: str, expected: dt.datetime) -> None:

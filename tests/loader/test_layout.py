@@ -34,7 +34,9 @@ class TestFlat:
     @pytest.mark.parametrize("value", [{}, None, "[]", 0])
     def test_section_must_be_an_array(self, section: str, value: Any) -> None:
         exc = refused(f.header(**{section: value}))
-        assert exc.errors == f"Champ '{section}' à la racine invalide : Input should be a valid list"
+        assert (
+            exc.errors == f"Champ '{section}' à la racine invalide : Input should be a valid list"
+        )
 
     def test_items_come_in_integration_order(self) -> None:
         doc = f.header(
@@ -86,7 +88,9 @@ class TestClients:
         assert validation.layout is Layout.CLIENTS and validation.is_valid
 
     def test_entry_that_is_not_an_object(self) -> None:
-        issue = assert_one_issue(validate(f.header(clients=[[]])), Model.CLIENTS, "$.clients[0]", None)
+        issue = assert_one_issue(
+            validate(f.header(clients=[[]])), Model.CLIENTS, "$.clients[0]", None
+        )
         assert issue.reason == "Input should be a valid dictionary"
 
     def test_client_block_is_required(self) -> None:
@@ -110,7 +114,9 @@ class TestClients:
     def test_client_block_fields(self, block: Any, field: str, code: str) -> None:
         validation = validate(f.header(clients=[{"client": block}]))
         entry = validation.clients[0]
-        label = "a@example.org" if field in ("client.lastName", "client.phoneNumber") else entry.path
+        label = (
+            "a@example.org" if field in ("client.lastName", "client.phoneNumber") else entry.path
+        )
         assert assert_one_issue(validation, Model.CLIENTS, label, field).code == code
 
     def test_same_email_twice_is_refused_case_insensitively(self) -> None:

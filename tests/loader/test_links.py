@@ -23,6 +23,14 @@ class TestDuplicates:
         )
         issue = assert_one_issue(validation, T, "T1", "id")
         assert issue.code == "duplicate"
+        assert issue.to_json() == {
+            "model": "transactions",
+            "id": "T1",
+            "field": "id",
+            "code": "duplicate",
+            "message": issue.message,
+        }
+        assert repr(validation.items[1]) == "<Item transactions 'T1'>"
         assert "($.transactions[0])" in issue.message
         first, second = validation.items[1:]
         assert first.is_valid and not second.is_valid

@@ -84,7 +84,11 @@ class TestWireShape:
             {"model": "clients", "item": {"success": 1, "error": 1}},
             {"model": "transactions", "item": {"success": 1, "error": 1}},
         ]
-        assert [error["model"] for error in body["errors"]] == ["clients", "clients", "transactions"]
+        assert [error["model"] for error in body["errors"]] == [
+            "clients",
+            "clients",
+            "transactions",
+        ]
         assert body["errors"][0]["id"] == "b@example.org"
 
     def test_times_are_utc(self) -> None:
@@ -104,9 +108,15 @@ class TestWireShape:
 
 def integration_file() -> Report:
     return report_of(
-        declarants=[f.declarant("D1", properties=[f.property_("P1", documents=[f.document("DOC1")])])],
+        declarants=[
+            f.declarant("D1", properties=[f.property_("P1", documents=[f.document("DOC1")])])
+        ],
         properties=[f.property_("P2")],
-        transactions=[f.transaction("T1", "P1"), f.transaction("T2", "P2"), f.transaction("T3", "P-OLD")],
+        transactions=[
+            f.transaction("T1", "P1"),
+            f.transaction("T2", "P2"),
+            f.transaction("T3", "P-OLD"),
+        ],
     )
 
 
@@ -171,12 +181,19 @@ class TestServerOutcomes:
         report.fail_unknown_reference(item, reference)
         (error,) = report.errors()
         assert error.type == "ValidationError"
-        assert error.error == "Champ 'id-prty' dans transactions 'T3' invalide : propriété 'P-OLD' inconnue"
+        assert (
+            error.error
+            == "Champ 'id-prty' dans transactions 'T3' invalide : propriété 'P-OLD' inconnue"
+        )
 
     def test_failed_client_entry_fails_all_its_items(self) -> None:
         report = report_of(
             clients=[
-                f.client("a@example.org", properties=[f.property_("P1")], transactions=[f.transaction("T1")]),
+                f.client(
+                    "a@example.org",
+                    properties=[f.property_("P1")],
+                    transactions=[f.transaction("T1")],
+                ),
                 f.client("b@example.org", transactions=[f.transaction("T2", "P-OLD")]),
             ]
         )
@@ -187,7 +204,10 @@ class TestServerOutcomes:
         assert [item.id for item in report.pending()] == ["T2"]
         report.record(second, Outcome.ALREADY_KNOWN)
         body = report.to_json()
-        assert body["combined_result"][0] == {"model": "clients", "item": {"success": 1, "error": 1}}
+        assert body["combined_result"][0] == {
+            "model": "clients",
+            "item": {"success": 1, "error": 1},
+        }
         assert [e["error"] for e in body["errors"]] == [
             "Élément clients 'a@example.org' en échec : compte impossible à créer",
             "Champ 'client' dans properties 'P1' invalide : client 'a@example.org' en échec",
@@ -195,10 +215,20 @@ class TestServerOutcomes:
         ]
         assert body["errors"][0]["created_at"] == "2025-12-02T09:46:28.526977Z"
 
+    def test_failed_client_entry_keeps_validation_refusals(self) -> None:
+        report = report_of(
+            clients=[f.client(transactions=[f.transaction("T1"), f.transaction("T2", ccy="X")])]
+        )
+        report.fail(report.validation.clients[0], "compte bloqué")
+        assert [e.id for e in report.errors()] == ["T2", "claire.martin@example.org", "T1"]
+        assert report.status is Status.ERROR
+
     def test_custom_error_type_and_field(self) -> None:
         report = report_of(properties=[f.property_("P1", documents=[f.document("DOC1")])])
         doc = report.validation.items[1]
-        report.fail(doc, "lien injoignable (HTTP 404)", field="fileLink", error_type="DownloadError")
+        report.fail(
+            doc, "lien injoignable (HTTP 404)", field="fileLink", error_type="DownloadError"
+        )
         (error,) = report.errors()
         assert (error.type, error.error) == (
             "DownloadError",

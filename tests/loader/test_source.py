@@ -47,7 +47,7 @@ class TestSize:
         assert validate_file(path).is_valid
 
     def test_missing_file_is_an_os_error(self, tmp_path: Path) -> None:
-        with pytest.raises(OSError):  # noqa: PT011 - the caller reports it as unreadable
+        with pytest.raises(OSError):
             validate_file(tmp_path / "absent.json")
 
 

@@ -50,7 +50,7 @@ def validate_command(
     ),
 ) -> None:
     """Valide FILE élément par élément et résume le résultat en français."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         validation = validate_file(file, max_bytes=max_bytes, self_contained=self_contained)
     except OSError as exc:
@@ -68,7 +68,7 @@ def validate_command(
     if as_json:
         _write_json(report.to_json())
     else:
-        _print_summary(file, validation, report, Console(highlight=False))
+        _print_summary(file, validation, report, Console(highlight=False, soft_wrap=True))
     raise typer.Exit(EXIT_VALID if validation.is_valid else EXIT_INVALID)
 
 

@@ -108,23 +108,17 @@ def _parse(text: str) -> Any:
         raise WrongFormat(f"JSON invalide : {exc}") from None
 
 
-def _containers(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return list(value.values())
-    if isinstance(value, list):
-        return value
-    return []
-
-
 def _depth(value: Any) -> int:
     """Exact nesting depth, iteratively (the value may be ~1,000 levels deep)."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, level = stack.pop()
-        if isinstance(node, dict | list):
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
             deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in _containers(node))
+            stack.extend((child, level + 1) for child in node)
     return deepest
 
 

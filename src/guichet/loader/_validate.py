@@ -17,7 +17,7 @@ from guichet.loader._header import Header, read_header
 from guichet.loader._items import ClientEntry, Issue, Item, Reference
 from guichet.loader._layout import Layout, read_entries
 from guichet.loader._links import Linker
-from guichet.loader._models import PROPERTY_REMOVAL_RULES, REPORT_ORDER, RULES, Model
+from guichet.loader._models import PROPERTY_REMOVAL_RULES, RULES
 from guichet.loader._source import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CONTAINERS,
@@ -52,16 +52,6 @@ class Validation:
             yield from entry.issues
             for item in entry.items:
                 yield from item.issues
-
-    def counts(self) -> dict[Model, tuple[int, int]]:
-        """``(valid, invalid)`` per model present in the file, in report order."""
-        tally: dict[Model, list[int]] = {model: [0, 0] for model in REPORT_ORDER}
-        if self.layout is Layout.CLIENTS:
-            for entry in self.clients:
-                tally[Model.CLIENTS][0 if entry.is_valid else 1] += 1
-        for item in self.items:
-            tally[item.model][0 if item.is_valid else 1] += 1
-        return {model: (ok, ko) for model, (ok, ko) in tally.items() if ok or ko}
 
     def external_references(self) -> Iterator[tuple[Item, Reference]]:
         """Links of valid items to objects outside the file, for the server to look up."""

@@ -1,0 +1,166 @@
+"""Validation of a revision's file, off the event loop.
+
+`check_file` runs in a process pool (the validator is CPU-bound: a 50 MB file takes seconds,
+and a thread would hold the GIL meanwhile, stalling every other request of the process). It
+returns what api-depot's own rules need from the rows (their communes) together with the
+validator's verdict and the first `MAX_PROBLEMS` problems for the detailed report. The rules
+that need the database (perimeter, mass deletion) are applied by `service.record_validation`.
+
+This module imports the validator and the standard library only: it is what the pool's
+processes import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import multiprocessing
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from guichet.bal import validate
+
+# The validator is a port of @ban-team/validateur-bal 3.5.2, reference-exact: clients compare
+# `validatorVersion` with what the reference service writes.
+VALIDATOR_VERSION = "3.5.2"
+MAX_PROBLEMS = 10_000
+WRONG_COMMUNE = "commune_insee.valeur_inattendue"
+_PARIS = ZoneInfo("Europe/Paris")
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The validator's verdict on one file, for one commune."""
+
+    parse_ok: bool
+    profile: str
+    parse_errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
+    rows_count: int = 0
+    all_rows_in_commune: bool = True
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    problems_count: int = 0
+
+
+def today() -> dt.date:
+    return dt.datetime.now(_PARIS).date()
+
+
+def check_file(data: bytes, code_commune: str, day: dt.date) -> FileCheck:
+    """Validate `data` (profile auto-detected) and check that every row is of `code_commune`."""
+    report = validate(data, None, today=day)
+    problems: list[dict[str, Any]] = []
+    count = 0
+    for problem in report.problems():
+        count += 1
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(problem.to_json())
+    if not report.parse_ok:
+        parse_errors = report.summary()["parseErrors"]
+        if report.file_error is not None:
+            error = report.file_error
+            parse_errors = [{"type": "FileError", "code": error.code, "message": error.message}]
+        return FileCheck(
+            parse_ok=False,
+            profile=report.profile,
+            parse_errors=parse_errors,
+            problems=problems,
+            problems_count=count,
+        )
+    levels: dict[str, list[str]] = {"E": [], "W": [], "I": []}
+    for entry in report.profil_errors():
+        levels[entry["level"]].append(entry["code"])
+    in_commune = True
+    for row in report.rows:
+        # The reference's rule: commune_insee, else the commune part of cle_interop.
+        if row.code_commune != code_commune:
+            in_commune = False
+            count += 1
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(_wrong_commune(row.line, row.code_commune, code_commune))
+    return FileCheck(
+        parse_ok=True,
+        profile=report.profile,
+        errors=levels["E"],
+        warnings=levels["W"],
+        infos=levels["I"],
+        rows_count=report.row_count,
+        all_rows_in_commune=in_commune,
+        problems=problems,
+        problems_count=count,
+    )
+
+
+def _wrong_commune(line: int, found: str | None, expected: str) -> dict[str, Any]:
+    message = (
+        f"La ligne est de la commune {found}, la révision de la commune {expected}"
+        if found
+        else f"La ligne n’indique pas sa commune, la révision est de la commune {expected}"
+    )
+    return {
+        "line": line,
+        "column": "commune_insee",
+        "value": found,
+        "code": WRONG_COMMUNE,
+        "level": "E",
+        "message": message,
+    }
+
+
+class ComputeFailed(Exception):
+    """The pool could not validate the file (a worker died or the time limit passed)."""
+
+
+class ComputePool:
+    """A lazily started pool of `spawn`ed processes (forking a threaded server is unsafe)."""
+
+    def __init__(self, workers: int | None = None, *, timeout: float = 600.0) -> None:
+        self.workers = workers or max(1, min(4, (os.cpu_count() or 2) // 2))
+        self.timeout = timeout
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    # a recycled process gives back the memory a huge file made it keep
+                    max_tasks_per_child=20,
+                )
+            return self._executor
+
+    def _reset(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    async def check(self, data: bytes, code_commune: str) -> FileCheck:
+        executor = self._get()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(executor, check_file, data, code_commune, today())
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except (concurrent.futures.process.BrokenProcessPool, TimeoutError) as exc:
+            self._reset(executor)
+            raise ComputeFailed(type(exc).__name__) from exc
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+# One pool per process, shared by every app instance (tests build many apps).
+pool = ComputePool()

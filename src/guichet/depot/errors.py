@@ -1,0 +1,207 @@
+"""The publication API's errors (French messages of the reference) and its wire format.
+
+NestJS answers `{"statusCode": 404, "message": "..."}`; its pipes and `ValidationPipe` add
+`"error": "Bad Request"` (with `message` a list of strings for schema errors).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from guichet.errors import (
+    BadRequest,
+    Forbidden,
+    GuichetError,
+    NotFound,
+    PayloadTooLarge,
+    RequestInvalid,
+    ServiceUnavailable,
+    Unauthorized,
+)
+
+
+class PreconditionFailed(GuichetError):
+    status, code, default_message = 412, "precondition_failed", "Precondition failed"
+
+
+class PipeError(BadRequest):
+    """A 400 from a NestJS pipe (`BadRequestException`): rendered with `"error"`."""
+
+    code = "bad_request"
+
+
+class JsonInvalid(BadRequest):
+    """A body that is not JSON (body-parser's error: no `"error"` key)."""
+
+    code = "json_invalid"
+
+
+class BodyTooLarge(PayloadTooLarge):
+    code, default_message = "payload_too_large", "request entity too large"
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+class AuthenticationRequired(Unauthorized):
+    default_message = "Une authentification est nécessaire"
+
+
+class TokenMissing(Unauthorized):
+    default_message = "Le token d'authentification est manquant"
+
+
+class AuthenticationRefused(Unauthorized):
+    default_message = "Authentification refusée"
+
+
+class ClientInactive(Forbidden):
+    default_message = "Le client est actuellement désactivé"
+
+
+class NotRevisionOwner(Forbidden):
+    default_message = "Vous n’êtes pas autorisé à accéder à cette révision"
+
+
+# --- path parameters ------------------------------------------------------------------------
+
+
+class CommuneUnknown(NotFound):
+    default_message = "Le code commune n’existe pas"
+
+
+def invalid_id(label: str, value: str) -> BadRequest:
+    return BadRequest(f"{label} Id {value} is not ObjectId")
+
+
+def unknown_id(label: str, value: str) -> NotFound:
+    return NotFound(f"{label} {value} not found")
+
+
+# --- revisions ------------------------------------------------------------------------------
+
+
+class RevisionNotEditable(PreconditionFailed):
+    default_message = "La révision n’est plus modifiable"
+
+
+class FileAlreadyAttached(PreconditionFailed):
+    default_message = "Fichier déjà attaché a la révision"
+
+
+class FileMissingInBody(NotFound):
+    default_message = "Fichier non fourni."
+
+
+class Md5Mismatch(BadRequest):
+    default_message = (
+        "La valeur de l’en-tête Content-MD5 ne correspond pas à la signature MD5 du contenu soumis."
+    )
+
+
+class EncodingRefused(BadRequest):
+    default_message = "Aucun encodage de contenue dans l’en-tête n’est accepté."
+
+
+class LengthMismatch(BadRequest):
+    default_message = (
+        "La longueur de contenue dans l’en-tête ne correspond pas a la taille en octet du fichier."
+    )
+
+
+class UploadFailed(ServiceUnavailable):
+    default_message = "Fichier non uploadé sur S3"
+
+
+class NoBalFile(NotFound):
+    def __init__(self, revision_id: str) -> None:
+        super().__init__(f"Aucun fichier de type 'bal' associé à la révision {revision_id}")
+
+
+class BlobMissing(NotFound):
+    default_message = "Fichier non trouvé sur S3"
+
+
+class PublicationInProgress(PreconditionFailed):
+    default_message = "La publication n’est pas possible car une publication est deja en cours"
+
+
+class PublicationImpossible(PreconditionFailed):
+    default_message = "La publication n’est pas possible"
+
+
+class HabilitationRequired(BadRequest):
+    def __init__(self, client_nom: str) -> None:
+        super().__init__(f"Le client {client_nom} nécessite une habilitation pour publier")
+
+
+class HabilitationInvalid(NotFound):
+    def __init__(self, habilitation_id: str) -> None:
+        super().__init__(f"L’habilitation {habilitation_id} n’est pas valide")
+
+
+class NoCurrentRevision(NotFound):
+    def __init__(self, code_commune: str) -> None:
+        super().__init__(f"Aucune revision trouvé pour la commune {code_commune}")
+
+
+class ComputeUnavailable(ServiceUnavailable):
+    default_message = "La validation du fichier a échoué, veuillez réessayer"
+
+
+# --- wire format ----------------------------------------------------------------------------
+
+_TYPE_MESSAGES = {
+    "missing": "{field} should not be empty",
+    "string_type": "{field} must be a string",
+    "string_too_short": "{field} should not be empty",
+    "bool_type": "{field} must be a boolean value",
+    "bool_parsing": "{field} must be a boolean value",
+    "dict_type": "{field} must be an object",
+    "model_type": "{field} must be an object",
+    "model_attributes_type": "{field} must be an object",
+    "list_type": "{field} must be an array",
+}
+
+
+def class_validator_messages(error: RequestInvalid) -> list[str]:
+    """Schema errors worded like class-validator (`nom must be a string`)."""
+    messages: list[str] = []
+    for item in error.details["errors"]:
+        loc = [str(part) for part in item["loc"] if part not in ("body", "query", "path")]
+        field = ".".join(loc) or "body"
+        kind = str(item.get("type") or "")
+        template = _TYPE_MESSAGES.get(kind)
+        if template is None and kind.startswith("value_error"):
+            message = str(item["msg"]).removeprefix("Value error, ")
+            messages.append(message.format(field=field))
+            continue
+        messages.append((template or "{field} is invalid").format(field=field))
+    return list(dict.fromkeys(messages))
+
+
+class NestFormat:
+    """`{"statusCode", "message"}`, plus `"error": "Bad Request"` where NestJS pipes add it."""
+
+    def render(self, request: Request, error: GuichetError) -> Response:
+        body: dict[str, Any]
+        if isinstance(error, RequestInvalid):
+            json_error = next(
+                (e for e in error.details["errors"] if e.get("type") == "json_invalid"), None
+            )
+            if json_error is not None:
+                body = {"statusCode": 400, "message": "Unexpected token in JSON"}
+            else:
+                messages = class_validator_messages(error)
+                body = {"statusCode": 400, "message": messages, "error": "Bad Request"}
+            return JSONResponse(body, status_code=400)
+        body = {"statusCode": error.status, "message": error.message}
+        if isinstance(error, PipeError):
+            body["error"] = "Bad Request"
+        return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+NEST_FORMAT = NestFormat()

@@ -1,0 +1,168 @@
+"""Response shapes of the reference, key for key (§2.5 of the contract).
+
+Dates are written as JavaScript's `Date.toJSON()` does: UTC, milliseconds, `Z`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from guichet.depot.models import ChefDeFile, Client, File, Mandataire, Perimeter, Revision
+
+JSON = dict[str, Any]
+
+
+def js_date(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    utc = value.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def public_client(client: Client, *, in_list: bool = False) -> JSON:
+    """PublicClient. List endpoints omit `chefDeFile` when there is none (JavaScript drops
+    `undefined`), single-object endpoints give `null`: the reference does both."""
+    chef = client.chef_de_file
+    out: JSON = {"id": client.id, "legacyId": client.legacy_id, "nom": client.nom}
+    out["mandataire"] = client.mandataire.nom
+    if chef is not None or not in_list:
+        out["chefDeFile"] = chef.nom if chef is not None else None
+    out["chefDeFileEmail"] = chef.email if chef is not None and chef.is_email_public else None
+    return out
+
+
+def validation_view(revision: Revision, report_url: str | None) -> JSON | None:
+    """The stored validation, plus the link to the detailed report (not in the reference)."""
+    if revision.validation is None:
+        return None
+    out = dict(revision.validation)
+    if report_url is not None and revision.report_key is not None:
+        out["reportUrl"] = report_url
+    return out
+
+
+def revision(rev: Revision, *, report_url: str | None = None) -> JSON:
+    return {
+        "id": rev.id,
+        "clientId": rev.client_id,
+        "codeCommune": rev.code_commune,
+        "isReady": rev.is_ready,
+        "isCurrent": rev.is_current,
+        "status": rev.status,
+        "context": rev.context,
+        "validation": validation_view(rev, report_url),
+        "habilitation": rev.habilitation,
+        "publishedAt": js_date(rev.published_at),
+        "createdAt": js_date(rev.created_at),
+        "updatedAt": js_date(rev.updated_at),
+    }
+
+
+def file(item: File) -> JSON:
+    return {
+        "id": item.id,
+        "revisionId": item.revision_id,
+        "size": item.size,
+        "hash": item.hash,
+        "type": item.type,
+        "createdAt": js_date(item.created_at),
+    }
+
+
+def revision_with_client(
+    rev: Revision, client: Client, bal_file: File | None, *, report_url: str | None = None
+) -> JSON:
+    return {
+        **revision(rev, report_url=report_url),
+        "client": public_client(client),
+        "files": [file(bal_file) if bal_file is not None else None],
+    }
+
+
+def revision_in_list(rev: Revision, client: Client, *, report_url: str | None = None) -> JSON:
+    return {**revision(rev, report_url=report_url), "client": public_client(client, in_list=True)}
+
+
+def current_revision_item(rev: Revision, client: Client) -> JSON:
+    return {
+        "id": rev.id,
+        "codeCommune": rev.code_commune,
+        "publishedAt": js_date(rev.published_at),
+        "clientId": rev.client_id,
+        "context": rev.context,
+        "client": public_client(client, in_list=True),
+    }
+
+
+def client_revision_item(rev: Revision) -> JSON:
+    return {
+        "id": rev.id,
+        "codeCommune": rev.code_commune,
+        "publishedAt": js_date(rev.published_at),
+        "validation": rev.validation,
+        "status": rev.status,
+        "isCurrent": rev.is_current,
+    }
+
+
+def last_revision_item(rev: Revision) -> JSON:
+    valid = (rev.validation or {}).get("valid") if rev.validation is not None else None
+    return {
+        "codeCommune": rev.code_commune,
+        "id": rev.id,
+        "isReady": rev.is_ready,
+        "status": rev.status,
+        # `validation->>'valid'` in the reference: a string, or null.
+        "isValid": None if valid is None else ("true" if valid else "false"),
+    }
+
+
+def client(item: Client, *, token: str | None = None) -> JSON:
+    """A client without its token; `token` only in the answer that creates (or renews) it."""
+    out: JSON = {
+        "id": item.id,
+        "mandataireId": item.mandataire_id,
+        "chefDeFileId": item.chef_de_file_id,
+        "legacyId": item.legacy_id,
+        "nom": item.nom,
+        "isActive": item.is_active,
+        "authorizationStrategy": item.authorization_strategy,
+        "createdAt": js_date(item.created_at),
+        "updatedAt": js_date(item.updated_at),
+    }
+    if token is not None:
+        out["token"] = token
+    return out
+
+
+def perimeter(item: Perimeter) -> JSON:
+    return {
+        "id": item.id,
+        "chefDeFileId": item.chef_de_file_id,
+        "type": item.type,
+        "code": item.code,
+    }
+
+
+def chef_de_file(item: ChefDeFile) -> JSON:
+    return {
+        "id": item.id,
+        "nom": item.nom,
+        "email": item.email,
+        "isEmailPublic": item.is_email_public,
+        "isSignataireCharte": item.is_signataire_charte,
+        "perimeters": [perimeter(p) for p in item.perimeters],
+        "createdAt": js_date(item.created_at),
+        "updatedAt": js_date(item.updated_at),
+    }
+
+
+def mandataire(item: Mandataire) -> JSON:
+    return {
+        "id": item.id,
+        "nom": item.nom,
+        "email": item.email,
+        "createdAt": js_date(item.created_at),
+        "updatedAt": js_date(item.updated_at),
+    }
