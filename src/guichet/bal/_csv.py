@@ -363,9 +363,14 @@ def _row_patterns(delimiter: str, newline: str) -> tuple[re.Pattern[str], re.Pat
 class _SlowParser:
     """papaparse's ``Parser.parse`` loop for text containing quotes.
 
-    Rows that :func:`_row_patterns` accepts are taken whole; other rows are parsed field by field
-    with the JS logic (``_field_loop``). Positions are code-point indexes; ``js_index`` converts
-    the error indexes to UTF-16 units as JS reports them.
+    Rows are taken by the cheapest exact means, tried in order:
+
+    1. whole lines before the line holding the next ``"`` are split like in fast mode;
+    2. a line that is only ``"..."`` fields without inner quotes is cut on ``"<delimiter>"``;
+    3. a row that :func:`_row_patterns` accepts (possibly spanning lines) is cut by regex;
+    4. anything else goes field by field through the JS logic (``_field_loop``).
+
+    Positions are code-point indexes; ``js_index`` converts error indexes to UTF-16 units.
     """
 
     def __init__(self, text: str, delimiter: str, newline: str, preview: int) -> None:
@@ -376,31 +381,66 @@ class _SlowParser:
         self.data: list[list[str]] = []
         self.errors: list[tuple[str, int, int]] = []  # (code, row, index)
         self.row_re, self.cells_re = _row_patterns(delimiter, newline)
+        self.quoted_sep = '"' + delimiter + '"'
+
+    def _full(self) -> bool:
+        return bool(self.preview) and len(self.data) >= self.preview
 
     def run(self) -> None:
-        text, n = self.text, len(self.text)
+        text, newline = self.text, self.newline
         cursor = 0
-        while True:
-            m = self.row_re.match(text, cursor)
-            if m is None:
-                next_cursor = self._field_loop(cursor)
-                if next_cursor is None:
-                    return
-                cursor = next_cursor
-            else:
-                body = m.group(1)
-                if '"' in body:
-                    cells = self.cells_re.findall(body + self.delimiter)
-                    self.data.append([q.replace('""', '"') if q else u for q, u in cells])
-                else:
-                    self.data.append(body.split(self.delimiter))
-                if not m.group(2):  # the row ended with the text
-                    return
-                cursor = m.end()
-            if self.preview and len(self.data) >= self.preview:
+        while not self._full():
+            quote = text.find('"', cursor)
+            if quote == -1:
+                self._plain_lines(cursor, len(text), last=True)
                 return
-            if cursor > n:  # pragma: no cover - defensive
+            line_start = text.rfind(newline, cursor, quote)
+            if line_start != -1:
+                self._plain_lines(cursor, line_start, last=False)
+                cursor = line_start + len(newline)
+                if self._full():
+                    return
+            next_cursor = self._row_with_quote(cursor)
+            if next_cursor is None:
                 return
+            cursor = next_cursor
+
+    def _plain_lines(self, start: int, end: int, last: bool) -> None:
+        """Rows for ``text[start:end]``, made of whole lines without quotes (fast mode).
+
+        ``end`` is a line break, or the end of the text when ``last``.
+        """
+        text, newline, delimiter = self.text, self.newline, self.delimiter
+        if self.preview:
+            room = self.preview - len(self.data)
+            lines = _head(text[start:end] if end - start < 1 << 16 else text[start:end], newline, room)
+            chunk = lines.split(newline)[:room]
+        else:
+            chunk = text[start:end].split(newline)
+        self.data.extend(line.split(delimiter) for line in chunk)
+        del last  # the last line of the text is a row like the others (finish())
+
+    def _row_with_quote(self, cursor: int) -> int | None:
+        """One row starting at ``cursor`` whose first line holds a quote; the next row's start."""
+        text, newline = self.text, self.newline
+        line_end = text.find(newline, cursor)
+        end = len(text) if line_end == -1 else line_end
+        line = text[cursor:end]
+        if len(line) >= 2 and line[0] == '"' and line[-1] == '"':
+            cells = line[1:-1].split(self.quoted_sep)
+            if line.count('"') == 2 * len(cells):  # no other quote: '"c1";"c2";...;"cn"'
+                self.data.append(cells)
+                return None if line_end == -1 else line_end + len(newline)
+        m = self.row_re.match(text, cursor)
+        if m is None:
+            return self._field_loop(cursor)
+        body = m.group(1)
+        if '"' in body:
+            cells = self.cells_re.findall(body + self.delimiter)
+            self.data.append([q.replace('""', '"') if q else u for q, u in cells])
+        else:
+            self.data.append(body.split(self.delimiter))
+        return m.end() if m.group(2) else None  # no line break: the row ended with the text
 
     def _field_loop(self, cursor: int) -> int | None:
         """Parse one row from ``cursor`` as papaparse does; the next row's start, or None at the end.
