@@ -30,6 +30,6 @@ lint: $(STAMP) ## ruff + mypy
 	$(BIN)/mypy
 
 bench: $(STAMP) ## Run the benchmarks and write BENCHMARKS.md
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(ARGS)
 
 .PHONY: help install run test lint bench

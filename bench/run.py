@@ -9,17 +9,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bal_validator  # noqa: E402
+import depot_api  # noqa: E402
+import loader_api  # noqa: E402
 from _common import ROOT, machine  # noqa: E402
 
-BENCHES = [bal_validator]
+RESULTS = ROOT / "bench" / "results"
+
+BENCHES = {"bal": bal_validator, "depot": depot_api, "loader": loader_api}
 
 
 def main() -> None:
-    sections = [bench.run() for bench in BENCHES]
+    """Run every benchmark, or only those named on the command line (bal, depot, loader)."""
+    chosen = sys.argv[1:] or list(BENCHES)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = f"_Measured on {dt.date.today().isoformat()} — {machine()}._"
+    for name in chosen:
+        (RESULTS / f"{name}.md").write_text(f"{BENCHES[name].run()}\n\n{stamp}\n", "utf-8")
+    # Sections measured earlier are kept, each with its own date and machine.
+    sections = [
+        (RESULTS / f"{name}.md").read_text("utf-8").strip()
+        for name in BENCHES
+        if (RESULTS / f"{name}.md").exists()
+    ]
     text = "\n\n".join([
         "# Benchmarks",
-        f"Written by `make bench` on {dt.date.today().isoformat()}.",
-        f"Machine: {machine()}.",
+        "Written by `make bench` (`make bench ARGS=bal` runs one section). Each section gives "
+        "its workload, the machine it ran on and, where a reference exists, the ratio to it "
+        "measured in the same run.",
         *sections,
     ])
     (ROOT / "BENCHMARKS.md").write_text(text + "\n", "utf-8")

@@ -24,7 +24,6 @@ import json
 import math
 import re
 import struct
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -146,49 +145,44 @@ def _direct_utf8_counts(buf: bytes) -> tuple[int, int]:
     return valid, invalid
 
 
-# One match per byte sequence the JS outer loop examines (ASCII bytes are skipped):
-#   1: a complete sequence (numValid++)
-#   2: a lead byte whose continuation stops early; group 2 is the non-continuation byte the JS
-#      loop consumes (numInvalid++); no group when the input ends first (nothing counted)
-#   3: a byte that cannot start a sequence (numInvalid++, then the `> 5` break test); the JS
-#      then eats continuation bytes (trail 0 never reaches 0) and the next other byte
-#      (group 4, numInvalid++) unless the input ends.
-_UTF8_UNIT = re.compile(
-    rb"(?:"
-    rb"([\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})"
-    rb"|(?:[\xc0-\xdf]|[\xe0-\xef][\x80-\xbf]?+|[\xf0-\xf7][\x80-\xbf]{0,2}+)"
-    rb"(?:([^\x80-\xbf])|\Z)"
-    rb"|([\x80-\xbf\xf8-\xff])[\x80-\xbf]*+(?:([^\x80-\xbf])|\Z)"
-    rb")"
-)
-
-
-# A maximal run of what the JS loop counts as valid (ASCII or complete sequences): it is
-# consumed in C, and its sequences counted as its lead bytes.
+# A maximal run of what the JS loop counts as valid (ASCII, complete sequences): consumed in
+# C, its sequences counted as its lead bytes.
 _UTF8_VALID_RUN = re.compile(
     rb"(?:[\x00-\x7f]++|[\xc0-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf7][\x80-\xbf]{3})*+"
 )
 _NOT_UTF8_LEAD = bytes(b for b in range(256) if not 0xC0 <= b <= 0xF7)
+
+# What the JS loop does with a high byte that starts no complete sequence:
+#   * a lead byte followed by too few continuation bytes: the first other byte is consumed and
+#     counted invalid (group 1); nothing is counted when the input ends first;
+#   * any other high byte (group 2): invalid, then the `> 5` break test; with trail = 0 the
+#     inner loop eats continuation bytes and the next other byte (group 3, invalid again).
+_UTF8_BAD_UNIT = re.compile(
+    rb"(?:[\xc0-\xdf]|[\xe0-\xef][\x80-\xbf]?+|[\xf0-\xf7][\x80-\xbf]{0,2}+)(?:([^\x80-\xbf])|\Z)"
+    rb"|([\x80-\xbf\xf8-\xff])[\x80-\xbf]*+(?:([^\x80-\xbf])|\Z)"
+)
 
 
 def _utf8_counts(buf: bytes) -> tuple[int, int]:
     valid = invalid = 0
     pos, n = 0, len(buf)
     while True:
-        end = _UTF8_VALID_RUN.match(buf, pos).end()  # type: ignore[union-attr]  # matches ""
+        run = _UTF8_VALID_RUN.match(buf, pos)
+        assert run is not None  # it matches the empty string
+        end = run.end()
         valid += len(buf[pos:end].translate(None, _NOT_UTF8_LEAD))
         if end >= n:
             return valid, invalid
-        unit = _UTF8_UNIT.match(buf, end)  # a high byte that starts no valid sequence
-        assert unit is not None
+        unit = _UTF8_BAD_UNIT.match(buf, end)
+        assert unit is not None  # buf[end] is a high byte (else the run would go on)
         group = unit.lastindex
-        if group == 2:
+        if group == 1:
             invalid += 1
-        elif group is not None:  # 3 or 4: bad lead byte
+        elif group is not None:  # 2 or 3: a byte that cannot start a sequence
             invalid += 1
             if invalid > 5:
                 return valid, invalid
-            if group == 4:
+            if group == 3:
                 invalid += 1
         pos = unit.end()
 
@@ -294,8 +288,10 @@ def _utf32(name: str, big_endian: bool) -> Callable[[_Context], Match | None]:
 # cut by the end of the input is not counted.
 #
 # The fast versions find the multi-byte characters with one regex per charset (single-byte
-# characters cannot start a multi-byte one, so skipping them is safe), classify each distinct
-# token once, and only walk the token list when a bad character can trigger the early stop.
+# characters cannot start a multi-byte one, so skipping them is safe; a token fails to match
+# only when the buffer ends inside it, and then no later one can match either), classify each
+# distinct token once, and only walk the token list when a bad character can trigger the
+# early stop.
 
 _DBC, _BAD, _NEITHER = "d", "e", "n"
 
@@ -435,19 +431,23 @@ _DirectChars = Callable[[bytes], list[tuple[int, bool]]]
 _MBCS_SPECS: dict[str, tuple[re.Pattern[bytes], Callable[[bytes], str], _DirectChars]] = {
     "sjis": (
         re.compile(rb"([\x80-\xa0\xe0-\xff][\x00-\xff])"),
-        _sjis_class, _direct_sjis,
+        _sjis_class,
+        _direct_sjis,
     ),
     "big5": (
         re.compile(rb"([\x80-\xfe][\x00-\xff])"),
-        _big5_class, _direct_big5,
+        _big5_class,
+        _direct_big5,
     ),
     "euc_jp": (
         re.compile(rb"(\x8f[\x00-\xff]{2}|[\x8e\x90-\xff][\x00-\xff])"),
-        _euc_class, _direct_euc,
+        _euc_class,
+        _direct_euc,
     ),
     "euc_kr": (
         re.compile(rb"(\x8f[\x00-\xff]{2}|[\x8e\x90-\xff][\x00-\xff])"),
-        _euc_class, _direct_euc,
+        _euc_class,
+        _direct_euc,
     ),
     # A lead byte + digit must not fall back to a shorter token when the input ends inside it:
     # the JS stops there without counting anything.
@@ -458,7 +458,8 @@ _MBCS_SPECS: dict[str, tuple[re.Pattern[bytes], Callable[[bytes], str], _DirectC
             rb"|[\x81-\xfe][\x30-\x39][^\x81-\xfe]"
             rb"|[\x81-\xfe][^\x30-\x39]|\xff[\x00-\xff])"
         ),
-        _gb18030_class, _direct_gb18030,
+        _gb18030_class,
+        _direct_gb18030,
     ),
 }
 
@@ -476,8 +477,12 @@ def _mbcs_confidence(double: int, bad: int, total: int, common: int) -> int:
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _LG = (
-    6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
-    2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+    6.666666666666735130e-01,
+    3.999999999940941908e-01,
+    2.857142874366239149e-01,
+    2.222219843214978396e-01,
+    1.818357216161805012e-01,
+    1.531383769920937332e-01,
     1.479819860511658591e-01,
 )
 
@@ -556,7 +561,8 @@ def _stops_early(tokens: list[bytes], kinds: dict[bytes, str]) -> bool:
 
 
 def _classify_all(
-    tokens: list[bytes], classify: Callable[[bytes], str],
+    tokens: list[bytes],
+    classify: Callable[[bytes], str],
 ) -> tuple[Counter[bytes], dict[bytes, str]]:
     counts = Counter(tokens)
     return counts, {tok: classify(tok) for tok in counts}
@@ -566,7 +572,9 @@ _MBCS_PREFIX = 1 << 16  # Latin text usually trips the early stop within a few c
 
 
 def _fast_mbcs(
-    buf: bytes, token: re.Pattern[bytes], classify: Callable[[bytes], str],
+    buf: bytes,
+    token: re.Pattern[bytes],
+    classify: Callable[[bytes], str],
     common_chars: frozenset[int],
 ) -> int:
     # Tokens of a prefix are the first tokens of the whole (a token cut by the prefix end just
@@ -581,7 +589,8 @@ def _fast_mbcs(
     double = sum(c for tok, c in counts.items() if kinds[tok] == _DBC)
     bad = sum(c for tok, c in counts.items() if kinds[tok] == _BAD)
     common = sum(
-        c for tok, c in counts.items()
+        c
+        for tok, c in counts.items()
         if kinds[tok] == _DBC and len(tok) == 2 and int.from_bytes(tok, "big") in common_chars
     )
     # The total only matters when it could be < 10, which needs len(buf) < 43 (<= 4 bytes per
@@ -589,7 +598,9 @@ def _fast_mbcs(
     return _mbcs_confidence(double, bad, len(buf), common)
 
 
-def _mbcs(cls: str, name: str, lang: str, common: frozenset[int]) -> Callable[[_Context], Match | None]:
+def _mbcs(
+    cls: str, name: str, lang: str, common: frozenset[int]
+) -> Callable[[_Context], Match | None]:
     token, classify, direct = _MBCS_SPECS[cls]
 
     def recognise(ctx: _Context) -> Match | None:
@@ -607,15 +618,42 @@ def _mbcs(cls: str, name: str, lang: str, common: frozenset[int]) -> Callable[[_
 # ISO-2022 (lib/encoding/iso2022.js)
 
 _ISO2022: list[tuple[str, str, list[bytes]]] = [
-    ("ISO-2022-JP", "ja", [
-        b"\x1b$(C", b"\x1b$(D", b"\x1b$@", b"\x1b$A", b"\x1b$B", b"\x1b&@",
-        b"\x1b(B", b"\x1b(H", b"\x1b(I", b"\x1b(J", b"\x1b.A", b"\x1b.F",
-    ]),
+    (
+        "ISO-2022-JP",
+        "ja",
+        [
+            b"\x1b$(C",
+            b"\x1b$(D",
+            b"\x1b$@",
+            b"\x1b$A",
+            b"\x1b$B",
+            b"\x1b&@",
+            b"\x1b(B",
+            b"\x1b(H",
+            b"\x1b(I",
+            b"\x1b(J",
+            b"\x1b.A",
+            b"\x1b.F",
+        ],
+    ),
     ("ISO-2022-KR", "kr", [b"\x1b$)C"]),
-    ("ISO-2022-CN", "zh", [
-        b"\x1b$)A", b"\x1b$)G", b"\x1b$*H", b"\x1b$)E", b"\x1b$+I", b"\x1b$+J",
-        b"\x1b$+K", b"\x1b$+L", b"\x1b$+M", b"\x1bN", b"\x1bO",
-    ]),
+    (
+        "ISO-2022-CN",
+        "zh",
+        [
+            b"\x1b$)A",
+            b"\x1b$)G",
+            b"\x1b$*H",
+            b"\x1b$)E",
+            b"\x1b$+I",
+            b"\x1b$+J",
+            b"\x1b$+K",
+            b"\x1b$+L",
+            b"\x1b$+M",
+            b"\x1bN",
+            b"\x1bO",
+        ],
+    ),
 ]
 
 
@@ -648,8 +686,8 @@ def _iso2022(name: str, lang: str, sequences: list[bytes]) -> Callable[[_Context
 # NGramParser maps every byte through byteMap (0 = skip the byte), collapses runs of spaces,
 # appends one final space, and shifts each mapped byte into a 24-bit n-gram (starting from 0)
 # that is looked up in each language's 64 trigrams. Confidence = hits / n-grams (98 above 0.33,
-# else floor(ratio * 300)). Only the stream of mapped bytes depends on the buffer, so it is
-# computed once per byteMap and the trigram counts are shared by all languages.
+# else floor(ratio * 300)). Trigram counts are computed once per byteMap for all its languages;
+# on large buffers, from a word split made once for all byteMaps (``_Words``).
 
 
 @dataclass(frozen=True)
@@ -854,13 +892,18 @@ def _build() -> list[Callable[[_Context], Match | None]]:
         ngrams = rec["ngrams"]
         assert isinstance(ngrams, list)
         language = rec["language"]
-        recognisers.append(_sbcs(_Sbcs(
-            name=str(rec["name"]),
-            c1_name=str(rec["c1_name"]),
-            language=None if language is None else str(language),
-            table=bytes.fromhex(str(rec["byte_map"])),
-            ngrams=[(lang, frozenset(values)) for lang, values in ngrams],
-        ), canon))
+        recognisers.append(
+            _sbcs(
+                _Sbcs(
+                    name=str(rec["name"]),
+                    c1_name=str(rec["c1_name"]),
+                    language=None if language is None else str(language),
+                    table=bytes.fromhex(str(rec["byte_map"])),
+                    ngrams=[(lang, frozenset(values)) for lang, values in ngrams],
+                ),
+                canon,
+            )
+        )
     recognisers.append(_ascii)
     return recognisers
 

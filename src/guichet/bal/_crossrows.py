@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from itertools import compress, repeat
+from operator import attrgetter, eq
 from typing import TypeVar
 
-from guichet.bal._rows import TOPONYME_NUMERO, RowState
+from guichet.bal._rows import TOPONYME_NUMERO, RowTable
 
 BanLookup = Callable[[str], "str | None"]
 """Gives the BAN id of a commune from its INSEE code, or None when unknown or unreachable."""
@@ -13,96 +15,122 @@ BanLookup = Callable[[str], "str | None"]
 K = TypeVar("K", bound=Hashable)
 
 
-def check_rows(rows: list[RowState], ban_lookup: BanLookup | None) -> list[str]:
-    """Run every cross-row check; row codes are appended to rows, ``rows.*`` codes returned."""
+def check_rows(table: RowTable, ban_lookup: BanLookup | None) -> list[str]:
+    """Run every cross-row check; row codes are added to the table, ``rows.*`` codes returned."""
     global_codes: list[str] = []
-    if not rows:
+    if not table.count:
         global_codes.append("rows.empty")
-    global_codes.extend(_check_use_ban_ids(rows, _commune_ban_ids(rows, ban_lookup)))
-    _check_voie_ban_ids(rows)
-    _check_adresse_ban_ids(rows)
-    _check_lieudit_declared(rows)
+    global_codes.extend(_check_use_ban_ids(table, _commune_ban_ids(table, ban_lookup)))
+    _check_voie_ban_ids(table)
+    _check_adresse_ban_ids(table)
+    _check_lieudit_declared(table)
     return global_codes
 
 
-def _commune_ban_ids(rows: list[RowState], ban_lookup: BanLookup | None) -> dict[str, str]:
+def _commune_ban_ids(table: RowTable, ban_lookup: BanLookup | None) -> dict[str, str]:
     """One lookup per distinct commune, in row order; failures are simply absent."""
     if ban_lookup is None:
         return {}
+    # distinct Shared objects in row order give the communes in the order they first appear
+    codes = (shared.code_commune for shared in dict.fromkeys(table.shared))
     found: dict[str, str] = {}
-    for code in dict.fromkeys(r.code_commune for r in rows if r.code_commune):
+    for code in dict.fromkeys(code for code in codes if code):
         ban_id = ban_lookup(code)
         if ban_id:
             found[code] = ban_id
     return found
 
 
-def _check_use_ban_ids(rows: list[RowState], commune_ids: dict[str, str]) -> list[str]:
+def _check_use_ban_ids(table: RowTable, commune_ids: dict[str, str]) -> list[str]:
+    if table.id_commune is None or table.id_toponyme is None or table.id_adresse is None:
+        return []  # no row has any id: nothing to compare, no row "uses" ids
     using = 0
     districts: set[str] = set()
-    for row in rows:
-        id_commune = row.id_commune
-        if id_commune and row.code_commune:
-            expected = commune_ids.get(row.code_commune)
+    for i in compress(range(table.count), table.id_commune):
+        id_commune = table.id_commune[i]
+        assert id_commune is not None
+        code = table.shared[i].code_commune
+        if code:
+            expected = commune_ids.get(code)
             if expected and expected != id_commune:
-                row.errors.append(("row.cog_no_match_id_ban_commune", None))
-        if id_commune and row.id_toponyme and (row.id_adresse or row.is_toponyme):
+                table.add(i, "row.cog_no_match_id_ban_commune")
+        if table.id_toponyme[i] and (table.id_adresse[i] or table.is_toponyme(i)):
             using += 1
             districts.add(id_commune)
-    if rows and using == len(rows):
+    if table.count and using == table.count:
         return ["rows.multi_id_ban_commune"] if len(districts) > 1 else []
     if using > 0:
         return ["rows.every_line_required_id_ban"]
     return []
 
 
-def _group(rows: Iterable[RowState], key: Callable[[RowState], K]) -> dict[K, list[RowState]]:
-    groups: dict[K, list[RowState]] = {}
+def _group(rows: Iterable[int], key: Callable[[int], K]) -> dict[K, list[int]]:
+    groups: dict[K, list[int]] = {}
     for row in rows:
         groups.setdefault(key(row), []).append(row)
     return groups
 
 
 def _flag_groups_with_several(
-    groups: dict[K, list[RowState]], value: Callable[[RowState], Hashable], code: str
+    table: RowTable, groups: dict[K, list[int]], value: Callable[[int], Hashable], code: str
 ) -> None:
     for members in groups.values():
         if len(members) > 1 and len({value(r) for r in members}) > 1:
             for row in members:
-                row.errors.append((code, None))
+                table.add(row, code)
 
 
-def _check_voie_ban_ids(rows: list[RowState]) -> None:
-    with_toponyme_id = [r for r in rows if r.id_toponyme]
+def _check_voie_ban_ids(table: RowTable) -> None:
+    ids = table.id_toponyme
+    if ids is None:
+        return
+    with_toponyme_id = list(compress(range(table.count), ids))
     _flag_groups_with_several(
-        _group(with_toponyme_id, lambda r: r.id_toponyme),
-        RowState.voie_key,
+        table,
+        _group(with_toponyme_id, ids.__getitem__),
+        table.voie_key,
         "row.different_voie_nom_with_same_id_ban_toponyme",
     )
     _flag_groups_with_several(
-        _group(with_toponyme_id, RowState.voie_key_typed),
-        lambda r: r.id_toponyme,
+        table,
+        _group(with_toponyme_id, table.voie_key_typed),
+        ids.__getitem__,
         "row.different_id_ban_toponyme_with_same_voie_nom",
     )
 
 
-def _check_adresse_ban_ids(rows: list[RowState]) -> None:
-    addresses = [r for r in rows if r.numero != TOPONYME_NUMERO]
+def _check_adresse_ban_ids(table: RowTable) -> None:
+    ids = table.id_adresse
+    if ids is None:  # no row has an id: no group of the first check, one value in the second
+        return
+    addresses = [i for i, numero in enumerate(table.numero) if numero != TOPONYME_NUMERO]
     _flag_groups_with_several(
-        _group((r for r in addresses if r.id_adresse), lambda r: r.id_adresse),
-        RowState.numero_key,
+        table,
+        _group((i for i in addresses if ids[i]), ids.__getitem__),
+        table.numero_key,
         "row.different_adresse_with_same_id_ban_adresse",
     )
     # "no id" counts as a value here: a copy with an id and a copy without one collide.
     _flag_groups_with_several(
-        _group(addresses, RowState.numero_key),
-        lambda r: r.id_adresse,
+        table,
+        _group(addresses, table.numero_key),
+        ids.__getitem__,
         "row.different_id_ban_adresses_with_same_adresse",
     )
 
 
-def _check_lieudit_declared(rows: list[RowState]) -> None:
-    declared = {r.voie_nom for r in rows if r.is_toponyme}
-    for row in rows:
-        if row.lieudit is not None and row.lieudit not in declared:
-            row.errors.append(("row.lieudit_complement_nom_not_declared", None))
+_voie_nom = attrgetter("voie_nom")
+
+
+def _check_lieudit_declared(table: RowTable) -> None:
+    toponymes = map(eq, table.numero, repeat(TOPONYME_NUMERO))
+    declared = set(map(_voie_nom, compress(table.shared, toponymes)))
+    # decided once per distinct Shared (rows share them), then found row by row at C speed
+    undeclared = {
+        shared
+        for shared in dict.fromkeys(table.shared)
+        if shared.lieudit is not None and shared.lieudit not in declared
+    }
+    if undeclared:
+        for i in compress(range(table.count), map(undeclared.__contains__, table.shared)):
+            table.add(i, "row.lieudit_complement_nom_not_declared")

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import gc
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 
 DELIMITERS = (",", "\t", ";")
 """``delimitersToGuess`` of the reference, in order (the order breaks ties)."""
@@ -48,6 +50,7 @@ _JS_WHITESPACE = (
     "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
+_JS_WHITESPACE_RUN = re.compile(f"[{re.escape(_JS_WHITESPACE)}]*+")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _QUOTED_SPAN = re.compile('"(.*?)"', re.DOTALL)  # JS /"([^]*?)"/gm
 
@@ -115,10 +118,13 @@ def parse_csv(text: str) -> ParsedCsv:
         else:
             rows, errors = _split_rows(text, delimiter, linebreak), []
     if guessed is None:
-        errors.append(ParseError(
-            "Delimiter", "UndetectableDelimiter",
-            f"Unable to auto-detect delimiting character; defaulted to '{DEFAULT_DELIMITER}'",
-        ))
+        errors.append(
+            ParseError(
+                "Delimiter",
+                "UndetectableDelimiter",
+                f"Unable to auto-detect delimiting character; defaulted to '{DEFAULT_DELIMITER}'",
+            )
+        )
     fields = rows[0] if rows else []
     del rows[:1]
     errors += _field_count_errors(rows, len(fields))
@@ -177,9 +183,15 @@ def _field_count_errors(rows: list[list[str]], expected: int) -> list[ParseError
     for i in [i for i, row in enumerate(rows) if len(row) != expected]:
         got = len(rows[i])
         if got > expected:
-            code, message = "TooManyFields", f"Too many fields: expected {expected} fields but parsed {got}"
+            code, message = (
+                "TooManyFields",
+                f"Too many fields: expected {expected} fields but parsed {got}",
+            )
         else:
-            code, message = "TooFewFields", f"Too few fields: expected {expected} fields but parsed {got}"
+            code, message = (
+                "TooFewFields",
+                f"Too few fields: expected {expected} fields but parsed {got}",
+            )
         errors.append(ParseError("FieldMismatch", code, message, row=i))
     return errors
 
@@ -235,7 +247,9 @@ def _row_object(fields: list[str], cells: list[str]) -> dict[str, str | list[str
 
 
 def _is_array_index(key: str) -> bool:
-    return key.isascii() and key.isdigit() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+    return (
+        key.isascii() and key.isdigit() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+    )
 
 
 def _js_key_order(obj: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
@@ -293,8 +307,10 @@ def guess_delimiter(text: str, linebreak: str, has_quote: bool | None = None) ->
         if not counts:  # JS: 0 (no row at all) or 0 / 0 = NaN (only empty rows): not > 1.99
             continue
         avg = sum(counts) / len(counts)
-        delta = sum(abs(b - a) for a, b in zip(counts, counts[1:], strict=False))
-        if avg > 1.99 and (best is None or delta < best_delta or (delta == best_delta and avg > best_avg)):
+        delta = sum(abs(b - a) for a, b in pairwise(counts))
+        if avg > 1.99 and (
+            best is None or delta < best_delta or (delta == best_delta and avg > best_avg)
+        ):
             best, best_delta, best_avg = delimiter, delta, avg
     return best
 
@@ -304,7 +320,11 @@ def guess_delimiter(text: str, linebreak: str, has_quote: bool | None = None) ->
 
 
 def _parse_rows(
-    text: str, delimiter: str, newline: str, preview: int, has_quote: bool | None = None,
+    text: str,
+    delimiter: str,
+    newline: str,
+    preview: int,
+    has_quote: bool | None = None,
 ) -> tuple[list[list[str]], list[ParseError]]:
     """``Parser.parse`` (no header handling): all rows, or the first ``preview`` ones if > 0."""
     if not text:
@@ -319,8 +339,20 @@ def _parse_rows(
         return [line.split(delimiter) for line in lines], []
     parser = _SlowParser(text, delimiter, newline, preview)
     parser.run()
-    errors = [_quote_error(code, row, parser.js_index(index)) for code, row, index in parser.errors]
+    indexes = _js_indexes(text, [index for _, _, index in parser.errors])
+    errors = [
+        _quote_error(code, row, index)
+        for (code, row, _), index in zip(parser.errors, indexes, strict=True)
+    ]
     return parser.data, errors
+
+
+def _js_indexes(text: str, indexes: list[int]) -> list[int]:
+    """Code-point indexes as JS (UTF-16) string indexes: astral characters count twice."""
+    if not indexes or _ASTRAL.search(text, 0, max(indexes)) is None:
+        return indexes
+    astral = [m.start() for m in _ASTRAL.finditer(text, 0, max(indexes))]
+    return [index + bisect_left(astral, index) for index in indexes]
 
 
 def _head(text: str, newline: str, lines: int) -> str:
@@ -336,7 +368,9 @@ def _head(text: str, newline: str, lines: int) -> str:
 def _quote_error(code: str, row: int, index: int) -> ParseError:
     if code == "MissingQuotes":
         return ParseError("Quotes", code, "Quoted field unterminated", row=row, index=index)
-    return ParseError("Quotes", code, "Trailing quote on quoted field is malformed", row=row, index=index)
+    return ParseError(
+        "Quotes", code, "Trailing quote on quoted field is malformed", row=row, index=index
+    )
 
 
 @cache
@@ -370,7 +404,7 @@ class _SlowParser:
     3. a row that :func:`_row_patterns` accepts (possibly spanning lines) is cut by regex;
     4. anything else goes field by field through the JS logic (``_field_loop``).
 
-    Positions are code-point indexes; ``js_index`` converts error indexes to UTF-16 units.
+    Positions are code-point indexes; ``_js_indexes`` converts error indexes to UTF-16 units.
     """
 
     def __init__(self, text: str, delimiter: str, newline: str, preview: int) -> None:
@@ -392,11 +426,11 @@ class _SlowParser:
         while not self._full():
             quote = text.find('"', cursor)
             if quote == -1:
-                self._plain_lines(cursor, len(text), last=True)
+                self._plain_lines(cursor, len(text))
                 return
             line_start = text.rfind(newline, cursor, quote)
             if line_start != -1:
-                self._plain_lines(cursor, line_start, last=False)
+                self._plain_lines(cursor, line_start)
                 cursor = line_start + len(newline)
                 if self._full():
                     return
@@ -405,20 +439,21 @@ class _SlowParser:
                 return
             cursor = next_cursor
 
-    def _plain_lines(self, start: int, end: int, last: bool) -> None:
-        """Rows for ``text[start:end]``, made of whole lines without quotes (fast mode).
-
-        ``end`` is a line break, or the end of the text when ``last``.
-        """
+    def _plain_lines(self, start: int, end: int) -> None:
+        """Rows for ``text[start:end]``: whole lines without quotes, split as in fast mode."""
         text, newline, delimiter = self.text, self.newline, self.delimiter
-        if self.preview:
-            room = self.preview - len(self.data)
-            lines = _head(text[start:end] if end - start < 1 << 16 else text[start:end], newline, room)
-            chunk = lines.split(newline)[:room]
-        else:
+        if not self.preview:
             chunk = text[start:end].split(newline)
+        else:  # only the lines needed, without copying the rest
+            chunk = []
+            for _ in range(self.preview - len(self.data)):
+                line_end = text.find(newline, start, end)
+                if line_end == -1:
+                    chunk.append(text[start:end])
+                    break
+                chunk.append(text[start:line_end])
+                start = line_end + len(newline)
         self.data.extend(line.split(delimiter) for line in chunk)
-        del last  # the last line of the text is a row like the others (finish())
 
     def _row_with_quote(self, cursor: int) -> int | None:
         """One row starting at ``cursor`` whose first line holds a quote; the next row's start."""
@@ -427,27 +462,28 @@ class _SlowParser:
         end = len(text) if line_end == -1 else line_end
         line = text[cursor:end]
         if len(line) >= 2 and line[0] == '"' and line[-1] == '"':
-            cells = line[1:-1].split(self.quoted_sep)
-            if line.count('"') == 2 * len(cells):  # no other quote: '"c1";"c2";...;"cn"'
-                self.data.append(cells)
+            values = line[1:-1].split(self.quoted_sep)
+            if line.count('"') == 2 * len(values):  # no other quote: '"c1";"c2";...;"cn"'
+                self.data.append(values)
                 return None if line_end == -1 else line_end + len(newline)
         m = self.row_re.match(text, cursor)
         if m is None:
             return self._field_loop(cursor)
         body = m.group(1)
         if '"' in body:
-            cells = self.cells_re.findall(body + self.delimiter)
+            cells: list[tuple[str, str]] = self.cells_re.findall(body + self.delimiter)
             self.data.append([q.replace('""', '"') if q else u for q, u in cells])
         else:
             self.data.append(body.split(self.delimiter))
         return m.end() if m.group(2) else None  # no line break: the row ended with the text
 
     def _field_loop(self, cursor: int) -> int | None:
-        """Parse one row from ``cursor`` as papaparse does; the next row's start, or None at the end.
+        """One row from ``cursor``, as papaparse parses it; the next row's start, None at the end.
 
         Between quoted fields, papaparse cuts unquoted fields at every delimiter before the next
         line break; a field is quoted only when it starts with ``"`` (at the row start or right
-        after a delimiter), so the unquoted run before the first ``delimiter + '"'`` is split at once.
+        after a delimiter), so the unquoted run before the first ``delimiter + '"'`` is split at
+        once.
         """
         text, delim, newline = self.text, self.delimiter, self.newline
         row: list[str] = []
@@ -475,7 +511,7 @@ class _SlowParser:
             return nl + len(newline)
 
     def _quoted_field(self, cursor: int, row: list[str]) -> tuple[int, bool] | None:
-        """The ``input[cursor] === quoteChar`` branch. Returns (next cursor, row ended), None at the end."""
+        """The ``input[cursor] === quoteChar`` branch: (next cursor, row ended), None at the end."""
         text, delim, newline = self.text, self.delimiter, self.newline
         n = len(text)
         quote = cursor
@@ -514,12 +550,12 @@ class _SlowParser:
             quote += 1
 
     def _extra_spaces(self, quote: int, index: int) -> int:
-        """``extraSpaces``: length of a non-empty whitespace-only run between the quote and index."""
+        """``extraSpaces``: length of a non-empty whitespace-only text between quote and index.
+
+        JS trims the whole substring; matching the whitespace run only is O(run), not O(gap).
+        """
         if index == -1:
             return 0
-        between = self.text[quote + 1 : index]
-        return len(between) if between and not between.strip(_JS_WHITESPACE) else 0
-
-    def js_index(self, index: int) -> int:
-        """A code-point index as a JS (UTF-16) string index."""
-        return index + len(_ASTRAL.findall(self.text, 0, index))
+        run = _JS_WHITESPACE_RUN.match(self.text, quote + 1, index)
+        assert run is not None  # matches the empty string
+        return index - quote - 1 if run.end() == index else 0

@@ -66,12 +66,14 @@ class UnsupportedEncodingError(BalFileError):
 
 
 class UndetectableEncodingError(BalFileError):
-    """chardet found nothing. Unreachable with chardet 1.6.1: its ASCII recogniser always answers."""
+    """chardet found nothing: unreachable with chardet 1.6.1 (ASCII always answers)."""
 
     code = "file.encoding.undetectable"
 
     def __init__(self) -> None:
-        super().__init__("L’encodage du fichier n’a pas pu être détecté.", "Unable to detect encoding")
+        super().__init__(
+            "L’encodage du fichier n’a pas pu être détecté.", "Unable to detect encoding"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +144,9 @@ def decode(buf: bytes, encoding: str) -> str:
     elif encoding == "windows-1252":
         text = buf.decode("cp1252", errors="replace")
     else:
-        raise ValueError(f"unsupported encoding {encoding!r} (expected one of {SUPPORTED_ENCODINGS})")
+        raise ValueError(
+            f"unsupported encoding {encoding!r} (expected one of {SUPPORTED_ENCODINGS})"
+        )
     return _strip_bom(text)
 
 
@@ -221,8 +225,10 @@ def _tiff_like(buf: bytes) -> str | None:
         return "cr2"
     if _at(buf, b"IIRO\x08\x00\x00\x00\x18"):
         return "orf"
-    if ii and (_at(buf, b"\x10\xfb\x86\x01", 4) or _at(buf, b"\x08\x00\x00\x00", 4)) and _at(
-        buf, b"\x00\xfe\x00\x04\x00\x01\x00\x00\x00\x01\x00\x00\x00\x03\x01", 9
+    if (
+        ii
+        and (_at(buf, b"\x10\xfb\x86\x01", 4) or _at(buf, b"\x08\x00\x00\x00", 4))
+        and _at(buf, b"\x00\xfe\x00\x04\x00\x01\x00\x00\x00\x01\x00\x00\x00\x03\x01", 9)
     ):
         return "arw"
     if _at(buf, b"II*\x00\x08\x00\x00\x00") and (
@@ -258,7 +264,9 @@ def _zip_family(buf: bytes) -> str | None:
     while header_index >= 0:
         offset = header_index + 30
         if not oxml_found:
-            oxml_found = _at(buf, b"[Content_Types].xml", offset) or _at(buf, b"_rels/.rels", offset)
+            oxml_found = _at(buf, b"[Content_Types].xml", offset) or _at(
+                buf, b"_rels/.rels", offset
+            )
         if ext is None:
             for prefix, name in ((b"word/", "docx"), (b"ppt/", "pptx"), (b"xl/", "xlsx")):
                 if _at(buf, prefix, offset):
@@ -271,7 +279,11 @@ def _zip_family(buf: bytes) -> str | None:
 
 
 def _zip(buf: bytes) -> str | None:
-    if _at(buf, b"PK") and buf[2:3] in (b"\x03", b"\x05", b"\x07") and buf[3:4] in (b"\x04", b"\x06", b"\x08"):
+    if (
+        _at(buf, b"PK")
+        and buf[2:3] in (b"\x03", b"\x05", b"\x07")
+        and buf[3:4] in (b"\x04", b"\x06", b"\x08")
+    ):
         return "zip"
     return None
 
@@ -291,9 +303,23 @@ def _rar(buf: bytes) -> str | None:
 
 
 _FTYP_BRANDS = {
-    "mif1": "heic", "msf1": "heic", "heic": "heic", "heix": "heic", "hevc": "heic", "hevx": "heic",
-    "qt": "mov", "M4V": "m4v", "M4VH": "m4v", "M4VP": "m4v", "M4P": "m4p", "M4B": "m4b",
-    "M4A": "m4a", "F4V": "f4v", "F4P": "f4p", "F4A": "f4a", "F4B": "f4b",
+    "mif1": "heic",
+    "msf1": "heic",
+    "heic": "heic",
+    "heix": "heic",
+    "hevc": "heic",
+    "hevx": "heic",
+    "qt": "mov",
+    "M4V": "m4v",
+    "M4VH": "m4v",
+    "M4VP": "m4v",
+    "M4P": "m4p",
+    "M4B": "m4b",
+    "M4A": "m4a",
+    "F4V": "f4v",
+    "F4P": "f4p",
+    "F4A": "f4a",
+    "F4B": "f4b",
 }
 _JS_WHITESPACE = (
     "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
@@ -366,7 +392,9 @@ def _mpeg_audio(buf: bytes) -> str | None:
     while start < 2 and start < len(buf) - 16:
         if _at(buf, b"ID3", start) or _masked(buf, b"\xff\xe2", b"\xff\xe6", start):
             return "mp3"
-        if _masked(buf, b"\xff\xe4", b"\xff\xe6", start) or _masked(buf, b"\xff\xf8", b"\xff\xfc", start):
+        if _masked(buf, b"\xff\xe4", b"\xff\xe6", start) or _masked(
+            buf, b"\xff\xf8", b"\xff\xfc", start
+        ):
             return "mp2"
         if _masked(buf, b"\xff\xf0", b"\xff\xfc", start):
             return "mp4"
@@ -378,8 +406,11 @@ def _ogg(buf: bytes) -> str | None:
     if not _at(buf, b"OggS"):
         return None
     for signature, ext in (
-        (b"\x80theora", "ogv"), (b"\x01video\x00", "ogm"), (b"\x7fFLAC", "oga"),
-        (b"Speex  ", "spx"), (b"\x01vorbis", "ogg"),
+        (b"\x80theora", "ogv"),
+        (b"\x01video\x00", "ogm"),
+        (b"\x7fFLAC", "oga"),
+        (b"Speex  ", "spx"),
+        (b"\x01vorbis", "ogg"),
     ):
         if _at(buf, signature, 28):
             return ext

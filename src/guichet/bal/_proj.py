@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 _D2R: Final = 0.01745329251994329577
 _HALF_PI: Final = math.pi / 2
@@ -265,3 +269,35 @@ def _make_proj() -> Callable[[float | None, float | None], tuple[float, float] |
 
 
 proj: Final = _make_proj()
+
+
+L93_BOX: Final = (-9.86, 41.15, 10.38, 51.56)
+"""Lambert-93's bbox (minLon, minLat, maxLon, maxLat): the first zone, nearly every BAL row."""
+
+
+def lambert93_many(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[
+    NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]
+]:  # fmt: skip
+    """``proj`` for arrays of points: (inside Lambert-93's box, x, y), rounded to the centimetre.
+
+    Same formulas in the same order as ``proj``, but numpy's sin/tan/pow may differ from libm in
+    the last bit: a result can be one centimetre off where the rounding hesitates. Use it as a
+    filter, not as the truth. Outside the box (NaN included) the coordinates are meaningless.
+    """
+    import numpy as np
+
+    e, half_e, af0, ns, rh, long0 = _lcc_constants("49", "44", "46.5", "3")
+    min_lon, min_lat, max_lon, max_lat = L93_BOX
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        inside = (min_lon <= lon) & (lon <= max_lon) & (min_lat <= lat) & (lat <= max_lat)
+        phi = lat * _D2R
+        con = e * np.sin(phi)
+        ts = np.tan(0.5 * (_HALF_PI - phi)) / np.power((1 - con) / (1 + con), half_e)
+        rh1 = af0 * np.power(ts, ns)
+        theta = ns * (lon * _D2R - long0)
+        x = (rh1 * np.sin(theta) + 700000.0) * 100
+        y = ((rh - rh1 * np.cos(theta)) + 6600000.0) * 100
+        # fixPrecision(v, 2) = Math.round(v * 100) / 100, halves towards +infinity
+        x = np.floor(x + 0.5) / 100
+        y = np.floor(y + 0.5) / 100
+    return inside, x, y

@@ -9,7 +9,7 @@ from typing import Any
 
 from guichet.bal._csv import ParseError
 from guichet.bal._fields import Column
-from guichet.bal._rows import RowState
+from guichet.bal._rows import Error, RowTable
 from guichet.bal._schema import (
     FIELDS,
     PROFILES,
@@ -35,6 +35,14 @@ class FileError:
 
     def to_json(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message, "referenceError": self.reference_error}
+
+
+@dataclass(frozen=True, slots=True)
+class RowView:
+    """A row as :attr:`Report.rows` shows it."""
+
+    line: int
+    code_commune: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +84,8 @@ class Report:
     columns: list[Column] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
     global_errors: list[str] = field(default_factory=list)
-    rows: list[RowState] = field(default_factory=list)
+    table: RowTable = field(default_factory=RowTable)
+    """Per-row values and errors (internal)."""
     row_count: int = 0
     file_error: FileError | None = None
     fatal_parse: bool = False
@@ -97,8 +106,22 @@ class Report:
         return replace(self, profile=profile)
 
     @cached_property
+    def _errors_by_line(self) -> list[tuple[int, list[Error]]]:
+        return self.table.sorted_errors()
+
+    @cached_property
     def rows_errors(self) -> list[str]:
-        return list(dict.fromkeys(code for row in self.rows for code, _ in row.errors))
+        return list(dict.fromkeys(code for _, errors in self._errors_by_line for code, _, _ in errors))
+
+    @property
+    def rows(self) -> list[RowView]:
+        """Each row's line and commune (compatibility view; prefer :meth:`row_communes`)."""
+        return [RowView(line, code) for line, code in self.row_communes()]
+
+    def row_communes(self) -> Iterator[tuple[int, str | None]]:
+        """(line, commune code) of every row: commune_insee, else the commune of cle_interop."""
+        for line, shared in enumerate(self.table.shared):
+            yield line, shared.code_commune
 
     @cached_property
     def unique_errors(self) -> list[str]:
@@ -138,13 +161,22 @@ class Report:
             if fmt in FIELDS[name].formats
         ]
 
-    def row_errors(self) -> Iterator[tuple[RowState, str, str | None, Level]]:
-        """Every row error kept by this profile: (row, code, header name, level)."""
+    def row_errors(self) -> Iterator[tuple[int, str, str | None, Level]]:
+        """Every row error kept by this profile: (line, code, header name, level)."""
+        for line, code, header, _, level in self._row_problems():
+            yield line, code, header, level
+
+    def _row_problems(self) -> Iterator[tuple[int, str, str | None, str | None, Level]]:
+        """(line, code, header name, raw cell, level) of every row error kept by this profile."""
         fmt, profile = self._format, self.profile
-        for row in self.rows:
-            for code, header in row.errors:
-                if column_in_format(header, fmt):
-                    yield row, code, header, level_of(profile, code)
+        kept: dict[str | None, bool] = {}  # column_in_format per header (few distinct)
+        for line, errors in self._errors_by_line:
+            for code, header, value in errors:
+                keep = kept.get(header)
+                if keep is None:
+                    keep = kept[header] = column_in_format(header, fmt)
+                if keep:
+                    yield line, code, header, value, level_of(profile, code)
 
     def problems(self) -> Iterator[Problem]:
         """File-level problems first, then row problems in row order, with French messages."""
@@ -162,12 +194,8 @@ class Report:
             code = entry["code"]
             if code.startswith(("field.", "file.", "rows.")):
                 yield Problem(-1, None, None, code, entry["level"], label_of(code))  # type: ignore[arg-type]
-        index = {c.name: c.index for c in self.columns}
-        for row, code, header, level in self.row_errors():
-            value = None
-            if header is not None and index[header] < len(row.cells):
-                value = row.cells[index[header]]
-            yield Problem(row.line, header, value, code, level, label_of(code))
+        for line, code, header, value, level in self._row_problems():
+            yield Problem(line, header, value, code, level, label_of(code))
 
     # -- serialization ----------------------------------------------------------------------
 
@@ -197,7 +225,7 @@ class Report:
             "profile": self.profile,
             "profilErrors": self.profil_errors(),
             "rowCount": self.row_count,
-            "rowErrors": [[row.line, code, level] for row, code, _, level in self.row_errors()],
+            "rowErrors": [[line, code, level] for line, code, _, level in self.row_errors()],
         }
 
     def file_validation(self) -> dict[str, dict[str, Any]]:

@@ -1,25 +1,55 @@
-"""Per-row work: read every known cell, then the reference's row checks (``Schema.row``)."""
+"""Rows: every cell read, then the reference's row checks (``Schema.row``), column by column.
+
+One set of rules, two ways to apply them:
+
+* the exact per-row path (:meth:`RowsReader._read_row`): ``readValue`` on every cell, then
+  ``_check_row`` in the reference's order — a port of the reference's loop;
+* the column pass (:meth:`RowsReader.read_chunk`): C-level passes over whole columns (memoized
+  readers, regexes over joined columns, numpy for the coordinates) find the field errors and
+  *prove* that most rows are clean for the row checks. Rows it cannot prove clean ("dirty": a
+  row check may fire, a value was not read in bulk) go through the exact path, whose result
+  replaces whatever the column pass found for them. Every shortcut is thus only a filter; a
+  row check never has a second implementation.
+
+Checks 2, 3 and 8 only read the commune cells, check 4 the names, checks 5 and 7 the kind of
+numero, the position and whether there is a name: their outcome is memoized per combination of
+those cells (:class:`Commune`, :class:`Names`, ``_kind_clean``), each combination being run once
+through the exact path on a made-up row. Checks 1 (numero vs cle_interop), 6 (coordinates) and
+9 (BAN ids) read unique values and are filtered in bulk.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter, ne
+from typing import TYPE_CHECKING, Any
 
-from guichet.bal import _cog
+from guichet.bal import _bulk, _cog
 from guichet.bal._fields import Column, js_key_order
 from guichet.bal._proj import ProjError, proj
 from guichet.bal._text import NormalizeError, normalize
-from guichet.bal._values import UNSET, ValueReader
+from guichet.bal._values import UNSET, ValueReader, ValueResult
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 TOPONYME_NUMERO = 99_999
 """The numero that marks a toponyme (lieu-dit) row rather than an address."""
 
 COORD_TOLERANCE_M = 10.0
+_COORD_MARGIN_M = 0.05
+"""Distances this close to the tolerance are re-checked exactly: numpy's sin/tan/pow may differ
+from libm in the last bit, which can move a centimetre rounding (< 0.015 m on the distance)."""
 
-Error = tuple[str, str | None]
-"""A row error: (code, header name of the column it comes from, or None for row codes)."""
+Error = tuple[str, str | None, str | None]
+"""A row error: (code, header name of its column or None for row codes, the raw cell or None)."""
+
+Chunk = Sequence[Sequence[str]]
+"""Columns of consecutive rows: ``chunk[column index][row in chunk]``."""
 
 
 class ReferenceCrash(Exception):
@@ -47,12 +77,85 @@ _NORMALIZE_CRASH = (
 )
 
 
+# --- the table the cross-row checks and the report read ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Commune:
+    """What rows with the same commune cells share (compared by identity)."""
+
+    code_commune: str | None
+    commune_deleguee: str | None
+    clean: bool = True
+    """Checks 2, 3 and 8 add nothing and cannot crash (meaningless on dirty rows)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Names:
+    """What rows with the same voie_nom, toponyme and lieudit share (compared by identity)."""
+
+    voie_nom: str | None
+    lieudit: str | None
+    clean: bool = True
+    """Check 4 adds nothing and cannot crash (meaningless on dirty rows)."""
+
+
+@dataclass(slots=True)
+class RowTable:
+    """Per-row values, one list per kind (index = the reference's row index), sparse errors.
+
+    A list is None when no column can give it a value (every row has None).
+    """
+
+    count: int = 0
+    errors: dict[int, list[Error]] = field(default_factory=dict)
+    numero: list[int | None] = field(default_factory=list)
+    communes: list[Commune] = field(default_factory=list)
+    names: list[Names] = field(default_factory=list)
+    suffixe: list[str | None] | None = None
+    code_voie: list[str | None] | None = None
+    """Only kept when ids exist (the voie checks are the only ones to read it)."""
+    id_commune: list[str | None] | None = None
+    id_toponyme: list[str | None] | None = None
+    id_adresse: list[str | None] | None = None
+
+    def add(self, line: int, code: str) -> None:
+        self.errors.setdefault(line, []).append((code, None, None))
+
+    def sorted_errors(self) -> list[tuple[int, list[Error]]]:
+        return sorted(self.errors.items())
+
+    def is_toponyme(self, i: int) -> bool:
+        return self.numero[i] == TOPONYME_NUMERO
+
+    def numero_key(self, i: int) -> str:
+        """``getNumeroIdentifier``: the JavaScript template string, ``undefined`` included."""
+        numero = self.numero[i]
+        suffixe = None if self.suffixe is None else self.suffixe[i]
+        cdi = self.communes[i].commune_deleguee
+        return (
+            f"{'undefined' if numero is None else numero}#"
+            f"{'undefined' if suffixe is None else suffixe}#"
+            f"{normalize(self.names[i].voie_nom)}#{'undefined' if cdi is None else cdi}"
+        )
+
+    def voie_key(self, i: int) -> tuple[str, str | None]:
+        """``getVoieIdentifier(row)``; a tuple compares exactly like the reference's string."""
+        code_voie = None if self.code_voie is None else self.code_voie[i]
+        return (normalize(self.names[i].voie_nom), code_voie)
+
+    def voie_key_typed(self, i: int) -> tuple[str, str | None, bool]:
+        return (*self.voie_key(i), self.is_toponyme(i))
+
+
+# --- the exact per-row path ---------------------------------------------------------------------
+
+
 @dataclass(slots=True)
 class RowState:
-    """What the cross-row checks and the report need from one row."""
+    """One row read by the exact path: what the checks and the table need."""
 
     line: int
-    cells: Sequence[str]
     errors: list[Error] = field(default_factory=list)
     has_numero: bool = False
     numero: int | None = None
@@ -66,23 +169,11 @@ class RowState:
     id_toponyme: str | None = None
     id_adresse: str | None = None
 
-    @property
-    def is_toponyme(self) -> bool:
-        return self.numero == TOPONYME_NUMERO
+    def commune(self, clean: bool = True) -> Commune:
+        return Commune(self.code_commune, self.commune_deleguee, clean)
 
-    def numero_key(self) -> str:
-        """``getNumeroIdentifier``: the JavaScript template string, ``undefined`` included."""
-        numero = "undefined" if self.numero is None else str(self.numero)
-        suffixe = "undefined" if self.suffixe is None else self.suffixe
-        cdi = "undefined" if self.commune_deleguee is None else self.commune_deleguee
-        return f"{numero}#{suffixe}#{normalize(self.voie_nom)}#{cdi}"
-
-    def voie_key(self) -> tuple[str, str | None]:
-        """``getVoieIdentifier(row)``; a tuple compares exactly like the reference's string."""
-        return (normalize(self.voie_nom), self.code_voie)
-
-    def voie_key_typed(self) -> tuple[str, str | None, bool]:
-        return (normalize(self.voie_nom), self.code_voie, self.is_toponyme)
+    def names(self, clean: bool = True) -> Names:
+        return Names(self.voie_nom, self.lieudit, clean)
 
 
 @dataclass(slots=True)
@@ -92,50 +183,6 @@ class _Cells:
     parsed: dict[str, Any]
     raw: dict[str, str]
     additional: dict[str, Any]
-
-
-class RowReader:
-    """Reads rows of one file: cell values (memoized by the reader) then row checks."""
-
-    def __init__(self, columns: list[Column], reader: ValueReader) -> None:
-        self._reader = reader
-        ordered = js_key_order(columns)
-        self._known = [
-            (c.index, c.name, c.normalized_name, c.schema_name, c.locale is not None)
-            for c in ordered
-            if c.schema_name is not None
-        ]
-        self._prefixed: dict[tuple[str, str], str] = {}
-
-    def _code(self, normalized: str, error: str) -> str:
-        key = (normalized, error)
-        code = self._prefixed.get(key)
-        if code is None:
-            code = self._prefixed[key] = f"{normalized}.{error}"
-        return code
-
-    def read(self, line: int, cells: Sequence[str]) -> RowState:
-        state = RowState(line=line, cells=cells)
-        parsed: dict[str, Any] = {}
-        raw: dict[str, str] = {}
-        additional: dict[str, Any] = {}
-        errors = state.errors
-        read_value = self._reader.read
-        for index, header, normalized, schema_name, localized in self._known:
-            value = cells[index]
-            raw[normalized] = value
-            result = read_value(schema_name, value, localized)
-            for error in result.errors:
-                errors.append((self._code(normalized, error), header))
-            if result.additional is not None:
-                additional[normalized] = result.additional
-            if result.value is not UNSET:
-                parsed[normalized] = result.value
-        try:
-            _check_row(state, _Cells(parsed, raw, additional))
-        except NormalizeError as exc:  # KNOWN: the reference throws on the word "constructor"
-            raise ReferenceCrash(line, _NORMALIZE_CRASH, f"TypeError: {exc}") from None
-        return state
 
 
 def _fill_state(state: RowState, cells: _Cells) -> None:
@@ -157,6 +204,7 @@ def _fill_state(state: RowState, cells: _Cells) -> None:
 
 
 def _check_row(state: RowState, cells: _Cells) -> None:
+    """Every row check, in the reference's order."""
     _fill_state(state, cells)
     pv, rv = cells.parsed, cells.raw
     add = state.errors.append
@@ -166,35 +214,80 @@ def _check_row(state: RowState, cells: _Cells) -> None:
     if cle_parsed and numero:
         numero_voie = cells.additional["cle_interop"]["numeroVoie"]
         if not numero_voie or int(numero_voie) != numero:
-            add(("row.incoherence_numero", None))
+            add(("row.incoherence_numero", None, None))
+    _check_commune(state, pv)
+    _check_voie_lieudit(state)
+    is_address = _check_position(state, rv)
+    _check_coordinates(state, pv, rv, is_address)
+    _check_complete(state)
+    _check_chef_lieu(state)
+    _check_ban_ids(state)
+
+
+def _commune_checks(state: RowState, cells: _Cells) -> None:
+    """Checks 2, 3 and 8 (see :class:`Commune`)."""
+    _fill_state(state, cells)
+    _check_commune(state, cells.parsed)
+    _check_chef_lieu(state)
+
+
+def _names_checks(state: RowState, cells: _Cells) -> None:
+    """Check 4 (see :class:`Names`)."""
+    _fill_state(state, cells)
+    _check_voie_lieudit(state)
+
+
+def _check_commune(state: RowState, pv: dict[str, Any]) -> None:
+    add = state.errors.append
     # 2. a commune is needed, from commune_insee or cle_interop.
-    if not cle_parsed and not pv.get("commune_insee"):
-        add(("row.commune_manquante", None))
+    if not pv.get("cle_interop") and not pv.get("commune_insee"):
+        add(("row.commune_manquante", None, None))
     # 3. commune_nom must be the COG name of a current commune.
     if state.code_commune:
         name = _cog.commune_name(state.code_commune)
         commune_nom = pv.get("commune_nom")
         if name is not None and commune_nom and commune_nom != name:
-            add(("row.commune_nom_invalide", None))
+            add(("row.commune_nom_invalide", None, None))
+
+
+def _check_voie_lieudit(state: RowState) -> None:
     # 4. voie_nom and lieudit_complement_nom must differ (also fires when both are empty).
     if normalize(state.voie_nom) == normalize(state.lieudit):
-        add(("row.voie_nom_have_same_lieudit_complement_nom", None))
-    is_address = state.has_numero and numero != TOPONYME_NUMERO
+        state.errors.append(("row.voie_nom_have_same_lieudit_complement_nom", None, None))
+
+
+def _check_position(state: RowState, rv: dict[str, str]) -> bool:
+    """Check 5; returns whether the row is an address (not a toponyme)."""
+    is_address = state.has_numero and state.numero != TOPONYME_NUMERO
     # 5. an address needs a position type.
     if is_address and not rv.get("position"):
-        add(("row.position_manquante", None))
-    _check_coordinates(state, pv, rv, is_address)
+        state.errors.append(("row.position_manquante", None, None))
+    return is_address
+
+
+def _check_complete(state: RowState) -> None:
     # 7. an address needs a numero and a street name.
-    if numero is None or not state.voie_nom:
-        add(("row.adresse_incomplete", None))
-    _check_chef_lieu(state)
-    _check_ban_ids(state)
+    if state.numero is None or not state.voie_nom:
+        state.errors.append(("row.adresse_incomplete", None, None))
 
 
-def _check_coordinates(state: RowState, pv: dict[str, Any], rv: dict[str, str], is_address: bool) -> None:
+def _kind_clean(key: tuple[int | None, str | None, bool]) -> bool:
+    """Whether checks 5 and 7 add nothing for (numero, raw position, has a voie name)."""
+    numero, position, has_voie = key
+    state = RowState(-1, has_numero=numero is not None, numero=numero)
+    state.voie_nom = "voie" if has_voie else None
+    _check_position(state, {} if position is None else {"position": position})
+    _check_complete(state)
+    return not state.errors
+
+
+def _check_coordinates(
+    state: RowState, pv: dict[str, Any], rv: dict[str, str], is_address: bool
+) -> None:
+    """6. coordinates: present for an address, projectable, and x/y within 10 m of long/lat."""
     add = state.errors.append
     if is_address and (not rv.get("long") or not rv.get("lat")):
-        add(("row.longlat_vides", None))
+        add(("row.longlat_vides", None, None))
         return
     try:
         projected = proj(pv.get("long"), pv.get("lat"))
@@ -205,9 +298,9 @@ def _check_coordinates(state: RowState, pv: dict[str, Any], rv: dict[str, str], 
         if x is not None and y is not None:
             # sqrt of the sum, as the reference computes it (hypot may differ in the last bit)
             if math.sqrt((x - projected[0]) ** 2 + (y - projected[1]) ** 2) > COORD_TOLERANCE_M:
-                add(("row.longlat_xy_incoherents", None))
+                add(("row.longlat_xy_incoherents", None, None))
     elif state.numero != TOPONYME_NUMERO:
-        add(("row.longlat_invalides", None))
+        add(("row.longlat_invalides", None, None))
 
 
 def _check_chef_lieu(state: RowState) -> None:
@@ -215,7 +308,7 @@ def _check_chef_lieu(state: RowState) -> None:
     deleguee = state.commune_deleguee
     if not deleguee:
         return
-    if any(header in ("commune_deleguee_insee", "commune_insee") for _, header in state.errors):
+    if any(header in ("commune_deleguee_insee", "commune_insee") for _, header, _ in state.errors):
         return
     code = state.code_commune
     if not code:
@@ -228,7 +321,16 @@ def _check_chef_lieu(state: RowState) -> None:
             "TypeError: Cannot read properties of undefined (reading 'anciensCodes')",
         )
     if deleguee not in anciens and deleguee != code:
-        state.errors.append(("row.chef_lieu_invalide", None))
+        state.errors.append(("row.chef_lieu_invalide", None, None))
+
+
+def _ban_ids_clean(
+    id_commune: str | None, id_toponyme: str | None, id_adresse: str | None, numero: int | None
+) -> bool:
+    """Whether check 9 adds nothing (the negation of every branch of ``_check_ban_ids``)."""
+    if not (id_commune or id_toponyme or id_adresse):
+        return True
+    return bool(id_commune and id_toponyme and (id_adresse or numero == TOPONYME_NUMERO))
 
 
 def _check_ban_ids(state: RowState) -> None:
@@ -237,8 +339,388 @@ def _check_ban_ids(state: RowState) -> None:
         return
     add = state.errors.append
     if not state.id_commune:
-        add(("row.lack_of_id_ban", None))
+        add(("row.lack_of_id_ban", None, None))
     if not state.id_toponyme:
-        add(("row.lack_of_id_ban", None))
+        add(("row.lack_of_id_ban", None, None))
     if not state.id_adresse and state.numero != TOPONYME_NUMERO:
-        add(("row.lack_of_id_ban", None))
+        add(("row.lack_of_id_ban", None, None))
+
+
+# --- the column pass ----------------------------------------------------------------------------
+
+
+class _Memo(dict[Any, Any]):
+    """A dict that computes missing entries: ``map(memo.__getitem__, column)`` runs at C speed
+    and calls Python only once per distinct value."""
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self._compute(key)
+        return value
+
+
+class _ReadMemo(dict[str, ValueResult]):
+    """``readValue`` of one column memoized, with the set of raw values that have errors."""
+
+    def __init__(self, read: Callable[[str], ValueResult]) -> None:
+        super().__init__()
+        self._read = read
+        self.bad: set[str] = set()
+
+    def __missing__(self, raw: str) -> ValueResult:
+        result = self[raw] = self._read(raw)
+        if result.errors:
+            self.bad.add(raw)
+        return result
+
+    def trim(self) -> None:
+        """Forget everything past ``_MEMO_LIMIT`` values (a column whose values never repeat)."""
+        if len(self) > _MEMO_LIMIT:
+            self.clear()
+            self.bad.clear()
+
+
+_BULK_PATTERNS = {
+    "x": _bulk.FLOAT_HAPPY,
+    "y": _bulk.FLOAT_HAPPY,
+    "long": _bulk.FLOAT_HAPPY,
+    "lat": _bulk.FLOAT_HAPPY,
+    "cle_interop": _bulk.CLE_HAPPY,
+    "id_ban_commune": _bulk.UUID_HAPPY,
+    "id_ban_toponyme": _bulk.UUID_HAPPY,
+    "id_ban_adresse": _bulk.UUID_HAPPY,
+    "cad_parcelles": _bulk.CAD_HAPPY,
+}
+_COMMUNE_FIELDS = ("cle_interop", "commune_insee", "commune_nom", "commune_deleguee_insee")
+"""The cells checks 2, 3 and 8 read (cle_interop by its commune part)."""
+_NAME_FIELDS = ("voie_nom", "toponyme", "lieudit_complement_nom")
+_KIND: dict[int | None, int | None] = {None: None, TOPONYME_NUMERO: TOPONYME_NUMERO}
+"""numero → a numero of the same kind for checks 5 and 7 (any other number: 1)."""
+_ID_FIELDS = ("id_ban_commune", "id_ban_toponyme", "id_ban_adresse")
+_HAPPY_CLE_TAIL = "_0001_00001"
+"""Makes a happy cle_interop of a commune part: no error but the commune's own."""
+
+Ids = tuple[list[str | None], list[str | None], list[str | None]]
+
+
+class RowsReader:
+    """Reads the rows of one file, chunk after chunk, into a :class:`RowTable`."""
+
+    def __init__(self, columns: list[Column], reader: ValueReader) -> None:
+        self._width = len(columns)
+        self._known = [
+            (c.index, c.name, c.normalized_name, c.schema_name, c.locale is not None)
+            for c in js_key_order(columns)
+            if c.schema_name is not None
+        ]
+        # the schema columns the checks read (never a localized one): schema name -> index
+        self._at = {schema: i for i, _, _, schema, localized in self._known if not localized}
+        self._prefixed: dict[tuple[str, str], str] = {}
+        self._memos = {
+            index: _ReadMemo(reader.reader(schema, localized))
+            for index, _, _, schema, localized in self._known
+        }
+        self._communes = _Memo(self._commune_for_key)
+        self._names = _Memo(self._names_for_key)
+        self._kinds = _Memo(_kind_clean)
+        self._cle_commune_clean = _Memo(self._cle_commune_is_clean)
+        self._numero5 = _Memo(lambda n: f"{n:05d}" if n else None)
+        self._upper = _Memo(str.upper)
+        self.table = RowTable()
+        self.rows_seen = 0
+        """Rows given so far, the chunk being read included."""
+        if "suffixe" in self._at:
+            self.table.suffixe = []
+        if "uid_adresse" in self._at or any(name in self._at for name in _ID_FIELDS):
+            self.table.id_commune, self.table.id_toponyme, self.table.id_adresse = [], [], []
+            self.table.code_voie = []
+
+    # -- exact path -------------------------------------------------------------------------
+
+    def _code(self, normalized: str, error: str) -> str:
+        key = (normalized, error)
+        code = self._prefixed.get(key)
+        if code is None:
+            code = self._prefixed[key] = f"{normalized}.{error}"
+        return code
+
+    def _read_row(
+        self, line: int, cells: Sequence[str], checks: Callable[[RowState, _Cells], None]
+    ) -> RowState:
+        """``readValue`` on every known cell, then ``checks``: the reference's own loop."""
+        state = RowState(line=line)
+        parsed: dict[str, Any] = {}
+        raw: dict[str, str] = {}
+        additional: dict[str, Any] = {}
+        errors = state.errors
+        for index, header, normalized, _, _ in self._known:
+            value = cells[index]
+            raw[normalized] = value
+            result: ValueResult = self._memos[index][value]
+            for error in result.errors:
+                errors.append((self._code(normalized, error), header, value))
+            if result.additional is not None:
+                additional[normalized] = result.additional
+            if result.value is not UNSET:
+                parsed[normalized] = result.value
+        try:
+            checks(state, _Cells(parsed, raw, additional))
+        except NormalizeError as exc:  # KNOWN: the reference throws on the word "constructor"
+            raise ReferenceCrash(line, _NORMALIZE_CRASH, f"TypeError: {exc}") from None
+        return state
+
+    def _made_up_row(
+        self, names: Sequence[str], key: Sequence[str], checks: Callable[[RowState, _Cells], None]
+    ) -> RowState | None:
+        """The exact path on a row made of ``key``'s cells (empty elsewhere); None if it crashes."""
+        cells = [""] * self._width
+        for name, value in zip(names, key, strict=True):
+            cells[self._at[name]] = value + _HAPPY_CLE_TAIL if name == "cle_interop" else value
+        try:
+            return self._read_row(-1, cells, checks)
+        except ReferenceCrash:
+            return None
+
+    def _commune_for_key(self, key: tuple[str, ...]) -> Commune:
+        names = [name for name in _COMMUNE_FIELDS if name in self._at]
+        state = self._made_up_row(names, key, _commune_checks)
+        if state is None:
+            return Commune(None, None, clean=False)
+        return state.commune(_no_row_code(state))
+
+    def _names_for_key(self, key: tuple[str, ...]) -> Names:
+        names = [name for name in _NAME_FIELDS if name in self._at]
+        state = self._made_up_row(names, key, _names_checks)
+        if state is None:
+            return Names(None, None, clean=False)
+        return state.names(_no_row_code(state))
+
+    def _cle_commune_is_clean(self, commune: str) -> bool:
+        return not self._memos[self._at["cle_interop"]][commune + _HAPPY_CLE_TAIL].errors
+
+    # -- column pass ------------------------------------------------------------------------
+
+    def read_chunk(self, chunk: Chunk) -> None:
+        """Read the rows of ``chunk``; raises :class:`ReferenceCrash` where the reference throws."""
+        start = self.table.count
+        size = len(chunk[0]) if chunk else 0
+        self.rows_seen += size
+        if not size:
+            return
+        dirty: set[int] = set()
+        for index, header, normalized, schema, localized in self._known:
+            pattern = None if localized else _BULK_PATTERNS.get(schema)
+            column = chunk[index]
+            if pattern is None:
+                bad = self._memo_misses(index, column)
+            else:
+                bad = self._bulk_misses(schema, column, pattern, dirty)
+            self._field_errors(start, bad, column, index, header, normalized)
+        numeros: list[int | None] = self._values(chunk, "numero", repeat(None, size))
+        communes = self._grouped(chunk, _COMMUNE_FIELDS, self._communes, dirty, size)
+        names = self._grouped(chunk, _NAME_FIELDS, self._names, dirty, size)
+        kinds = zip(map(_KIND.get, numeros, repeat(1)), self._column(chunk, "position", size),
+                    map(attrgetter("voie_nom"), names), strict=True)
+        dirty.update(compress(range(size), map(_not, map(self._kinds.__getitem__, kinds))))
+        dirty.update(self._numero_candidates(chunk, numeros))
+        dirty.update(_coordinate_candidates(self._floats(chunk, size, dirty)))
+        ids = self._ids(chunk, size, dirty)
+        if ids is not None:
+            dirty.update(compress(range(size), map(_not, map(_ban_ids_clean, *ids, numeros))))
+        suffixes = None if self.table.suffixe is None else self._values(chunk, "suffixe", ())
+        code_voie = self._code_voie(chunk, size)
+        for i in sorted(dirty):
+            state = self._read_row(start + i, [column[i] for column in chunk], _check_row)
+            if state.errors:
+                self.table.errors[start + i] = state.errors
+            else:
+                self.table.errors.pop(start + i, None)
+            numeros[i], communes[i], names[i] = state.numero, state.commune(), state.names()
+            if suffixes is not None:
+                suffixes[i] = state.suffixe
+            if ids is not None and code_voie is not None:
+                ids[0][i], ids[1][i], ids[2][i] = state.id_commune, state.id_toponyme, state.id_adresse
+                code_voie[i] = state.code_voie
+        self._append(size, numeros, communes, names, suffixes, ids, code_voie)
+        for memo in self._memos.values():
+            memo.trim()
+
+    def _append(
+        self,
+        size: int,
+        numeros: list[int | None],
+        communes: list[Commune],
+        names: list[Names],
+        suffixes: list[str | None] | None,
+        ids: Ids | None,
+        code_voie: list[str | None] | None,
+    ) -> None:
+        table = self.table
+        table.count += size
+        table.numero += numeros
+        table.communes += communes
+        table.names += names
+        if table.suffixe is not None and suffixes is not None:
+            table.suffixe += suffixes
+        if ids is not None and code_voie is not None:
+            for kept, new in zip(
+                (table.id_commune, table.id_toponyme, table.id_adresse, table.code_voie),
+                (*ids, code_voie),
+                strict=True,
+            ):
+                assert kept is not None
+                kept += new
+
+    def _memo_misses(self, index: int, column: Sequence[str]) -> Iterable[int]:
+        """Rows whose cell reads with errors, for a memoized column."""
+        memo = self._memos[index]
+        deque(map(memo.__getitem__, column), maxlen=0)
+        if not memo.bad:
+            return ()
+        return compress(range(len(column)), map(memo.bad.__contains__, column))
+
+    def _bulk_misses(
+        self, schema: str, column: Sequence[str], pattern: str, dirty: set[int]
+    ) -> Iterable[int]:
+        """Rows whose cell is not in the happy shape (they may or may not have errors)."""
+        misses = _bulk.misses(column, pattern)
+        if schema == "cle_interop":  # the commune part of a happy shape may still be wrong
+            communes = map(self._cle_commune_clean.__getitem__, self._cle_communes(column))
+            unclean = compress(range(len(column)), map(_not, communes))
+            misses = sorted({*misses, *unclean})
+        if schema in ("x", "y"):  # an empty x or y only skips the distance check
+            dirty.update(i for i in misses if column[i])
+        elif schema != "cad_parcelles":  # the checks read the others' values
+            dirty.update(misses)
+        return misses
+
+    def _cle_communes(self, column: Sequence[str]) -> Iterable[str]:
+        return map(itemgetter(_bulk.CLE_COMMUNE), column)
+
+    def _field_errors(
+        self, start: int, rows: Iterable[int], column: Sequence[str], index: int,
+        header: str, normalized: str,
+    ) -> None:  # fmt: skip
+        memo, errors = self._memos[index], self.table.errors
+        for i in rows:
+            value = column[i]
+            for error in memo[value].errors:
+                code = self._code(normalized, error)
+                errors.setdefault(start + i, []).append((code, header, value))
+
+    def _column(self, chunk: Chunk, name: str, size: int) -> Iterable[str | None]:
+        index = self._at.get(name)
+        return repeat(None, size) if index is None else chunk[index]
+
+    def _values(self, chunk: Chunk, name: str, default: Iterable[Any]) -> list[Any]:
+        """The parsed value (None when unset) of a memoized column, for every row."""
+        index = self._at.get(name)
+        if index is None:
+            return list(default)
+        memo = self._memos[index]
+        values = _Memo(lambda raw: None if memo[raw].value is UNSET else memo[raw].value)
+        return list(map(values.__getitem__, chunk[index]))
+
+    def _grouped(
+        self, chunk: Chunk, fields: tuple[str, ...], memo: _Memo, dirty: set[int], size: int
+    ) -> list[Any]:
+        """One shared object per combination of ``fields``' cells; rows of unclean ones are dirty."""
+        columns: list[Iterable[str]] = []
+        for name in fields:
+            index = self._at.get(name)
+            if index is not None:
+                column = chunk[index]
+                columns.append(self._cle_communes(column) if name == "cle_interop" else column)
+        keys: Iterable[tuple[str, ...]] = zip(*columns) if columns else repeat((), size)
+        shared = list(map(memo.__getitem__, keys))
+        unclean = {s for s in dict.fromkeys(shared) if not s.clean}
+        if unclean:
+            dirty.update(compress(range(size), map(unclean.__contains__, shared)))
+        return shared
+
+    def _numero_candidates(self, chunk: Chunk, numeros: list[int | None]) -> Iterable[int]:
+        """Check 1: rows whose happy cle_interop numero part differs from numero's 5 digits."""
+        index = self._at.get("cle_interop")
+        if index is None or "numero" not in self._at:
+            return ()
+        parts = map(itemgetter(_bulk.CLE_NUMERO), chunk[index])
+        expected = map(self._numero5.__getitem__, numeros)
+        return compress(range(len(numeros)), map(ne, parts, expected))
+
+    def _floats(self, chunk: Chunk, size: int, dirty: set[int]) -> list[list[float]] | None:
+        """long, lat, x, y as floats (NaN where unknown: dirty rows, empty x/y), or None when
+        a long or lat column is missing (every row then gets a coordinates code)."""
+        if "long" not in self._at or "lat" not in self._at:
+            dirty.update(range(size))
+            return None
+        out = []
+        for name in ("long", "lat", "x", "y"):
+            index = self._at.get(name)
+            out.append([math.nan] * size if index is None else _parse_floats(chunk[index], dirty))
+        return out
+
+    def _ids(self, chunk: Chunk, size: int, dirty: set[int]) -> Ids | None:
+        """BAN ids of every row (dirty rows: filled by the exact path), or None without ids."""
+        if self.table.id_commune is None:
+            return None
+        if "uid_adresse" in self._at:  # ids hidden in uid_adresse: read by the exact path
+            dirty.update(compress(range(size), chunk[self._at["uid_adresse"]]))
+        ids: list[list[str | None]] = []
+        for name in _ID_FIELDS:
+            index = self._at.get(name)
+            # a happy id is its raw value; an empty cell is no id; other cells are dirty rows
+            ids.append([None] * size if index is None else [v or None for v in chunk[index]])
+        return ids[0], ids[1], ids[2]
+
+    def _code_voie(self, chunk: Chunk, size: int) -> list[str | None] | None:
+        """codeVoie of every happy cle_interop (dirty rows: the exact path), when ids exist."""
+        if self.table.code_voie is None:
+            return None
+        index = self._at.get("cle_interop")
+        if index is None:
+            return [None] * size
+        parts = map(itemgetter(_bulk.CLE_VOIE), chunk[index])
+        return list(map(self._upper.__getitem__, parts))
+
+
+def _no_row_code(state: RowState) -> bool:
+    return all(header is not None for _, header, _ in state.errors)
+
+
+def _not(value: object) -> bool:
+    return not value
+
+
+_MEMO_LIMIT = 200_000
+
+
+def _parse_floats(column: Sequence[str], skip: set[int]) -> list[float]:
+    """``float`` of every cell; NaN for the rows in ``skip`` and for empty cells."""
+    values = list(column)
+    for i in skip:
+        values[i] = "nan"
+    try:
+        return list(map(float, values))
+    except ValueError:
+        return [float(v) if v else math.nan for v in values]
+
+
+def _coordinate_candidates(floats: list[list[float]] | None) -> Iterable[int]:
+    """Check 6: rows not proven clean — outside Lambert-93's box, or near the tolerance."""
+    if floats is None:
+        return ()
+    from guichet.bal._proj import lambert93_many  # numpy: only for files with coordinates
+
+    import numpy as np
+
+    lon, lat, x, y = (np.array(values, dtype=np.float64) for values in floats)
+    inside, px, py = lambert93_many(lon, lat)
+    with np.errstate(invalid="ignore"):
+        dist: NDArray[np.float64] = np.sqrt((x - px) ** 2 + (y - py) ** 2)
+        no_xy = np.isnan(x) | np.isnan(y)
+        clean = inside & (no_xy | (dist <= COORD_TOLERANCE_M - _COORD_MARGIN_M))
+    result: list[int] = np.flatnonzero(~clean).tolist()
+    return result

@@ -10,17 +10,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from guichet.bal._columns import ColumnarCsv, FieldCountMismatch, parse_columns
 from guichet.bal._crossrows import BanLookup, check_rows
-from guichet.bal._csv import parse_csv
-from guichet.bal._encoding import (
-    UnsupportedEncodingError,
-    decode,
-    detect_encoding,
-    sniff_binary,
-)
+from guichet.bal._csv import ParsedCsv, parse_csv
+from guichet.bal._encoding import BinaryFileError, UnsupportedEncodingError, read_text
 from guichet.bal._fields import Column, compute_fields
 from guichet.bal._report import FileError, Report
-from guichet.bal._rows import ReferenceCrash, RowReader, RowState
+from guichet.bal._rows import ReferenceCrash, RowsReader, RowTable
 from guichet.bal._schema import get_profile
 from guichet.bal._text import NormalizeError
 from guichet.bal._values import ValueReader
@@ -28,8 +24,6 @@ from guichet.bal._values import ValueReader
 Source = bytes | bytearray | memoryview | str | os.PathLike[str]
 Progress = Callable[[int, int], None]
 """Called with (rows done, rows in all) while rows are read."""
-
-_PROGRESS_EVERY = 10_000
 
 
 def detect_profile(columns: list[Column]) -> str:
@@ -78,47 +72,54 @@ def validate(
     if profile is not None:
         get_profile(profile)
     with _gc_paused():
-        return _validate(_read(source), profile, today=today, ban_lookup=ban_lookup,
-                         progress=progress)
+        return _validate(source, profile, today=today, ban_lookup=ban_lookup, progress=progress)
 
 
 def _validate(
-    buf: bytes,
+    source: Source,
     profile: str | None,
     *,
     today: dt.date | None,
     ban_lookup: BanLookup | None,
     progress: Progress | None,
 ) -> Report:
-    kind = sniff_binary(buf)
-    if kind is not None:
-        return _file_error(profile, None, "file.binary", _BINARY_MESSAGE.format(kind=kind),
-                           "Error: Non-text file cannot be processed")
+    buf = _read(source)
     try:
-        encoding = detect_encoding(buf)
+        encoding, text = read_text(buf)  # strictly valid UTF-8 (the usual case) decoded once
+    except BinaryFileError as exc:
+        return _file_error(profile, None, "file.binary", _BINARY_MESSAGE.format(kind=exc.kind),
+                           "Error: Non-text file cannot be processed")
     except UnsupportedEncodingError as exc:
         return _file_error(
             profile, None, exc.code,
             _ENCODING_MESSAGE.format(name=exc.encoding_name),
             f"Error: Encoding currently not supported: {exc.encoding_name}",
         )
-    parsed = parse_csv(decode(buf, encoding))
+    del buf  # the text alone is big enough
+    parsed = parse_columns(text)
+    if isinstance(parsed, ParsedCsv):
+        return _fatal_parse(profile, encoding, parsed)
     base = Report(
         profile=profile or "1.3", encoding=encoding, linebreak=parsed.linebreak,
         delimiter=parsed.delimiter, original_fields=parsed.fields, parse_errors=parsed.errors,
-        row_count=len(parsed.rows),
     )
-    if parsed.fatal:
-        return replace(base, fatal_parse=True)
     fields = compute_fields(parsed.fields)
-    reader = RowReader(fields.columns, ValueReader(today=today or dt.date.today()))
+    reader = RowsReader(fields.columns, ValueReader(today=today or dt.date.today()))
     try:
-        rows = _read_rows(reader, parsed.rows, progress)
+        table = _read_rows(reader, parsed, text.count(parsed.linebreak) + 1, progress)
+    except FieldCountMismatch:  # the reference stops at the CSV step: report it exactly
+        return _fatal_parse(profile, encoding, parse_csv(text))
     except ReferenceCrash as crash:
-        return _crash_report(base, crash)
+        try:  # the rows not read yet still count (and may still make the CSV fatal)
+            rows = reader.rows_seen + sum(len(chunk[0]) for chunk in parsed.chunks if chunk)
+        except FieldCountMismatch:
+            return _fatal_parse(profile, encoding, parse_csv(text))
+        return _crash_report(replace(base, row_count=rows), crash)
+    del text
+    base = replace(base, row_count=table.count)
     global_errors = [f"field.{name}.missing" for name in fields.not_found]
     try:
-        global_errors += check_rows(rows, ban_lookup)
+        global_errors += check_rows(table, ban_lookup)
     except NormalizeError as exc:  # only reachable through names already normalized per row
         return _crash_report(base, ReferenceCrash(-1, str(exc), f"TypeError: {exc}"))
     global_errors += _file_codes(encoding, parsed.delimiter, parsed.linebreak)
@@ -128,21 +129,29 @@ def _validate(
         columns=fields.columns,
         not_found=fields.not_found,
         global_errors=list(dict.fromkeys(global_errors)),
-        rows=rows,
+        table=table,
     )
 
 
-def _read_rows(reader: RowReader, cells: list[list[str]], progress: Progress | None) -> list[RowState]:
-    if progress is None:
-        return [reader.read(line, row) for line, row in enumerate(cells)]
-    total = len(cells)
-    rows: list[RowState] = []
-    for line, row in enumerate(cells):
-        rows.append(reader.read(line, row))
-        if line % _PROGRESS_EVERY == 0:
-            progress(line, total)
-    progress(total, total)
-    return rows
+def _fatal_parse(profile: str | None, encoding: str, parsed: ParsedCsv) -> Report:
+    return Report(
+        profile=profile or "1.3", encoding=encoding, linebreak=parsed.linebreak,
+        delimiter=parsed.delimiter, original_fields=parsed.fields, parse_errors=parsed.errors,
+        row_count=len(parsed.rows), fatal_parse=True,
+    )
+
+
+def _read_rows(
+    reader: RowsReader, parsed: ColumnarCsv, estimate: int, progress: Progress | None
+) -> RowTable:
+    """Every chunk through the reader; ``progress`` gets (rows done, ``estimate``) per chunk."""
+    for chunk in parsed.chunks:
+        reader.read_chunk(chunk)
+        if progress is not None:
+            progress(reader.table.count, max(estimate, reader.table.count))
+    if progress is not None:
+        progress(reader.table.count, reader.table.count)
+    return reader.table
 
 
 def _file_codes(encoding: str, delimiter: str, linebreak: str) -> list[str]:
