@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from guichet import __version__, db, mail, metrics, queue, storage
+from guichet import __version__, db, depot, loaders, mail, metrics, queue, storage
 from guichet.config import Settings
 from guichet.errors import GuichetError, install_error_handlers, render_error
 from guichet.logging import get_logger
@@ -95,6 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _include_domain_routers(app: FastAPI) -> None:
     """Domain routers are included here, one line each (e.g. the BAL publication API)."""
+    depot.include_routers(app)
+    loaders.include_routers(app)
 
 
 # --- system routes --------------------------------------------------------------------------

@@ -23,9 +23,13 @@ def build_app(*, with_server: bool = True) -> typer.Typer:
     else:
         app.add_typer(loader_app, name="loader")
     if with_server:
+        from guichet.depot.cli import register as register_depot
+        from guichet.loaders.cli import register as register_loaders
         from guichet.server_cli import register
 
         register(app)
+        register_depot(app)
+        register_loaders(app)
     return app
 
 

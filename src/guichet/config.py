@@ -86,6 +86,18 @@ class LogSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class LoadersSettings(BaseModel):
+    """Partner loaders (`POST /api/third_party/loader`) and the document fetcher."""
+
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * MiB  # a 100k-transaction file: ~20 MB
+    document_max_bytes: Annotated[int, Field(ge=1)] = 50 * MiB
+    fetch_connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    fetch_read_timeout: Annotated[float, Field(gt=0)] = 30.0
+    fetch_max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    # Tests only: let `fileLink` reach loopback/private addresses (refused after DNS otherwise).
+    fetch_allow_private_addresses: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GUICHET_",
@@ -111,6 +123,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     mail: MailSettings = MailSettings()
     log: LogSettings = LogSettings()
+    loaders: LoadersSettings = LoadersSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
 

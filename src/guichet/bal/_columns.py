@@ -133,4 +133,3 @@ def _plain_chunks(
         flat = delimiter.join(lines).split(delimiter)
         del lines
         yield [flat[j::width] for j in range(width)]
-

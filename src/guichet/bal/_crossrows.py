@@ -31,8 +31,8 @@ def _commune_ban_ids(table: RowTable, ban_lookup: BanLookup | None) -> dict[str,
     """One lookup per distinct commune, in row order; failures are simply absent."""
     if ban_lookup is None:
         return {}
-    # distinct Shared objects in row order give the communes in the order they first appear
-    codes = (shared.code_commune for shared in dict.fromkeys(table.shared))
+    # distinct Commune objects in row order give the codes in the order they first appear
+    codes = (commune.code_commune for commune in dict.fromkeys(table.communes))
     found: dict[str, str] = {}
     for code in dict.fromkeys(code for code in codes if code):
         ban_id = ban_lookup(code)
@@ -49,7 +49,7 @@ def _check_use_ban_ids(table: RowTable, commune_ids: dict[str, str]) -> list[str
     for i in compress(range(table.count), table.id_commune):
         id_commune = table.id_commune[i]
         assert id_commune is not None
-        code = table.shared[i].code_commune
+        code = table.communes[i].code_commune
         if code:
             expected = commune_ids.get(code)
             if expected and expected != id_commune:
@@ -124,13 +124,13 @@ _voie_nom = attrgetter("voie_nom")
 
 def _check_lieudit_declared(table: RowTable) -> None:
     toponymes = map(eq, table.numero, repeat(TOPONYME_NUMERO))
-    declared = set(map(_voie_nom, compress(table.shared, toponymes)))
-    # decided once per distinct Shared (rows share them), then found row by row at C speed
+    declared = set(map(_voie_nom, compress(table.names, toponymes)))
+    # decided once per distinct Names (rows share them), then found row by row at C speed
     undeclared = {
-        shared
-        for shared in dict.fromkeys(table.shared)
-        if shared.lieudit is not None and shared.lieudit not in declared
+        names
+        for names in dict.fromkeys(table.names)
+        if names.lieudit is not None and names.lieudit not in declared
     }
     if undeclared:
-        for i in compress(range(table.count), map(undeclared.__contains__, table.shared)):
+        for i in compress(range(table.count), map(undeclared.__contains__, table.names)):
             table.add(i, "row.lieudit_complement_nom_not_declared")

@@ -111,7 +111,8 @@ class Report:
 
     @cached_property
     def rows_errors(self) -> list[str]:
-        return list(dict.fromkeys(code for _, errors in self._errors_by_line for code, _, _ in errors))
+        by_line = self._errors_by_line
+        return list(dict.fromkeys(code for _, errors in by_line for code, _, _ in errors))
 
     @property
     def rows(self) -> list[RowView]:
@@ -120,8 +121,8 @@ class Report:
 
     def row_communes(self) -> Iterator[tuple[int, str | None]]:
         """(line, commune code) of every row: commune_insee, else the commune of cle_interop."""
-        for line, shared in enumerate(self.table.shared):
-            yield line, shared.code_commune
+        for line, commune in enumerate(self.table.communes):
+            yield line, commune.code_commune
 
     @cached_property
     def unique_errors(self) -> list[str]:
@@ -185,8 +186,12 @@ class Report:
             return
         for error in self.parse_errors:
             yield Problem(
-                -1 if error.row is None else error.row, None, None, f"parse.{error.code}",
-                "E" if self.fatal_parse else "W", error.message,
+                -1 if error.row is None else error.row,
+                None,
+                None,
+                f"parse.{error.code}",
+                "E" if self.fatal_parse else "W",
+                error.message,
             )
         if self.fatal_parse:
             return

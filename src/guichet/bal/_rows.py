@@ -25,12 +25,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter, itemgetter, ne
+from operator import attrgetter, itemgetter, ne, not_, truth
 from typing import TYPE_CHECKING, Any
 
 from guichet.bal import _bulk, _cog
 from guichet.bal._fields import Column, js_key_order
-from guichet.bal._proj import ProjError, proj
+from guichet.bal._proj import ProjError, lambert93_many, proj
 from guichet.bal._text import NormalizeError, normalize
 from guichet.bal._values import UNSET, ValueReader, ValueResult
 
@@ -295,10 +295,13 @@ def _check_coordinates(
         projected = None
     if projected is not None:
         x, y = pv.get("x"), pv.get("y")
-        if x is not None and y is not None:
-            # sqrt of the sum, as the reference computes it (hypot may differ in the last bit)
-            if math.sqrt((x - projected[0]) ** 2 + (y - projected[1]) ** 2) > COORD_TOLERANCE_M:
-                add(("row.longlat_xy_incoherents", None, None))
+        # sqrt of the sum, as the reference computes it (hypot may differ in the last bit)
+        if (
+            x is not None
+            and y is not None
+            and math.sqrt((x - projected[0]) ** 2 + (y - projected[1]) ** 2) > COORD_TOLERANCE_M
+        ):
+            add(("row.longlat_xy_incoherents", None, None))
     elif state.numero != TOPONYME_NUMERO:
         add(("row.longlat_invalides", None, None))
 
@@ -522,14 +525,18 @@ class RowsReader:
         numeros: list[int | None] = self._values(chunk, "numero", repeat(None, size))
         communes = self._grouped(chunk, _COMMUNE_FIELDS, self._communes, dirty, size)
         names = self._grouped(chunk, _NAME_FIELDS, self._names, dirty, size)
-        kinds = zip(map(_KIND.get, numeros, repeat(1)), self._column(chunk, "position", size),
-                    map(attrgetter("voie_nom"), names), strict=True)
-        dirty.update(compress(range(size), map(_not, map(self._kinds.__getitem__, kinds))))
+        kinds = zip(
+            map(_KIND.get, numeros, repeat(1)),
+            self._column(chunk, "position", size),
+            map(truth, map(_voie_nom, names)),
+            strict=True,
+        )
+        dirty.update(compress(range(size), map(not_, map(self._kinds.__getitem__, kinds))))
         dirty.update(self._numero_candidates(chunk, numeros))
         dirty.update(_coordinate_candidates(self._floats(chunk, size, dirty)))
         ids = self._ids(chunk, size, dirty)
         if ids is not None:
-            dirty.update(compress(range(size), map(_not, map(_ban_ids_clean, *ids, numeros))))
+            dirty.update(compress(range(size), map(not_, map(_ban_ids_clean, *ids, numeros))))
         suffixes = None if self.table.suffixe is None else self._values(chunk, "suffixe", ())
         code_voie = self._code_voie(chunk, size)
         for i in sorted(dirty):
@@ -542,7 +549,8 @@ class RowsReader:
             if suffixes is not None:
                 suffixes[i] = state.suffixe
             if ids is not None and code_voie is not None:
-                ids[0][i], ids[1][i], ids[2][i] = state.id_commune, state.id_toponyme, state.id_adresse
+                ids[0][i], ids[1][i] = state.id_commune, state.id_toponyme
+                ids[2][i] = state.id_adresse
                 code_voie[i] = state.code_voie
         self._append(size, numeros, communes, names, suffixes, ids, code_voie)
         for memo in self._memos.values():
@@ -589,7 +597,7 @@ class RowsReader:
         misses = _bulk.misses(column, pattern)
         if schema == "cle_interop":  # the commune part of a happy shape may still be wrong
             communes = map(self._cle_commune_clean.__getitem__, self._cle_communes(column))
-            unclean = compress(range(len(column)), map(_not, communes))
+            unclean = compress(range(len(column)), map(not_, communes))
             misses = sorted({*misses, *unclean})
         if schema in ("x", "y"):  # an empty x or y only skips the distance check
             dirty.update(i for i in misses if column[i])
@@ -627,14 +635,16 @@ class RowsReader:
     def _grouped(
         self, chunk: Chunk, fields: tuple[str, ...], memo: _Memo, dirty: set[int], size: int
     ) -> list[Any]:
-        """One shared object per combination of ``fields``' cells; rows of unclean ones are dirty."""
+        """One shared object per combination of ``fields``' cells (unclean ones: dirty rows)."""
         columns: list[Iterable[str]] = []
         for name in fields:
             index = self._at.get(name)
             if index is not None:
                 column = chunk[index]
                 columns.append(self._cle_communes(column) if name == "cle_interop" else column)
-        keys: Iterable[tuple[str, ...]] = zip(*columns) if columns else repeat((), size)
+        keys: Iterable[tuple[str, ...]] = repeat((), size)
+        if columns:
+            keys = zip(*columns, strict=True)
         shared = list(map(memo.__getitem__, keys))
         unclean = {s for s in dict.fromkeys(shared) if not s.clean}
         if unclean:
@@ -686,12 +696,11 @@ class RowsReader:
         return list(map(self._upper.__getitem__, parts))
 
 
+_voie_nom = attrgetter("voie_nom")
+
+
 def _no_row_code(state: RowState) -> bool:
     return all(header is not None for _, header, _ in state.errors)
-
-
-def _not(value: object) -> bool:
-    return not value
 
 
 _MEMO_LIMIT = 200_000
@@ -712,9 +721,7 @@ def _coordinate_candidates(floats: list[list[float]] | None) -> Iterable[int]:
     """Check 6: rows not proven clean — outside Lambert-93's box, or near the tolerance."""
     if floats is None:
         return ()
-    from guichet.bal._proj import lambert93_many  # numpy: only for files with coordinates
-
-    import numpy as np
+    import numpy as np  # imported here: only files with coordinates pay its ~0.1 s
 
     lon, lat, x, y = (np.array(values, dtype=np.float64) for values in floats)
     inside, px, py = lambert93_many(lon, lat)

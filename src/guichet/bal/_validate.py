@@ -87,11 +87,18 @@ def _validate(
     try:
         encoding, text = read_text(buf)  # strictly valid UTF-8 (the usual case) decoded once
     except BinaryFileError as exc:
-        return _file_error(profile, None, "file.binary", _BINARY_MESSAGE.format(kind=exc.kind),
-                           "Error: Non-text file cannot be processed")
+        return _file_error(
+            profile,
+            None,
+            "file.binary",
+            _BINARY_MESSAGE.format(kind=exc.kind),
+            "Error: Non-text file cannot be processed",
+        )
     except UnsupportedEncodingError as exc:
         return _file_error(
-            profile, None, exc.code,
+            profile,
+            None,
+            exc.code,
             _ENCODING_MESSAGE.format(name=exc.encoding_name),
             f"Error: Encoding currently not supported: {exc.encoding_name}",
         )
@@ -100,8 +107,12 @@ def _validate(
     if isinstance(parsed, ParsedCsv):
         return _fatal_parse(profile, encoding, parsed)
     base = Report(
-        profile=profile or "1.3", encoding=encoding, linebreak=parsed.linebreak,
-        delimiter=parsed.delimiter, original_fields=parsed.fields, parse_errors=parsed.errors,
+        profile=profile or "1.3",
+        encoding=encoding,
+        linebreak=parsed.linebreak,
+        delimiter=parsed.delimiter,
+        original_fields=parsed.fields,
+        parse_errors=parsed.errors,
     )
     fields = compute_fields(parsed.fields)
     reader = RowsReader(fields.columns, ValueReader(today=today or dt.date.today()))
@@ -135,9 +146,14 @@ def _validate(
 
 def _fatal_parse(profile: str | None, encoding: str, parsed: ParsedCsv) -> Report:
     return Report(
-        profile=profile or "1.3", encoding=encoding, linebreak=parsed.linebreak,
-        delimiter=parsed.delimiter, original_fields=parsed.fields, parse_errors=parsed.errors,
-        row_count=len(parsed.rows), fatal_parse=True,
+        profile=profile or "1.3",
+        encoding=encoding,
+        linebreak=parsed.linebreak,
+        delimiter=parsed.delimiter,
+        original_fields=parsed.fields,
+        parse_errors=parsed.errors,
+        row_count=len(parsed.rows),
+        fatal_parse=True,
     )
 
 

@@ -15,3 +15,17 @@ clients, mandataires and chefs de file administered with the admin token.
     parties    clients, mandataires, chefs de file
     router     publication and reading routes; parties_router: clients & co
 """
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def include_routers(app: FastAPI) -> None:
+    """Called by `guichet.app._include_domain_routers`."""
+    from guichet.depot import parties_router, read_router, router
+
+    # Reading first: `/revisions/client/{id}` must win over `/revisions/{id}/…` patterns.
+    app.include_router(read_router.router)
+    app.include_router(router.router)
+    app.include_router(parties_router.router)

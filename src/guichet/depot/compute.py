@@ -13,6 +13,7 @@ processes import.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import datetime as dt
 import multiprocessing
@@ -125,6 +126,7 @@ class ComputePool:
         self.timeout = timeout
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._atexit = False
 
     def _get(self) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:
@@ -135,6 +137,10 @@ class ComputePool:
                     # a recycled process gives back the memory a huge file made it keep
                     max_tasks_per_child=20,
                 )
+                if not self._atexit:
+                    # before the interpreter tears modules down (else a noisy traceback)
+                    atexit.register(self.shutdown)
+                    self._atexit = True
             return self._executor
 
     def _reset(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
@@ -154,6 +160,8 @@ class ComputePool:
         except (concurrent.futures.process.BrokenProcessPool, TimeoutError) as exc:
             self._reset(executor)
             raise ComputeFailed(type(exc).__name__) from exc
+        except Exception as exc:  # the validator raised: a bug, logged with its traceback
+            raise ComputeFailed(f"validator error: {type(exc).__name__}") from exc
 
     def shutdown(self) -> None:
         with self._lock:

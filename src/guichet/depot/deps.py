@@ -27,7 +27,7 @@ _client_header = APIKeyHeader(
 
 
 async def load(session: AsyncSession, model: type[T], label: str, value: str) -> T:
-    """The row with id `value`: 400 `<label> Id <v> is not ObjectId`, 404 `<label> <v> not found`."""
+    """The row with id `value`: 400 `<label> Id <v> is not ObjectId`, or 404 if unknown."""
     if not is_object_id(value):
         raise errors.invalid_id(label, value)
     found = await session.get(model, value)

@@ -36,15 +36,19 @@ ID = String(24)
 
 _counter_lock = threading.Lock()
 _counter = int.from_bytes(os.urandom(3), "big")
+_process = (os.getpid(), os.urandom(5))
 
 
 def new_id() -> str:
-    """A MongoDB ObjectId: 4 bytes of seconds, 5 random bytes, a 3-byte counter."""
-    global _counter
+    """A MongoDB ObjectId: 4 bytes of seconds, 5 random bytes per process, a 3-byte counter
+    (so ids made by one process sort in creation order)."""
+    global _counter, _process
     with _counter_lock:
+        if _process[0] != os.getpid():  # forked: another process, another random part
+            _process = (os.getpid(), os.urandom(5))
         _counter = (_counter + 1) & 0xFFFFFF
-        count = _counter
-    return (struct.pack(">I", int(time.time())) + os.urandom(5) + count.to_bytes(3, "big")).hex()
+        count, random_part = _counter, _process[1]
+    return (struct.pack(">I", int(time.time())) + random_part + count.to_bytes(3, "big")).hex()
 
 
 class AuthorizationStrategy(enum.StrEnum):

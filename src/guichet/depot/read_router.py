@@ -1,0 +1,184 @@
+"""Public reading routes (§2.4 #6–13). Long lists take optional `limit` / `offset`; without
+them the answer is the reference's (the whole list)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from guichet import cog
+from guichet.db import Session
+from guichet.depot import errors, service, views
+from guichet.depot.deps import ClientParam, Commune, RevisionParam
+from guichet.depot.models import File, Revision
+from guichet.depot.router import report_url
+from guichet.errors import route_class
+from guichet.storage import BlobNotFound, BlobReader, Blobs
+
+router = APIRouter(route_class=route_class(errors.NEST_FORMAT), tags=["revisions"])
+
+Limit = Annotated[int | None, Query(ge=1, le=100_000, description="Page size (default: all)")]
+Offset = Annotated[int, Query(ge=0, description="Items skipped")]
+
+
+def parse_js_date(value: str) -> dt.datetime:
+    """What `new Date(value)` accepts in practice: ISO 8601 (UTC when no zone) or RFC 2822."""
+    text = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            raise errors.PipeError("Invalid date") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _codes(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    codes = [code for value in values for code in value.split(",") if code]
+    for code in codes:
+        if not cog.is_known(code):
+            raise errors.PipeError(f"Code commune {code} invalide")
+    return codes
+
+
+@router.get("/current-revisions")
+async def current_revisions(
+    session: Session,
+    published_since: Annotated[str | None, Query(alias="publishedSince")] = None,
+    codes_communes: Annotated[list[str] | None, Query(alias="codesCommunes")] = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> JSONResponse:
+    """The current revision of every (current) commune: the changes feed of the BAN."""
+    since = parse_js_date(published_since) if published_since else None
+    revisions = await service.current_revisions(
+        session, published_since=since, codes=_codes(codes_communes), limit=limit, offset=offset
+    )
+    clients = await service.clients_by_id(session, (r.client_id for r in revisions))
+    return JSONResponse([views.current_revision_item(r, clients[r.client_id]) for r in revisions])
+
+
+@router.get("/communes/{code_commune}/current-revision")
+async def current_revision(
+    request: Request, code_commune: Commune, session: Session
+) -> JSONResponse:
+    revision, owner, bal_file = await service.current_with_file(session, code_commune)
+    return JSONResponse(
+        views.revision_with_client(
+            revision, owner, bal_file, report_url=report_url(request, revision)
+        )
+    )
+
+
+async def _with_client(request: Request, session: Session, revision: Revision) -> views.JSON:
+    clients = await service.clients_by_id(session, [revision.client_id])
+    bal_file = await service.get_file(session, revision.id)
+    return views.revision_with_client(
+        revision, clients[revision.client_id], bal_file, report_url=report_url(request, revision)
+    )
+
+
+@router.get("/communes/{code_commune}/revisions")
+async def commune_revisions(
+    request: Request,
+    code_commune: Commune,
+    session: Session,
+    status: str | None = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> JSONResponse:
+    """The commune's revisions in creation order: `status` = published (default), pending, all."""
+    status = status or "published"
+    if status not in ("published", "pending", "all"):
+        raise errors.PipeError(
+            "status must be one of the following values: published, pending, all"
+        )
+    revisions = await service.revisions_of_commune(
+        session, code_commune, status, limit=limit, offset=offset
+    )
+    clients = await service.clients_by_id(session, (r.client_id for r in revisions))
+    return JSONResponse(
+        [
+            views.revision_in_list(r, clients[r.client_id], report_url=report_url(request, r))
+            for r in revisions
+        ]
+    )
+
+
+async def _download(session: Session, blobs: Blobs, revision: Revision) -> StreamingResponse:
+    bal_file: File | None = await service.get_file(session, revision.id)
+    if bal_file is None:
+        raise errors.NoBalFile(revision.id)
+    try:
+        reader = await blobs.open(bal_file.blob_key)
+    except BlobNotFound:
+        raise errors.BlobMissing() from None
+    return StreamingResponse(
+        _chunks(reader),
+        headers={
+            # set as is: Starlette would add "; charset=utf-8" to a text/* media type
+            "Content-Type": "text/csv",
+            "Content-Disposition": f'attachment; filename="bal-{revision.code_commune}.csv"',
+            "Content-Length": str(reader.size),
+        },
+    )
+
+
+async def _chunks(reader: BlobReader) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in reader:
+            yield chunk
+    finally:
+        await reader.aclose()
+
+
+@router.get(
+    "/communes/{code_commune}/current-revision/files/bal/download", response_class=StreamingResponse
+)
+async def download_current(
+    code_commune: Commune, session: Session, blobs: Blobs
+) -> StreamingResponse:
+    """The current BAL of the commune, byte for byte as uploaded."""
+    revision = await service.require_current_revision(session, code_commune)
+    return await _download(session, blobs, revision)
+
+
+@router.get("/revisions/{revision_id}")
+async def get_revision(request: Request, revision: RevisionParam, session: Session) -> JSONResponse:
+    return JSONResponse(await _with_client(request, session, revision))
+
+
+@router.get("/revisions/{revision_id}/files/bal/download", response_class=StreamingResponse)
+async def download_revision(
+    revision: RevisionParam, session: Session, blobs: Blobs
+) -> StreamingResponse:
+    """The file of any revision, pending ones included."""
+    return await _download(session, blobs, revision)
+
+
+@router.get("/revisions/client/{client_id}")
+async def client_revisions(
+    client: ClientParam, session: Session, limit: Limit = None, offset: Offset = 0
+) -> JSONResponse:
+    """For each commune, the latest revision this client created."""
+    revisions = await service.latest_per_commune(
+        session, client_id=client.id, limit=limit, offset=offset
+    )
+    return JSONResponse([views.client_revision_item(r) for r in revisions])
+
+
+@router.get("/last-revisions")
+async def last_revisions(session: Session, limit: Limit = None, offset: Offset = 0) -> JSONResponse:
+    """For each commune, its latest created revision (any client, any status)."""
+    revisions = await service.latest_per_commune(
+        session, client_id=None, limit=limit, offset=offset
+    )
+    return JSONResponse([views.last_revision_item(r) for r in revisions])

@@ -1,0 +1,358 @@
+"""Revisions: create, attach a file, record a validation, publish, and the public reads.
+
+Services flush and never commit: the request (or the caller's `transaction()`) owns the
+transaction. Everything that changes which revision is current happens in one transaction,
+under a per-commune advisory lock, and the partial unique index
+`depot_revision_one_current_key` guarantees at most one current revision per commune whatever
+happens (several API processes, several machines, a crash in the middle).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from psycopg import errors as pg_errors
+from sqlalchemy import Select, func, select, text, update
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet import cog
+from guichet.depot import errors
+from guichet.depot.compute import VALIDATOR_VERSION, FileCheck
+from guichet.depot.models import (
+    AuthorizationStrategy,
+    ChefDeFile,
+    Client,
+    File,
+    Revision,
+    RevisionStatus,
+)
+from guichet.storage import StoredBlob
+
+# First key of the two-key advisory locks taken by this domain (second key: the commune).
+_LOCK_NAMESPACE = 0x0DE9
+LOCK_TIMEOUT = "10s"
+
+OUT_OF_PERIMETER = "commune_insee.out_of_perimeter"
+DELETE_TOO_MANY = "rows.delete_too_many_addresses"
+DELETE_MANY = "rows.delete_many_addresses"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def lock_commune(session: AsyncSession, code_commune: str) -> None:
+    """Serialize the writers of one commune across processes and machines until commit.
+
+    A writer that waits longer than LOCK_TIMEOUT gets the reference's 412 "publication déjà
+    en cours" rather than a stuck request.
+    """
+    await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    try:
+        await session.execute(
+            select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, func.hashtext(code_commune)))
+        )
+    except DBAPIError as exc:
+        if isinstance(exc.orig, pg_errors.LockNotAvailable):
+            raise errors.PublicationInProgress() from None
+        raise
+
+
+async def _locked(session: AsyncSession, revision_id: str) -> Revision:
+    """The revision re-read under a row lock (what another transaction committed is seen)."""
+    revision = await session.scalar(
+        select(Revision)
+        .where(Revision.id == revision_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if revision is None:  # deleted meanwhile (no route deletes revisions)
+        raise errors.unknown_id("Revision", revision_id)
+    return revision
+
+
+# --- publication workflow -------------------------------------------------------------------
+
+
+async def create_revision(
+    session: AsyncSession, *, client: Client, code_commune: str, context: dict[str, Any]
+) -> Revision:
+    revision = Revision(
+        client_id=client.id,
+        code_commune=code_commune,
+        context=context,
+        status=RevisionStatus.PENDING,
+        is_ready=False,
+        is_current=False,
+    )
+    session.add(revision)
+    await session.flush()
+    await session.refresh(revision)
+    return revision
+
+
+async def get_file(session: AsyncSession, revision_id: str) -> File | None:
+    found: File | None = await session.scalar(select(File).where(File.revision_id == revision_id))
+    return found
+
+
+async def check_file_can_be_attached(session: AsyncSession, revision: Revision) -> None:
+    if revision.status != RevisionStatus.PENDING:
+        raise errors.RevisionNotEditable()
+    if await get_file(session, revision.id) is not None:
+        raise errors.FileAlreadyAttached()
+
+
+async def attach_file(
+    session: AsyncSession, *, revision_id: str, file_id: str, blob: StoredBlob
+) -> File:
+    """Record a stored blob as the revision's file, if the revision still accepts one."""
+    revision = await _locked(session, revision_id)
+    await check_file_can_be_attached(session, revision)
+    item = File(
+        id=file_id,
+        revision_id=revision.id,
+        blob_key=blob.key,
+        size=blob.size,
+        hash=blob.sha256,
+        type="bal",
+    )
+    session.add(item)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:  # a concurrent upload won (depot_file_revision_id_key)
+        raise errors.FileAlreadyAttached() from None
+    await session.refresh(item)
+    return item
+
+
+async def check_computable(session: AsyncSession, revision: Revision) -> File:
+    if revision.status != RevisionStatus.PENDING:
+        raise errors.RevisionNotEditable()
+    bal_file = await get_file(session, revision.id)
+    if bal_file is None:
+        raise errors.NoBalFile(revision.id)
+    return bal_file
+
+
+async def previous_rows_count(session: AsyncSession, code_commune: str) -> int:
+    """Rows of the current revision (0 without one: no BAN lookup is configured)."""
+    current = await current_revision(session, code_commune)
+    rows = (current.validation or {}).get("rowsCount") if current is not None else None
+    return rows if isinstance(rows, int) else 0
+
+
+def is_in_perimeter(code_commune: str, chef_de_file: ChefDeFile) -> bool:
+    """A chef de file with no perimeter blocks everything, as in the reference."""
+    return any(cog.is_in_perimeter(code_commune, p.type, p.code) for p in chef_de_file.perimeters)
+
+
+async def record_validation(
+    session: AsyncSession,
+    *,
+    code_commune: str,
+    revision_id: str,
+    client: Client,
+    check: FileCheck,
+    report_key: str | None,
+) -> tuple[Revision, str | None]:
+    """Apply api-depot's own rules to the validator's verdict and store the result; returns
+    the revision and the key of the report it replaces.
+
+    Taken under the commune's lock, so that the mass-deletion rule compares with the current
+    revision as it is when the result is stored (a publish cannot slip in between). The
+    advisory lock always comes before any row lock (publish locks the commune's pending
+    revisions): one order, no deadlock.
+    """
+    await lock_commune(session, code_commune)
+    revision = await _locked(session, revision_id)
+    if revision.status != RevisionStatus.PENDING:
+        raise errors.RevisionNotEditable()
+    validation: dict[str, Any]
+    if not check.parse_ok:
+        validation = {
+            "valid": False,
+            "validatorVersion": VALIDATOR_VERSION,
+            "parseErrors": check.parse_errors,
+        }
+    else:
+        validation = await _apply_rules(session, revision.code_commune, client, check)
+    previous_key = revision.report_key
+    revision.validation = validation
+    revision.is_ready = bool(validation["valid"])
+    revision.report_key = report_key
+    revision.updated_at = utcnow()
+    await session.flush()
+    return revision, previous_key
+
+
+async def _apply_rules(
+    session: AsyncSession, code_commune: str, client: Client, check: FileCheck
+) -> dict[str, Any]:
+    found_errors, warnings = list(check.errors), list(check.warnings)
+    if not check.all_rows_in_commune:
+        found_errors.append("commune_insee.valeur_inattendue")
+    if client.chef_de_file is not None and not is_in_perimeter(code_commune, client.chef_de_file):
+        found_errors.append(OUT_OF_PERIMETER)
+    last = await previous_rows_count(session, code_commune)
+    if last * 0.8 < last - check.rows_count:
+        found_errors.append(DELETE_TOO_MANY)
+    if last * 0.2 < last - check.rows_count:
+        warnings.append(DELETE_MANY)
+    return {
+        "valid": not found_errors,
+        "format": check.profile,
+        "validatorVersion": VALIDATOR_VERSION,
+        "errors": found_errors,
+        "warnings": warnings,
+        "infos": list(check.infos),
+        "rowsCount": check.rows_count,
+    }
+
+
+async def publish(
+    session: AsyncSession, *, revision: Revision, client: Client, habilitation_id: str | None
+) -> Revision:
+    """Make a ready revision the commune's current one, in one transaction."""
+    await lock_commune(session, revision.code_commune)  # the commune never changes
+    # Re-read after the lock: a publish that committed while we waited has reset is_ready.
+    revision = await _locked(session, revision.id)
+    if revision.status != RevisionStatus.PENDING or revision.is_ready is not True:
+        raise errors.PublicationImpossible()
+    if client.authorization_strategy == AuthorizationStrategy.HABILITATION:
+        if habilitation_id is None:
+            raise errors.HabilitationRequired(client.nom)
+        # Habilitations are not implemented yet: no habilitation can be an accepted one.
+        raise errors.HabilitationInvalid(habilitation_id)
+    now = utcnow()
+    code = revision.code_commune
+    # Not the revision itself: its ORM state must stay what the row holds, or setting
+    # is_current=True below would look like no change and never be written.
+    await session.execute(
+        update(Revision)
+        .where(
+            Revision.code_commune == code,
+            Revision.is_current.is_(True),
+            Revision.id != revision.id,
+        )
+        .values(is_current=False, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    revision.status = RevisionStatus.PUBLISHED
+    revision.is_current = True
+    revision.is_ready = None
+    revision.published_at = now
+    revision.updated_at = now
+    revision.habilitation = None
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:  # only reachable if someone bypassed the lock
+        raise errors.PublicationInProgress() from None
+    await session.execute(
+        update(Revision)
+        .where(
+            Revision.code_commune == code,
+            Revision.status == RevisionStatus.PENDING,
+            Revision.id != revision.id,
+        )
+        .values(is_ready=False, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return revision
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+async def current_revision(session: AsyncSession, code_commune: str) -> Revision | None:
+    found: Revision | None = await session.scalar(
+        select(Revision).where(Revision.code_commune == code_commune, Revision.is_current)
+    )
+    return found
+
+
+async def current_with_file(
+    session: AsyncSession, code_commune: str
+) -> tuple[Revision, Client, File | None]:
+    """The current revision, its client and its file in one query (the hottest read)."""
+    row = (
+        await session.execute(
+            select(Revision, Client, File)
+            .join(Client, Client.id == Revision.client_id)
+            .outerjoin(File, File.revision_id == Revision.id)
+            .where(Revision.code_commune == code_commune, Revision.is_current)
+        )
+    ).first()
+    if row is None:
+        raise errors.NoCurrentRevision(code_commune)
+    return row[0], row[1], row[2]
+
+
+async def require_current_revision(session: AsyncSession, code_commune: str) -> Revision:
+    found = await current_revision(session, code_commune)
+    if found is None:
+        raise errors.NoCurrentRevision(code_commune)
+    return found
+
+
+def _page(query: Select[Revision], limit: int | None, offset: int) -> Select[Revision]:
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return query
+
+
+async def revisions_of_commune(
+    session: AsyncSession, code_commune: str, status: str, *, limit: int | None, offset: int
+) -> Sequence[Revision]:
+    query = select(Revision).where(Revision.code_commune == code_commune)
+    if status != "all":
+        query = query.where(Revision.status == status)
+    query = query.order_by(Revision.created_at, Revision.id)
+    return (await session.scalars(_page(query, limit, offset))).all()
+
+
+async def current_revisions(
+    session: AsyncSession,
+    *,
+    published_since: dt.datetime | None,
+    codes: list[str] | None,
+    limit: int | None,
+    offset: int,
+) -> list[Revision]:
+    query = select(Revision).where(Revision.is_current)
+    if published_since is not None:
+        query = query.where(Revision.published_at > published_since)
+    if codes is not None:
+        query = query.where(Revision.code_commune.in_(codes))
+    query = query.order_by(Revision.published_at, Revision.id)
+    rows = (await session.scalars(query)).all()
+    # Former communes are left out (as the reference does), before paging.
+    current = [r for r in rows if cog.is_current(r.code_commune)]
+    return current[offset : None if limit is None else offset + limit]
+
+
+async def latest_per_commune(
+    session: AsyncSession, *, client_id: str | None, limit: int | None, offset: int
+) -> Sequence[Revision]:
+    """For each commune, its latest created revision (of one client, or of anyone)."""
+    query = select(Revision).ext(distinct_on(Revision.code_commune))
+    if client_id is not None:
+        query = query.where(Revision.client_id == client_id)
+    query = query.order_by(Revision.code_commune, Revision.created_at.desc(), Revision.id.desc())
+    return (await session.scalars(_page(query, limit, offset))).all()
+
+
+async def clients_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Client]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    found = (await session.scalars(select(Client).where(Client.id.in_(wanted)))).unique()
+    return {c.id: c for c in found}

@@ -1,0 +1,147 @@
+"""`guichet loaders …`: partner administration from the command line (same services as the API).
+
+Wired by `guichet.cli` with `register(app)`. Uses GUICHET_DATABASE_URL, or the embedded
+PostgreSQL of GUICHET_HOME (attached if `guichet serve` runs, started for the command otherwise).
+API keys are printed once, on stdout only, and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet import db
+from guichet.config import Settings
+from guichet.errors import GuichetError
+from guichet.loaders import partners
+from guichet.loaders.schemas import PartnerCreate, PartnerRead, PartnerUpdate
+from guichet.logging import configure_logging
+from guichet.server_cli import database
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+app = typer.Typer(help="Partner loaders: partners and their API keys.", no_args_is_help=True)
+
+PartnerArg = Annotated[str, typer.Argument(help="The partner id (`inigPtynm`).")]
+EmailsOption = Annotated[
+    list[str] | None, typer.Option("--email", help="Contact e-mail (repeat for several).")
+]
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="loaders")
+
+
+def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction; domain errors become a message and exit 1."""
+    settings = Settings()
+    configure_logging(settings.log)
+    with database(settings) as settings:
+        try:
+            return asyncio.run(_in_transaction(settings, work))
+        except GuichetError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+
+
+async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    engine = db.create_engine(settings)
+    try:
+        async with db.create_sessionmaker(engine).begin() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _valid(schema: type[M], **values: Any) -> M:
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            typer.echo(f"error: {where}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _show(partner: Any, **extra: str) -> None:
+    data = PartnerRead.model_validate(partner).model_dump(mode="json")
+    typer.echo(json.dumps({**data, **extra}, indent=2, ensure_ascii=False))
+
+
+@app.command("create-partner")
+def create_partner(
+    partner_id: PartnerArg,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    email: EmailsOption = None,
+) -> None:
+    """Create a partner and print its API key (shown this once)."""
+
+    body = _valid(PartnerCreate, partner_id=partner_id, name=name, contact_emails=email or [])
+
+    async def work(session: AsyncSession) -> None:
+        partner, key = await partners.create(
+            session, partner_id=body.partner_id, name=body.name, contact_emails=body.contact_emails
+        )
+        _show(partner, api_key=key)
+
+    _run(work)
+
+
+@app.command("list-partners")
+def list_partners() -> None:
+    """List every partner (no keys: only their last 4 characters)."""
+
+    async def work(session: AsyncSession) -> None:
+        found, _ = await partners.list_partners(session, limit=10_000)
+        for partner in found:
+            state = "active" if partner.is_active else "inactive"
+            emails = ",".join(partner.contact_emails)
+            typer.echo(f"{partner.partner_id}\t{state}\t…{partner.key_hint}\t{emails}")
+
+    _run(work)
+
+
+@app.command("rotate-key")
+def rotate_key(partner_id: PartnerArg) -> None:
+    """Issue a new API key (printed once); the previous one stops working at once."""
+
+    async def work(session: AsyncSession) -> None:
+        partner = await partners.get(session, partner_id)
+        key = await partners.rotate_key(session, partner)
+        _show(partner, api_key=key)
+
+    _run(work)
+
+
+def _set(partner_id: str, **changes: Any) -> None:
+    async def work(session: AsyncSession) -> None:
+        partner = await partners.get(session, partner_id)
+        _show(await partners.update(session, partner, **changes))
+
+    _run(work)
+
+
+@app.command("set-contacts")
+def set_contacts(partner_id: PartnerArg, email: EmailsOption = None) -> None:
+    """Replace the partner's contact e-mails."""
+    body = _valid(PartnerUpdate, contact_emails=email or [])
+    _set(partner_id, contact_emails=body.contact_emails)
+
+
+@app.command("deactivate")
+def deactivate(partner_id: PartnerArg) -> None:
+    """Refuse the partner's files from now on (401), keeping its data."""
+    _set(partner_id, is_active=False)
+
+
+@app.command("activate")
+def activate(partner_id: PartnerArg) -> None:
+    """Accept the partner's files again."""
+    _set(partner_id, is_active=True)

@@ -1,0 +1,167 @@
+"""Receiving a loader file: parse → authenticate → store the source → validate → integrate →
+record the run. Each step is a named function; CPU-bound steps run in a thread (the event loop
+keeps serving other requests while a 100,000-transaction file is parsed and validated).
+
+The caller owns the transaction (the request's `Session`): the run, the records and the jobs
+they defer are committed together, or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.config import LoadersSettings
+from guichet.loader import FileRejected, Report, Validation, load_json, read_header, validate
+from guichet.loaders import partners
+from guichet.loaders.errors import FileRefused, PartnerUnauthorized
+from guichet.loaders.integrate import Integrator
+from guichet.loaders.models import Channel, Partner, Run, RunStatus
+from guichet.logging import get_logger
+from guichet.storage import BlobStore, StoredBlob, put_bytes
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the partner endpoint answers: the contract's 200 report or a 400/413 KO body."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def receive(
+    session: AsyncSession,
+    store: BlobStore,
+    settings: LoadersSettings,
+    body: bytes,
+    *,
+    channel: Channel = Channel.REST,
+    received_at: dt.datetime | None = None,
+) -> Reply:
+    """Process one loader file for the partner it authenticates as (SPEC §5.1)."""
+    received_at = received_at or utcnow()
+    document = await parse(body, max_bytes=settings.max_body_bytes)
+    partner = await authenticate(session, document)
+    with structlog.contextvars.bound_contextvars(partner_id=partner.partner_id):
+        run = Run(id=uuid.uuid4(), partner_id=partner.id, channel=channel, received_at=received_at)
+        source = await store_source(store, partner, run, body)
+        try:
+            validation = await asyncio.to_thread(validate, document, now=received_at)
+        except FileRejected as rejected:
+            reply = Reply(rejected.http_status, rejected.to_json())
+            await record_run(session, run, source, RunStatus.REJECTED, reply.body, {})
+            log.info("loaders.file_rejected", run_id=str(run.id), type=rejected.wire_type)
+            return reply
+        report = Report(validation, now=received_at)
+        await record_run(session, run, source, RunStatus.ERROR, {}, {})  # records point at it
+        await integrate(session, partner, validation, report, run)
+        finished_at = utcnow()
+        result = await asyncio.to_thread(report.to_json, end_date=finished_at)
+        tally = {
+            str(model): {str(outcome): n for outcome, n in counter.items()}
+            for model, counter in report.tally().items()
+        }
+        await finish_run(session, run, RunStatus(result["status"]), result, tally, finished_at)
+        log.info(
+            "loaders.file_integrated",
+            run_id=str(run.id),
+            status=result["status"],
+            total=result["total_count"],
+            failed=result["failed_count"],
+            seconds=round((finished_at - received_at).total_seconds(), 3),
+        )
+        return Reply(200, result)
+
+
+async def parse(body: bytes, *, max_bytes: int) -> Any:
+    """The JSON value of the body (in a thread); `FileRefused` (400 WrongFormat / 413)."""
+    try:
+        return await asyncio.to_thread(load_json, body, max_bytes=max_bytes)
+    except FileRejected as rejected:
+        raise FileRefused(rejected) from None
+
+
+def credentials(document: Any) -> tuple[str, str] | None:
+    if type(document) is not dict:
+        return None
+    partner_id, api_key = document.get("inigPtynm"), document.get("apiKey")
+    if type(partner_id) is str and type(api_key) is str and partner_id and api_key:
+        return partner_id, api_key
+    return None
+
+
+async def authenticate(session: AsyncSession, document: Any) -> Partner:
+    """The partner named and keyed by the header. A header too broken to name anyone is a
+    400 KO (its own validation error), a wrong partner or key a 401 (see `errors`)."""
+    found = credentials(document)
+    if found is None:
+        try:
+            read_header(document)
+        except FileRejected as rejected:
+            raise FileRefused(rejected) from None
+        raise PartnerUnauthorized()  # unreachable with the current header rules
+    return await partners.authenticate(session, *found)
+
+
+async def store_source(store: BlobStore, partner: Partner, run: Run, body: bytes) -> StoredBlob:
+    day = run.received_at.astimezone(dt.UTC).strftime("%Y/%m/%d")
+    key = f"loaders/partners/{partner.id}/runs/{day}/{run.id}.json"
+    return await put_bytes(store, key, body, content_type="application/json")
+
+
+async def integrate(
+    session: AsyncSession, partner: Partner, validation: Validation, report: Report, run: Run
+) -> None:
+    integrator = Integrator(
+        session,
+        report,
+        partner_id=partner.id,
+        own_account_id=await partners.own_account_id(session, partner),
+        run_id=run.id,
+    )
+    await integrator.integrate(validation)
+
+
+async def record_run(
+    session: AsyncSession,
+    run: Run,
+    source: StoredBlob,
+    status: RunStatus,
+    report: dict[str, Any],
+    tally: dict[str, dict[str, int]],
+) -> None:
+    run.source_key, run.source_size, run.source_sha256 = source.key, source.size, source.sha256
+    run.finished_at = utcnow()
+    run.status = status
+    counts = (report.get(key, 0) for key in ("total_count", "success_count", "failed_count"))
+    run.total_count, run.success_count, run.failed_count = counts
+    run.report, run.tally = report, tally
+    session.add(run)
+    await session.flush()
+
+
+async def finish_run(
+    session: AsyncSession,
+    run: Run,
+    status: RunStatus,
+    report: dict[str, Any],
+    tally: dict[str, dict[str, int]],
+    finished_at: dt.datetime,
+) -> None:
+    run.status, run.report, run.tally, run.finished_at = status, report, tally, finished_at
+    run.total_count = report["total_count"]
+    run.success_count = report["success_count"]
+    run.failed_count = report["failed_count"]
+    await session.flush()
