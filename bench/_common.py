@@ -36,7 +36,9 @@ def run_process(cmd: list[str], *, env: dict[str, str] | None = None) -> Process
     return ProcessRun(wall, usage.ru_maxrss / 1024, proc.returncode)
 
 
-def median_run(cmd: list[str], repeat: int, **kwargs: object) -> tuple[ProcessRun, list[ProcessRun]]:
+def median_run(
+    cmd: list[str], repeat: int, **kwargs: object
+) -> tuple[ProcessRun, list[ProcessRun]]:
     runs = [run_process(cmd, **kwargs) for _ in range(repeat)]  # type: ignore[arg-type]
     wall = statistics.median(r.wall_s for r in runs)
     rss = max(r.peak_rss_mib for r in runs)

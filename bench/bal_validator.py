@@ -42,16 +42,32 @@ def prepare() -> None:
 
 def _reference(path: Path, profile: str) -> ProcessRun:
     cmd = [
-        "node", "--max-old-space-size=16000", str(REF_DIR / "reference" / "run-ref.mjs"), str(path),
-        profile, "--mode=summary", "--det-uuid", "--ban=offline", f"--today={TODAY}",
+        "node",
+        "--max-old-space-size=16000",
+        str(REF_DIR / "reference" / "run-ref.mjs"),
+        str(path),
+        profile,
+        "--mode=summary",
+        "--det-uuid",
+        "--ban=offline",
+        f"--today={TODAY}",
         f"--out={WORK / 'ref-report.json'}",
     ]
     return median_run(cmd, 1)[0]
 
 
 def _guichet(path: Path, profile: str, repeat: int) -> ProcessRun:
-    cmd = [str(GUICHET), "bal", "validate", str(path), "--profile", profile, "--json",
-           "--today", TODAY]
+    cmd = [
+        str(GUICHET),
+        "bal",
+        "validate",
+        str(path),
+        "--profile",
+        profile,
+        "--json",
+        "--today",
+        TODAY,
+    ]
     return median_run(cmd, repeat)[0]
 
 
@@ -64,22 +80,53 @@ def run() -> str:
         size = f"{path.stat().st_size / 1e6:.1f} MB"
         if with_reference:
             ref = _reference(path, profile)
-            rows.append([
-                name, size, profile, f"{ref.wall_s:.2f} s", f"{ref.peak_rss_mib:,.0f} MiB",
-                f"{ours.wall_s:.2f} s", f"{ours.peak_rss_mib:,.0f} MiB",
-                f"{ref.wall_s / ours.wall_s:.1f}×", f"{ref.peak_rss_mib / ours.peak_rss_mib:.1f}×",
-            ])
+            rows.append(
+                [
+                    name,
+                    size,
+                    profile,
+                    f"{ref.wall_s:.2f} s",
+                    f"{ref.peak_rss_mib:,.0f} MiB",
+                    f"{ours.wall_s:.2f} s",
+                    f"{ours.peak_rss_mib:,.0f} MiB",
+                    f"{ref.wall_s / ours.wall_s:.1f}×",
+                    f"{ref.peak_rss_mib / ours.peak_rss_mib:.1f}×",
+                ]
+            )
         else:
-            rows.append([name, size, profile, "not run", "", f"{ours.wall_s:.2f} s",
-                         f"{ours.peak_rss_mib:,.0f} MiB", "", ""])
-    header = ["file", "size", "profile", "reference wall", "reference peak RSS",
-              "guichet wall", "guichet peak RSS", "speed ratio", "memory ratio"]
-    return "\n".join([
-        "## BAL validator (`guichet bal validate` vs @ban-team/validateur-bal 3.5.2)",
-        "",
-        "Whole process (start-up included), report written as JSON, BAN lookup offline, frozen "
-        f"date {TODAY}. Guichet: median of 3 runs; reference: 1 run (`run-ref.mjs --mode=summary`, "
-        "Node with a 16 GB heap limit as in TIMINGS.md). Peak RSS from the kernel (wait4).",
-        "",
-        table(header, rows),
-    ])
+            rows.append(
+                [
+                    name,
+                    size,
+                    profile,
+                    "not run",
+                    "",
+                    f"{ours.wall_s:.2f} s",
+                    f"{ours.peak_rss_mib:,.0f} MiB",
+                    "",
+                    "",
+                ]
+            )
+    header = [
+        "file",
+        "size",
+        "profile",
+        "reference wall",
+        "reference peak RSS",
+        "guichet wall",
+        "guichet peak RSS",
+        "speed ratio",
+        "memory ratio",
+    ]
+    return "\n".join(
+        [
+            "## BAL validator (`guichet bal validate` vs @ban-team/validateur-bal 3.5.2)",
+            "",
+            "Whole process (start-up included), report written as JSON, BAN lookup offline, frozen "
+            f"date {TODAY}. Guichet: median of 3 runs; reference: 1 run "
+            "(`run-ref.mjs --mode=summary`, Node with a 16 GB heap limit as in TIMINGS.md). "
+            "Peak RSS from the kernel (wait4).",
+            "",
+            table(header, rows),
+        ]
+    )

@@ -8,10 +8,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bal_validator  # noqa: E402
-import depot_api  # noqa: E402
-import loader_api  # noqa: E402
-from _common import ROOT, machine  # noqa: E402
+import bal_validator
+import depot_api
+import loader_api
+from _common import ROOT, machine
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -31,13 +31,15 @@ def main() -> None:
         for name in BENCHES
         if (RESULTS / f"{name}.md").exists()
     ]
-    text = "\n\n".join([
-        "# Benchmarks",
-        "Written by `make bench` (`make bench ARGS=bal` runs one section). Each section gives "
-        "its workload, the machine it ran on and, where a reference exists, the ratio to it "
-        "measured in the same run.",
-        *sections,
-    ])
+    text = "\n\n".join(
+        [
+            "# Benchmarks",
+            "Written by `make bench` (`make bench ARGS=bal` runs one section). Each section gives "
+            "its workload, the machine it ran on and, where a reference exists, the ratio to it "
+            "measured in the same run.",
+            *sections,
+        ]
+    )
     (ROOT / "BENCHMARKS.md").write_text(text + "\n", "utf-8")
     print(text)
 

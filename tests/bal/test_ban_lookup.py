@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -15,14 +16,18 @@ from guichet.bal import HttpBanLookup, validate
 BAN_ID = "0a4a3e4e-7a3b-4f5e-9d2b-6f8a1c2d3e4f"
 FIXTURE = (
     Path(__file__).resolve().parents[2].parent
-    / "shared" / "bal" / "corpus" / "fixtures" / "1.4_1.4-cog-no-match-id_ban_commune.csv"
+    / "shared"
+    / "bal"
+    / "corpus"
+    / "fixtures"
+    / "1.4_1.4-cog-no-match-id_ban_commune.csv"
 )
 
 
 class _Ban(BaseHTTPRequestHandler):
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         _Ban.calls.append(self.path)
         code = self.path.rsplit("/", 1)[-1]
         if code == "99999":

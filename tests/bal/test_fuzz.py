@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from guichet.bal import PROFILES, Report, validate
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
-SMALL_FILES = sorted(
-    p.read_bytes()
-    for p in CORPUS.glob("*/*.csv")
-    if p.stat().st_size < 40_000
-) if CORPUS.is_dir() else [b"cle_interop;numero\n91534_xxxx_00001;1\n"]
+SMALL_FILES = (
+    sorted(p.read_bytes() for p in CORPUS.glob("*/*.csv") if p.stat().st_size < 40_000)
+    if CORPUS.is_dir()
+    else [b"cle_interop;numero\n91534_xxxx_00001;1\n"]
+)
 TODAY = dt.date(2026, 11, 22)
 FUZZ = settings(
     max_examples=60,

@@ -15,9 +15,23 @@ SHARED_BAL = Path(__file__).resolve().parents[2].parent / "shared" / "bal"
 EXPECTED = SHARED_BAL / "expected"
 TODAY = dt.date(2026, 11, 22)
 COMPARED_KEYS = (
-    "encoding", "delimiter", "linebreak", "originalFields", "parseOk", "parseErrors", "fields",
-    "notFoundFields", "fileValidation", "profilesValidation", "globalErrors", "rowsErrors",
-    "uniqueErrors", "profile", "profilErrors", "rowCount", "rowErrors",
+    "encoding",
+    "delimiter",
+    "linebreak",
+    "originalFields",
+    "parseOk",
+    "parseErrors",
+    "fields",
+    "notFoundFields",
+    "fileValidation",
+    "profilesValidation",
+    "globalErrors",
+    "rowsErrors",
+    "uniqueErrors",
+    "profile",
+    "profilErrors",
+    "rowCount",
+    "rowErrors",
 )
 # Files the reference cannot report on (it throws); Guichet returns a file-level error instead
 # (documented in src/guichet/bal/README.md).
@@ -70,7 +84,9 @@ def _report(path: Path, profile: str) -> Report:
     return report.for_profile(profile)
 
 
-pytestmark = pytest.mark.skipif(not EXPECTED.is_dir(), reason="../shared/bal is not beside the repo")
+pytestmark = pytest.mark.skipif(
+    not EXPECTED.is_dir(), reason="../shared/bal is not beside the repo"
+)
 
 
 @pytest.mark.parametrize(("path", "profile", "expected_path"), _cases())

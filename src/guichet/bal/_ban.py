@@ -61,7 +61,7 @@ class HttpBanLookup:
     def _fetch(self, code_commune: str) -> str | None:
         url = f"{self._base_url}/api/district/cog/{urllib.parse.quote(code_commune, safe='')}"
         try:
-            with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=self._timeout) as response:
                 body = json.loads(response.read(1_000_000))
         except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors
             logger.warning("BAN lookup failed for commune %s: %s", code_commune, exc)

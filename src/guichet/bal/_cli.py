@@ -11,13 +11,13 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from guichet.bal._report import Report
+from guichet.bal._report import Problem, Report
 from guichet.bal._schema import PROFILES
 from guichet.bal._validate import validate
 
@@ -26,6 +26,7 @@ app = typer.Typer(help="Valider une Base Adresse Locale (BAL).", no_args_is_help
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 _BIG_FILE = 5_000_000
 _SHOWN_PROBLEMS = 50
+_JSON_BATCH = 5_000
 
 
 def _parse_today(value: str | None) -> dt.date | None:
@@ -59,9 +60,7 @@ def validate_command(
         raise typer.Exit(EXIT_UNREADABLE) from None
     report = _run(file, profile, _parse_today(today), show_progress=size > _BIG_FILE, console=err)
     if as_json:
-        out = report.summary()
-        out["problems"] = [p.to_json() for p in report.problems()]
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        _write_json(report, sys.stdout)
     else:
         _print_text(report, Console(soft_wrap=True))
     raise typer.Exit(_exit_status(report))
@@ -73,14 +72,36 @@ def _run(
     if not show_progress or not console.is_terminal:
         return validate(file, profile, today=today)
     with Progress(
-        TextColumn("Validation"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} lignes"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("Validation"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} lignes"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         task = bar.add_task("rows", total=None)
         return validate(
-            file, profile, today=today,
+            file,
+            profile,
+            today=today,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+
+
+def _write_json(report: Report, out: TextIO) -> None:
+    """The summary plus ``problems``, streamed: a big file has hundreds of thousands of them."""
+    head = json.dumps(report.summary(), ensure_ascii=False)
+    out.write(head[:-1] + (', "problems": [' if head != "{}" else '{"problems": ['))
+    batch: list[str] = []
+    first = True
+    for problem in report.problems():
+        batch.append(json.dumps(problem.to_json(), ensure_ascii=False))
+        if len(batch) == _JSON_BATCH:
+            out.write(("" if first else ",") + ",".join(batch))
+            batch, first = [], False
+    if batch:
+        out.write(("" if first else ",") + ",".join(batch))
+    out.write("]}\n")
 
 
 def _exit_status(report: Report) -> int:
@@ -103,18 +124,25 @@ def _print_text(report: Report, console: Console) -> None:
             where = f" (ligne de données {error.row})" if error.row is not None else ""
             console.print(f"  {error.code} : {error.message}{where}")
         return
-    problems = list(report.problems())
-    counts = Counter(p.level for p in problems)
-    verdict = "[bold green]VALIDE[/bold green]" if report.is_valid else "[bold red]INVALIDE[/bold red]"
+    by_code: Counter[tuple[str, str]] = Counter()
+    messages: dict[str, str] = {}
+    shown: list[Problem] = []
+    for p in report.problems():  # one pass keeping only counts: files can be huge
+        by_code[p.level, p.code] += 1
+        messages.setdefault(p.code, p.message)
+        if p.level in ("E", "W") and p.line >= 0 and len(shown) < _SHOWN_PROBLEMS:
+            shown.append(p)
+    counts: Counter[str] = Counter()
+    for (level, _), n in by_code.items():
+        counts[level] += n
+    verdict = "[bold green]VALIDE[/]" if report.is_valid else "[bold red]INVALIDE[/]"
     console.print(
         f"{verdict} — {counts['E']} erreur(s), {counts['W']} avertissement(s), "
         f"{counts['I']} information(s)"
     )
-    by_code = Counter((p.level, p.code) for p in problems)
-    for (level, code), n in sorted(by_code.items(), key=lambda kv: ("EWI".index(kv[0][0]), -kv[1])):
-        example = next(p for p in problems if p.code == code)
-        console.print(f"  [{level}] {code} ×{n} — {example.message}")
-    shown = [p for p in problems if p.level in ("E", "W") and p.line >= 0][:_SHOWN_PROBLEMS]
+    ranked = sorted(by_code.items(), key=lambda kv: ("EWI".index(kv[0][0]), -kv[1]))
+    for (level, code), n in ranked:
+        console.print(f"  [{level}] {code} ×{n} — {messages[code]}")
     if shown:
         console.print("Premières lignes concernées :")
     for p in shown:

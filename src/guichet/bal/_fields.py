@@ -70,8 +70,11 @@ def compute_fields(header: list[str]) -> FieldsResult:
 
 def _is_array_index(name: str) -> bool:
     """Whether JavaScript orders this object key first (a canonical array index)."""
-    return name.isascii() and name.isdigit() and (name == "0" or name[0] != "0") and (
-        int(name) < 2**32 - 1
+    return (
+        name.isascii()
+        and name.isdigit()
+        and (name == "0" or name[0] != "0")
+        and (int(name) < 2**32 - 1)
     )
 
 

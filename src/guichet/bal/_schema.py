@@ -1,7 +1,7 @@
 """The reference validator's schema: columns, profiles, levels and French labels.
 
-Everything here is read from ``data/profiles.json``, exported from the reference package itself by
-``scripts/build_bal_profiles.mjs`` so that levels can never drift from @ban-team/validateur-bal 3.5.2.
+Everything here is read from ``data/profiles.json``, exported from the reference package itself
+by ``scripts/build_bal_profiles.mjs``, so levels cannot drift from @ban-team/validateur-bal 3.5.2.
 """
 
 from __future__ import annotations
