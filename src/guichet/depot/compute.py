@@ -78,13 +78,13 @@ def check_file(data: bytes, code_commune: str, day: dt.date) -> FileCheck:
     for entry in report.profil_errors():
         levels[entry["level"]].append(entry["code"])
     in_commune = True
-    for row in report.rows:
-        # The reference's rule: commune_insee, else the commune part of cle_interop.
-        if row.code_commune != code_commune:
+    # The reference's rule: commune_insee, else the commune part of cle_interop.
+    for line, row_commune in report.row_communes():
+        if row_commune != code_commune:
             in_commune = False
             count += 1
             if len(problems) < MAX_PROBLEMS:
-                problems.append(_wrong_commune(row.line, row.code_commune, code_commune))
+                problems.append(_wrong_commune(line, row_commune, code_commune))
     return FileCheck(
         parse_ok=True,
         profile=report.profile,
