@@ -174,6 +174,9 @@ def read_text(buf: bytes) -> tuple[str, str]:
     return "utf-8", _strip_bom(text)
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
 # ---------------------------------------------------------------------------------------------
 # Binary files: file-type 12.4.2 (index.js), checks in the same order.
 

@@ -21,14 +21,16 @@ through the exact path on a made-up row. Checks 1 (numero vs cle_interop), 6 (co
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import attrgetter, itemgetter, ne, not_, truth
-from typing import TYPE_CHECKING, Any
+from itertools import count, repeat
+from operator import attrgetter, itemgetter, truth
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
 
 from guichet.bal import _bulk, _cog
+from guichet.bal._columns import Chunk, Coded
 from guichet.bal._fields import Column, js_key_order
 from guichet.bal._proj import ProjError, lambert93_many, proj
 from guichet.bal._text import NormalizeError, normalize
@@ -47,9 +49,6 @@ from libm in the last bit, which can move a centimetre rounding (< 0.015 m on th
 
 Error = tuple[str, str | None, str | None]
 """A row error: (code, header name of its column or None for row codes, the raw cell or None)."""
-
-Chunk = Sequence[Sequence[str]]
-"""Columns of consecutive rows: ``chunk[column index][row in chunk]``."""
 
 
 class ReferenceCrash(Exception):
@@ -366,24 +365,20 @@ class _Memo(dict[Any, Any]):
 
 
 class _ReadMemo(dict[str, ValueResult]):
-    """``readValue`` of one column memoized, with the set of raw values that have errors."""
+    """``readValue`` of one column memoized."""
 
     def __init__(self, read: Callable[[str], ValueResult]) -> None:
         super().__init__()
         self._read = read
-        self.bad: set[str] = set()
 
     def __missing__(self, raw: str) -> ValueResult:
         result = self[raw] = self._read(raw)
-        if result.errors:
-            self.bad.add(raw)
         return result
 
     def trim(self) -> None:
         """Forget everything past ``_MEMO_LIMIT`` values (a column whose values never repeat)."""
         if len(self) > _MEMO_LIMIT:
             self.clear()
-            self.bad.clear()
 
 
 _BULK_PATTERNS = {
@@ -509,38 +504,66 @@ class RowsReader:
     def read_chunk(self, chunk: Chunk) -> None:
         """Read the rows of ``chunk``; raises :class:`ReferenceCrash` where the reference throws."""
         start = self.table.count
-        size = len(chunk[0]) if chunk else 0
+        size = chunk.size
         self.rows_seen += size
         if not size:
             return
-        dirty: set[int] = set()
+        cols = {index: chunk.coded(index) for index, *_ in self._known}
+        dirty = np.zeros(size, dtype=bool)
+        bulk_bad: dict[int, NDArray[np.bool_]] = {}
         for index, header, normalized, schema, localized in self._known:
             pattern = None if localized else _BULK_PATTERNS.get(schema)
-            column = chunk[index]
+            coded = cols[index]
             if pattern is None:
-                bad = self._memo_misses(index, column)
+                bad = self._memo_bad(index, coded.values)
             else:
-                bad = self._bulk_misses(schema, column, pattern, dirty)
-            self._field_errors(start, bad, column, index, header, normalized)
-        numeros: list[int | None] = self._values(chunk, "numero", repeat(None, size))
-        communes = self._grouped(chunk, _COMMUNE_FIELDS, self._communes, dirty, size)
-        names = self._grouped(chunk, _NAME_FIELDS, self._names, dirty, size)
-        kinds = zip(
-            map(_KIND.get, numeros, repeat(1)),
-            self._column(chunk, "position", size),
-            map(truth, map(_voie_nom, names)),
-            strict=True,
+                bad = bulk_bad[index] = self._bulk_bad(schema, coded.values, pattern)
+                if schema in ("x", "y"):  # an empty x or y only skips the distance check
+                    dirty |= (bad & _truths(coded.values))[coded.codes]
+                elif schema != "cad_parcelles":  # the checks read the others' values
+                    dirty |= bad[coded.codes]
+            if bad.any():
+                rows = np.flatnonzero(bad[coded.codes]).tolist()
+                self._field_errors(start, rows, coded, index, header, normalized)
+        numero = self._parsed(cols, "numero", size)
+        communes = self._grouped(cols, _COMMUNE_FIELDS, self._communes, dirty, size)
+        names = self._grouped(cols, _NAME_FIELDS, self._names, dirty, size)
+        keys, kind_of = _combine(
+            [
+                (list(map(_KIND.get, numero.values, repeat(1))), numero.codes),
+                self._part(cols, "position", size),
+                (list(map(truth, map(_voie_nom, names.values))), names.codes),
+            ],
+            size,
         )
-        dirty.update(compress(range(size), map(not_, map(self._kinds.__getitem__, kinds))))
-        dirty.update(self._numero_candidates(chunk, numeros))
-        dirty.update(_coordinate_candidates(self._floats(chunk, size, dirty)))
-        ids = self._ids(chunk, size, dirty)
+        dirty |= ~_truths(map(self._kinds.__getitem__, keys))[kind_of]
+        self._numero_candidates(cols, numero, dirty)
+        _coordinate_candidates(self._floats(cols, bulk_bad, size), dirty)
+        numeros: list[int | None] = _take(numero)
+        ids = self._ids(cols, size, dirty)
         if ids is not None:
-            dirty.update(compress(range(size), map(not_, map(_ban_ids_clean, *ids, numeros))))
-        suffixes = None if self.table.suffixe is None else self._values(chunk, "suffixe", ())
-        code_voie = self._code_voie(chunk, size)
-        for i in sorted(dirty):
-            state = self._read_row(start + i, [column[i] for column in chunk], _check_row)
+            dirty |= ~_truths(map(_ban_ids_clean, *ids, numeros))
+        self._read_dirty(chunk, start, dirty, numeros, _take(communes), _take(names), cols, ids)
+        for memo in self._memos.values():
+            memo.trim()
+
+    def _read_dirty(
+        self,
+        chunk: Chunk,
+        start: int,
+        dirty: NDArray[np.bool_],
+        numeros: list[int | None],
+        communes: list[Commune],
+        names: list[Names],
+        cols: dict[int, Coded],
+        ids: Ids | None,
+    ) -> None:
+        """The exact path on the dirty rows (its results replace the column pass's), then the
+        chunk's rows appended to the table."""
+        suffixes = None if self.table.suffixe is None else _take(self._parsed(cols, "suffixe", 0))
+        code_voie = self._code_voie(cols, chunk.size)
+        for i in np.flatnonzero(dirty).tolist():
+            state = self._read_row(start + i, chunk.row(i), _check_row)
             if state.errors:
                 self.table.errors[start + i] = state.errors
             else:
@@ -552,22 +575,8 @@ class RowsReader:
                 ids[0][i], ids[1][i] = state.id_commune, state.id_toponyme
                 ids[2][i] = state.id_adresse
                 code_voie[i] = state.code_voie
-        self._append(size, numeros, communes, names, suffixes, ids, code_voie)
-        for memo in self._memos.values():
-            memo.trim()
-
-    def _append(
-        self,
-        size: int,
-        numeros: list[int | None],
-        communes: list[Commune],
-        names: list[Names],
-        suffixes: list[str | None] | None,
-        ids: Ids | None,
-        code_voie: list[str | None] | None,
-    ) -> None:
         table = self.table
-        table.count += size
+        table.count += chunk.size
         table.numero += numeros
         table.communes += communes
         table.names += names
@@ -582,120 +591,180 @@ class RowsReader:
                 assert kept is not None
                 kept += new
 
-    def _memo_misses(self, index: int, column: Sequence[str]) -> Iterable[int]:
-        """Rows whose cell reads with errors, for a memoized column."""
-        memo = self._memos[index]
-        deque(map(memo.__getitem__, column), maxlen=0)
-        if not memo.bad:
-            return ()
-        return compress(range(len(column)), map(memo.bad.__contains__, column))
+    def _memo_bad(self, index: int, values: list[str]) -> NDArray[np.bool_]:
+        """Which values of a memoized column read with errors."""
+        return _truths(map(_errors, map(self._memos[index].__getitem__, values)))
 
-    def _bulk_misses(
-        self, schema: str, column: Sequence[str], pattern: str, dirty: set[int]
-    ) -> Iterable[int]:
-        """Rows whose cell is not in the happy shape (they may or may not have errors)."""
-        misses = _bulk.misses(column, pattern)
+    def _bulk_bad(self, schema: str, values: list[str], pattern: str) -> NDArray[np.bool_]:
+        """Which values are not in the happy shape (they may or may not have errors)."""
+        bad = np.zeros(len(values), dtype=bool)
+        bad[_bulk.misses(values, pattern)] = True
         if schema == "cle_interop":  # the commune part of a happy shape may still be wrong
-            communes = map(self._cle_commune_clean.__getitem__, self._cle_communes(column))
-            unclean = compress(range(len(column)), map(not_, communes))
-            misses = sorted({*misses, *unclean})
-        if schema in ("x", "y"):  # an empty x or y only skips the distance check
-            dirty.update(i for i in misses if column[i])
-        elif schema != "cad_parcelles":  # the checks read the others' values
-            dirty.update(misses)
-        return misses
-
-    def _cle_communes(self, column: Sequence[str]) -> Iterable[str]:
-        return map(itemgetter(_bulk.CLE_COMMUNE), column)
+            parts = map(itemgetter(_bulk.CLE_COMMUNE), values)
+            bad |= ~_truths(map(self._cle_commune_clean.__getitem__, parts))
+        return bad
 
     def _field_errors(
-        self, start: int, rows: Iterable[int], column: Sequence[str], index: int,
-        header: str, normalized: str,
+        self, start: int, rows: list[int], coded: Coded, index: int, header: str,
+        normalized: str,
     ) -> None:  # fmt: skip
         memo, errors = self._memos[index], self.table.errors
+        values, codes = coded.values, coded.codes.tolist()
         for i in rows:
-            value = column[i]
+            value = values[codes[i]]
             for error in memo[value].errors:
                 code = self._code(normalized, error)
                 errors.setdefault(start + i, []).append((code, header, value))
 
-    def _column(self, chunk: Chunk, name: str, size: int) -> Iterable[str | None]:
+    def _part(self, cols: dict[int, Coded], name: str, size: int) -> Coded | _Values:
+        """A column by schema name; every cell None when the file has no such column."""
         index = self._at.get(name)
-        return repeat(None, size) if index is None else chunk[index]
+        return _none_column(size) if index is None else cols[index]
 
-    def _values(self, chunk: Chunk, name: str, default: Iterable[Any]) -> list[Any]:
-        """The parsed value (None when unset) of a memoized column, for every row."""
+    def _parsed(self, cols: dict[int, Coded], name: str, size: int) -> _Values:
+        """The parsed value (None when unset) of a memoized column."""
         index = self._at.get(name)
         if index is None:
-            return list(default)
+            return _none_column(size)
         memo = self._memos[index]
-        values = _Memo(lambda raw: None if memo[raw].value is UNSET else memo[raw].value)
-        return list(map(values.__getitem__, chunk[index]))
+        values, codes = cols[index]
+        parsed = [None if r.value is UNSET else r.value for r in map(memo.__getitem__, values)]
+        return _Values(parsed, codes)
 
     def _grouped(
-        self, chunk: Chunk, fields: tuple[str, ...], memo: _Memo, dirty: set[int], size: int
-    ) -> list[Any]:
+        self,
+        cols: dict[int, Coded],
+        fields: tuple[str, ...],
+        memo: _Memo,
+        dirty: NDArray[np.bool_],
+        size: int,
+    ) -> _Values:
         """One shared object per combination of ``fields``' cells (unclean ones: dirty rows)."""
-        columns: list[Iterable[str]] = []
+        parts: list[Coded] = []
         for name in fields:
             index = self._at.get(name)
             if index is not None:
-                column = chunk[index]
-                columns.append(self._cle_communes(column) if name == "cle_interop" else column)
-        keys: Iterable[tuple[str, ...]] = repeat((), size)
-        if columns:
-            keys = zip(*columns, strict=True)
+                coded = cols[index]
+                parts.append(_derived(coded, _bulk.CLE_COMMUNE) if name == "cle_interop" else coded)
+        keys, inverse = _combine(parts, size)
         shared = list(map(memo.__getitem__, keys))
-        unclean = {s for s in dict.fromkeys(shared) if not s.clean}
-        if unclean:
-            dirty.update(compress(range(size), map(unclean.__contains__, shared)))
-        return shared
+        unclean = ~_truths(map(_clean, shared))
+        if unclean.any():
+            dirty |= unclean[inverse]
+        return _Values(shared, inverse)
 
-    def _numero_candidates(self, chunk: Chunk, numeros: list[int | None]) -> Iterable[int]:
+    def _numero_candidates(
+        self, cols: dict[int, Coded], numero: _Values, dirty: NDArray[np.bool_]
+    ) -> None:
         """Check 1: rows whose happy cle_interop numero part differs from numero's 5 digits."""
         index = self._at.get("cle_interop")
         if index is None or "numero" not in self._at:
-            return ()
-        parts = map(itemgetter(_bulk.CLE_NUMERO), chunk[index])
-        expected = map(self._numero5.__getitem__, numeros)
-        return compress(range(len(numeros)), map(ne, parts, expected))
+            return
+        parts = _derived(cols[index], _bulk.CLE_NUMERO)
+        # both sides as codes of the part values; no part equals a numero without 5 digits
+        of_part = {part: code for code, part in enumerate(parts.values)}
+        expected = map(self._numero5.__getitem__, numero.values)
+        codes = np.fromiter(map(of_part.get, expected, repeat(-1)), np.intp, len(numero.values))
+        dirty |= parts.codes != codes[numero.codes]
 
-    def _floats(self, chunk: Chunk, size: int, dirty: set[int]) -> list[list[float]] | None:
-        """long, lat, x, y as floats (NaN where unknown: dirty rows, empty x/y), or None when
+    def _floats(
+        self, cols: dict[int, Coded], bulk_bad: dict[int, NDArray[np.bool_]], size: int
+    ) -> list[NDArray[np.float64]] | None:
+        """long, lat, x, y as floats (NaN where not happy: dirty rows, empty x/y), or None when
         a long or lat column is missing (every row then gets a coordinates code)."""
         if "long" not in self._at or "lat" not in self._at:
-            dirty.update(range(size))
             return None
         out = []
         for name in ("long", "lat", "x", "y"):
             index = self._at.get(name)
-            out.append([math.nan] * size if index is None else _parse_floats(chunk[index], dirty))
+            if index is None:
+                out.append(np.full(size, math.nan))
+            else:
+                values, codes = cols[index]
+                out.append(_parse_floats(values, bulk_bad[index])[codes])
         return out
 
-    def _ids(self, chunk: Chunk, size: int, dirty: set[int]) -> Ids | None:
+    def _ids(self, cols: dict[int, Coded], size: int, dirty: NDArray[np.bool_]) -> Ids | None:
         """BAN ids of every row (dirty rows: filled by the exact path), or None without ids."""
         if self.table.id_commune is None:
             return None
         if "uid_adresse" in self._at:  # ids hidden in uid_adresse: read by the exact path
-            dirty.update(compress(range(size), chunk[self._at["uid_adresse"]]))
+            values, codes = cols[self._at["uid_adresse"]]
+            dirty |= _truths(values)[codes]
         ids: list[list[str | None]] = []
         for name in _ID_FIELDS:
             index = self._at.get(name)
             # a happy id is its raw value; an empty cell is no id; other cells are dirty rows
-            ids.append([None] * size if index is None else [v or None for v in chunk[index]])
+            if index is None:
+                ids.append([None] * size)
+            else:
+                values, codes = cols[index]
+                ids.append(_take(_Values([v or None for v in values], codes)))
         return ids[0], ids[1], ids[2]
 
-    def _code_voie(self, chunk: Chunk, size: int) -> list[str | None] | None:
+    def _code_voie(self, cols: dict[int, Coded], size: int) -> list[str | None] | None:
         """codeVoie of every happy cle_interop (dirty rows: the exact path), when ids exist."""
         if self.table.code_voie is None:
             return None
         index = self._at.get("cle_interop")
         if index is None:
             return [None] * size
-        parts = map(itemgetter(_bulk.CLE_VOIE), chunk[index])
-        return list(map(self._upper.__getitem__, parts))
+        values, codes = cols[index]
+        parts = map(itemgetter(_bulk.CLE_VOIE), values)
+        return _take(_Values(list(map(self._upper.__getitem__, parts)), codes))
 
 
+class _Values(NamedTuple):
+    """Like :class:`Coded`, any values: row ``i`` has ``values[codes[i]]``."""
+
+    values: list[Any]
+    codes: NDArray[np.intp]
+
+
+def _none_column(size: int) -> _Values:
+    return _Values([None], np.zeros(size, dtype=np.intp))
+
+
+def _take(column: _Values | Coded) -> list[Any]:
+    """Every row's value, as a list."""
+    return list(map(column.values.__getitem__, column.codes.tolist()))
+
+
+def _truths(values: Iterable[Any]) -> NDArray[np.bool_]:
+    return np.fromiter(map(truth, values), dtype=bool)
+
+
+def _derived(coded: Coded, part: slice) -> Coded:
+    """The column of the ``part`` slices of ``coded``'s cells, deduplicated."""
+    sliced = list(map(itemgetter(part), coded.values))
+    index: dict[str, Any] = dict.fromkeys(sliced)
+    index.update(zip(index, count()))
+    remap = np.fromiter(map(index.__getitem__, sliced), np.intp, len(sliced))
+    return Coded(list(index), remap[coded.codes])
+
+
+def _combine(
+    parts: Sequence[tuple[Sequence[Hashable], NDArray[np.intp]]], size: int
+) -> tuple[list[tuple[Any, ...]], NDArray[np.intp]]:
+    """The distinct combinations of ``parts``' values over the rows, and each row's one."""
+    if not parts:
+        return [()], np.zeros(size, dtype=np.intp)
+    key = np.zeros(size, dtype=np.int64)
+    span = 1
+    for values, codes in parts:
+        n = max(len(values), 1)
+        if span * n >= 1 << 62:  # compact the key first: it would overflow
+            _, key = np.unique(key, return_inverse=True)
+            span = int(key.max()) + 1
+        key = key * n + codes
+        span *= n
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    picked = [[values[c] for c in codes[first].tolist()] for values, codes in parts]
+    return list(zip(*picked, strict=True)), inverse.astype(np.intp, copy=False)
+
+
+_errors = attrgetter("errors")
+_clean = attrgetter("clean")
 _voie_nom = attrgetter("voie_nom")
 
 
@@ -706,28 +775,27 @@ def _no_row_code(state: RowState) -> bool:
 _MEMO_LIMIT = 200_000
 
 
-def _parse_floats(column: Sequence[str], skip: set[int]) -> list[float]:
-    """``float`` of every cell; NaN for the rows in ``skip`` and for empty cells."""
-    values = list(column)
-    for i in skip:
-        values[i] = "nan"
-    try:
-        return list(map(float, values))
-    except ValueError:
-        return [float(v) if v else math.nan for v in values]
+def _parse_floats(values: list[str], bad: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """``float`` of every happy value (the same as parseFloat, see :mod:`._bulk`); NaN else."""
+    if not bad.any():
+        return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
+    out = np.full(len(values), math.nan)
+    happy = np.flatnonzero(~bad)
+    out[happy] = list(map(float, map(values.__getitem__, happy.tolist())))
+    return out
 
 
-def _coordinate_candidates(floats: list[list[float]] | None) -> Iterable[int]:
+def _coordinate_candidates(
+    floats: list[NDArray[np.float64]] | None, dirty: NDArray[np.bool_]
+) -> None:
     """Check 6: rows not proven clean — outside Lambert-93's box, or near the tolerance."""
     if floats is None:
-        return ()
-    import numpy as np  # imported here: only files with coordinates pay its ~0.1 s
-
-    lon, lat, x, y = (np.array(values, dtype=np.float64) for values in floats)
+        dirty[:] = True
+        return
+    lon, lat, x, y = floats
     inside, px, py = lambert93_many(lon, lat)
     with np.errstate(invalid="ignore"):
         dist: NDArray[np.float64] = np.sqrt((x - px) ** 2 + (y - py) ** 2)
         no_xy = np.isnan(x) | np.isnan(y)
         clean = inside & (no_xy | (dist <= COORD_TOLERANCE_M - _COORD_MARGIN_M))
-    result: list[int] = np.flatnonzero(~clean).tolist()
-    return result
+    dirty |= ~clean

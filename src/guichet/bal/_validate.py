@@ -13,7 +13,12 @@ from pathlib import Path
 from guichet.bal._columns import ColumnarCsv, FieldCountMismatch, parse_columns
 from guichet.bal._crossrows import BanLookup, check_rows
 from guichet.bal._csv import ParsedCsv, parse_csv
-from guichet.bal._encoding import BinaryFileError, UnsupportedEncodingError, read_text
+from guichet.bal._encoding import (
+    BalFileError,
+    BinaryFileError,
+    UnsupportedEncodingError,
+    read_text,
+)
 from guichet.bal._fields import Column, compute_fields
 from guichet.bal._report import FileError, Report
 from guichet.bal._rows import ReferenceCrash, RowsReader, RowTable
@@ -102,8 +107,10 @@ def _validate(
             _ENCODING_MESSAGE.format(name=exc.encoding_name),
             f"Error: Encoding currently not supported: {exc.encoding_name}",
         )
-    del buf  # the text alone is big enough
+    except BalFileError as exc:  # any other file the reference cannot read: reported, not raised
+        return _file_error(profile, None, exc.code, exc.message, f"Error: {exc.reference_message}")
     parsed = parse_columns(text)
+    del buf
     if isinstance(parsed, ParsedCsv):
         return _fatal_parse(profile, encoding, parsed)
     base = Report(
@@ -122,7 +129,7 @@ def _validate(
         return _fatal_parse(profile, encoding, parse_csv(text))
     except ReferenceCrash as crash:
         try:  # the rows not read yet still count (and may still make the CSV fatal)
-            rows = reader.rows_seen + sum(len(chunk[0]) for chunk in parsed.chunks if chunk)
+            rows = reader.rows_seen + sum(chunk.size for chunk in parsed.chunks)
         except FieldCountMismatch:
             return _fatal_parse(profile, encoding, parse_csv(text))
         return _crash_report(replace(base, row_count=rows), crash)
