@@ -58,7 +58,8 @@ def machine() -> str:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     return (
         f"{model}, {os.cpu_count()} cores, {mem_gib:.0f} GiB RAM, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, Node {node or 'absent'}"
+        f"{platform.release()}, Python {platform.python_version()}, Node {node or 'absent'}, "
+        f"load average {os.getloadavg()[0]:.1f} when the run started"
     )
 
 

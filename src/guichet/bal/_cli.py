@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -91,17 +93,20 @@ def _run(
 def _write_json(report: Report, out: TextIO) -> None:
     """The summary plus ``problems``, streamed: a big file has hundreds of thousands of them."""
     head = json.dumps(report.summary(), ensure_ascii=False)
-    out.write(head[:-1] + (', "problems": [' if head != "{}" else '{"problems": ['))
-    batch: list[str] = []
-    first = True
-    for problem in report.problems():
-        batch.append(json.dumps(problem.to_json(), ensure_ascii=False))
-        if len(batch) == _JSON_BATCH:
-            out.write(("" if first else ",") + ",".join(batch))
-            batch, first = [], False
-    if batch:
-        out.write(("" if first else ",") + ",".join(batch))
+    out.write(head[:-1] + ', "problems": [')
+    separator = ""
+    for batch in _batches(report.problems(), _JSON_BATCH):
+        # one dumps() per batch: the C encoder does the loop, a batch bounds the memory
+        text = json.dumps([p.to_json() for p in batch], ensure_ascii=False)
+        out.write(separator + text[1:-1])
+        separator = ","
     out.write("]}\n")
+
+
+def _batches(items: Iterable[Problem], size: int) -> Iterator[list[Problem]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def _exit_status(report: Report) -> int:
