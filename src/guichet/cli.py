@@ -6,23 +6,23 @@ import sys
 
 import typer
 
-from guichet.bal._cli import app as bal_app
-
 # Validators are run on big files from scripts and CI jobs: their start-up must not pay for the
 # server stack (FastAPI, SQLAlchemy, Alembic, uvicorn: ~1 s of imports).
 _LIGHT_COMMANDS = frozenset({"bal", "loader"})
 
 
-def build_app(*, with_server: bool = True) -> typer.Typer:
+def build_app(*, only: str | None = None) -> typer.Typer:
+    """The whole command tree, or only the ``bal`` or ``loader`` tool (fast start-up)."""
     app = typer.Typer(help="Guichet — deposit gateway.", no_args_is_help=True)
-    app.add_typer(bal_app, name="bal")
-    try:
+    if only in (None, "bal"):
+        from guichet.bal._cli import app as bal_app
+
+        app.add_typer(bal_app, name="bal")
+    if only in (None, "loader"):
         from guichet.loader._cli import app as loader_app
-    except ImportError:  # pragma: no cover - only while the loader package is being written
-        pass
-    else:
+
         app.add_typer(loader_app, name="loader")
-    if with_server:
+    if only is None:
         from guichet.depot.cli import register as register_depot
         from guichet.loaders.cli import register as register_loaders
         from guichet.server_cli import register
@@ -34,5 +34,5 @@ def build_app(*, with_server: bool = True) -> typer.Typer:
 
 
 def main() -> None:
-    light = len(sys.argv) > 1 and sys.argv[1] in _LIGHT_COMMANDS
-    build_app(with_server=not light)()
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    build_app(only=command if command in _LIGHT_COMMANDS else None)()
