@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, eq
 from typing import TypeVar
@@ -64,18 +64,18 @@ def _check_use_ban_ids(table: RowTable, commune_ids: dict[str, str]) -> list[str
     return []
 
 
-def _group(rows: Iterable[int], key: Callable[[int], K]) -> dict[K, list[int]]:
+def _group(rows: Iterable[int], keys: Sequence[K]) -> dict[K, list[int]]:
     groups: dict[K, list[int]] = {}
     for row in rows:
-        groups.setdefault(key(row), []).append(row)
+        groups.setdefault(keys[row], []).append(row)
     return groups
 
 
 def _flag_groups_with_several(
-    table: RowTable, groups: dict[K, list[int]], value: Callable[[int], Hashable], code: str
+    table: RowTable, groups: dict[K, list[int]], values: Sequence[Hashable], code: str
 ) -> None:
     for members in groups.values():
-        if len(members) > 1 and len({value(r) for r in members}) > 1:
+        if len(members) > 1 and len({values[r] for r in members}) > 1:
             for row in members:
                 table.add(row, code)
 
@@ -87,14 +87,14 @@ def _check_voie_ban_ids(table: RowTable) -> None:
     with_toponyme_id = list(compress(range(table.count), ids))
     _flag_groups_with_several(
         table,
-        _group(with_toponyme_id, ids.__getitem__),
-        table.voie_key,
+        _group(with_toponyme_id, ids),
+        table.voie_keys(typed=False),
         "row.different_voie_nom_with_same_id_ban_toponyme",
     )
     _flag_groups_with_several(
         table,
-        _group(with_toponyme_id, table.voie_key_typed),
-        ids.__getitem__,
+        _group(with_toponyme_id, table.voie_keys(typed=True)),
+        ids,
         "row.different_id_ban_toponyme_with_same_voie_nom",
     )
 
@@ -104,17 +104,18 @@ def _check_adresse_ban_ids(table: RowTable) -> None:
     if ids is None:  # no row has an id: no group of the first check, one value in the second
         return
     addresses = [i for i, numero in enumerate(table.numero) if numero != TOPONYME_NUMERO]
+    numero_keys = table.numero_keys()
     _flag_groups_with_several(
         table,
-        _group((i for i in addresses if ids[i]), ids.__getitem__),
-        table.numero_key,
+        _group((i for i in addresses if ids[i]), ids),
+        numero_keys,
         "row.different_adresse_with_same_id_ban_adresse",
     )
     # "no id" counts as a value here: a copy with an id and a copy without one collide.
     _flag_groups_with_several(
         table,
-        _group(addresses, table.numero_key),
-        ids.__getitem__,
+        _group(addresses, numero_keys),
+        ids,
         "row.different_id_ban_adresses_with_same_adresse",
     )
 

@@ -127,24 +127,34 @@ class RowTable:
     def is_toponyme(self, i: int) -> bool:
         return self.numero[i] == TOPONYME_NUMERO
 
-    def numero_key(self, i: int) -> str:
-        """``getNumeroIdentifier``: the JavaScript template string, ``undefined`` included."""
-        numero = self.numero[i]
-        suffixe = None if self.suffixe is None else self.suffixe[i]
-        cdi = self.communes[i].commune_deleguee
-        return (
+    def numero_keys(self) -> list[str]:
+        """``getNumeroIdentifier`` of every row: the JavaScript template string, ``undefined``
+        included (a suffixe written "undefined" collides with no suffixe, as in the reference)."""
+        voies = {names: normalize(names.voie_nom) for names in dict.fromkeys(self.names)}
+        deleguees = {
+            commune: "undefined" if commune.commune_deleguee is None else commune.commune_deleguee
+            for commune in dict.fromkeys(self.communes)
+        }
+        suffixes = repeat(None) if self.suffixe is None else self.suffixe
+        return [
             f"{'undefined' if numero is None else numero}#"
-            f"{'undefined' if suffixe is None else suffixe}#"
-            f"{normalize(self.names[i].voie_nom)}#{'undefined' if cdi is None else cdi}"
-        )
+            f"{'undefined' if suffixe is None else suffixe}#{voies[names]}#{deleguees[commune]}"
+            # not strict: an absent column is an endless repeat(None)
+            for numero, suffixe, names, commune in zip(
+                self.numero, suffixes, self.names, self.communes, strict=False
+            )
+        ]
 
-    def voie_key(self, i: int) -> tuple[str, str | None]:
-        """``getVoieIdentifier(row)``; a tuple compares exactly like the reference's string."""
-        code_voie = None if self.code_voie is None else self.code_voie[i]
-        return (normalize(self.names[i].voie_nom), code_voie)
-
-    def voie_key_typed(self, i: int) -> tuple[str, str | None, bool]:
-        return (*self.voie_key(i), self.is_toponyme(i))
+    def voie_keys(self, *, typed: bool) -> list[tuple[str, str | None, bool | None]]:
+        """``getVoieIdentifier`` of every row (``typed``: with its toponyme/voie kind); tuples
+        compare exactly like the reference's strings."""
+        voies = {names: normalize(names.voie_nom) for names in dict.fromkeys(self.names)}
+        codes = repeat(None) if self.code_voie is None else self.code_voie
+        kinds = (numero == TOPONYME_NUMERO for numero in self.numero) if typed else repeat(None)
+        return [
+            (voies[names], code, kind)
+            for names, code, kind in zip(self.names, codes, kinds, strict=False)
+        ]
 
 
 # --- the exact per-row path ---------------------------------------------------------------------
