@@ -3,8 +3,9 @@
 1. The four publication calls for a ~50 MB BAL of one commune (245k rows, valid), each timed,
    while a background client measures the latency of `GET /health` during the whole sequence
    (the validation runs in a process pool: the event loop must not stall).
-2. `GET /communes/{code}/current-revision` under 50 concurrent clients (httpx async over
-   loopback, bounded by count and time): requests/s and p50/p99 latency.
+2. `GET /communes/{code}/current-revision` under 50 concurrent clients: `wrk -t1 -c50 -d8s
+   --latency` when wrk is installed, else httpx async over loopback (bounded by count and
+   time): requests/s and p50/p99 latency. BENCH_DEPOT_WORKERS=N serves with `--workers N`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -31,6 +33,9 @@ CODE = "35047"
 CONCURRENCY = 50
 MAX_REQUESTS = 20_000
 MAX_SECONDS = 15.0
+WRK_SECONDS = 8
+WORKERS = int(os.environ.get("BENCH_DEPOT_WORKERS", "1"))
+SERVER_ENV = {"GUICHET_LOG__LEVEL": "WARNING", "GUICHET_LOG__FORMAT": "json"}
 
 
 def _free_port() -> int:
@@ -42,9 +47,9 @@ def _free_port() -> int:
 
 def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
-    env.update(GUICHET_HOME=str(home), GUICHET_LOG__LEVEL="WARNING", GUICHET_LOG__FORMAT="json")
+    env.update(GUICHET_HOME=str(home), **SERVER_ENV)
     process = subprocess.Popen(
-        [str(GUICHET), "serve", "--port", str(port)],
+        [str(GUICHET), "serve", "--port", str(port), "--workers", str(WORKERS)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -148,7 +153,7 @@ async def _publication(api: str, admin: dict[str, str], data: bytes) -> dict[str
     return {"timings": timings, "rows": computed["validation"]["rowsCount"], "probe": samples}
 
 
-async def _load(api: str) -> dict[str, float]:
+async def _load(api: str) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + MAX_SECONDS
@@ -181,9 +186,65 @@ async def _load(api: str) -> dict[str, float]:
     }
 
 
+_WRK_LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def _wrk(api: str, wrk: str) -> dict[str, Any]:
+    """wrk's own figures (an event-loop C client: it measures the server, not itself)."""
+    httpx.get(f"{api}/communes/{CODE}/current-revision")  # warm-up
+    command = [wrk, "-t1", f"-c{CONCURRENCY}", f"-d{WRK_SECONDS}s", "--latency"]
+    output = subprocess.run(
+        [*command, f"{api}/communes/{CODE}/current-revision"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    latency = {q: float(v) * _WRK_UNITS[unit] for q, v, unit in _WRK_LATENCY.findall(output)}
+    done = re.search(r"(\d+) requests in ([\d.]+)s", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert done is not None and rps is not None, output
+    return {
+        "client": "wrk " + " ".join(command[1:]),
+        "requests": int(done.group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+        "seconds": float(done.group(2)),
+        "rps": float(rps.group(1)),
+        "p50": latency["50"],
+        "p99": latency["99"],
+        "raw": output.strip(),
+    }
+
+
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of the process and its children (the API processes of `--workers N`)."""
+    total = 0.0
+    for task in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{task}/stat").read_text().rsplit(") ", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    """Python children only (not the embedded PostgreSQL nor SeaweedFS)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            name = (entry / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and name.startswith("python"):
+            found.append(int(entry.name))
+    return found
 
 
 def run() -> str:
@@ -196,7 +257,11 @@ def run() -> str:
         admin = {"Authorization": "Token " + (home / "home" / "admin_token").read_text().strip()}
         flow = asyncio.run(_publication(api, admin, data))
         cpu_before = _cpu_seconds(process.pid)
-        load = asyncio.run(_load(api))
+        wrk = shutil.which("wrk")
+        load = _wrk(api, wrk) if wrk else asyncio.run(_load(api))
+        load.setdefault(
+            "client", f"httpx async, ≤ {MAX_REQUESTS:,} requests or {MAX_SECONDS:.0f} s"
+        )
         load["cpu_ms"] = (_cpu_seconds(process.pid) - cpu_before) * 1000 / max(1, load["requests"])
     finally:
         process.terminate()
@@ -215,11 +280,12 @@ def run() -> str:
             f"Meanwhile `GET /health` every 20 ms: {len(probe)} requests, p50 "
             f"{statistics.median(probe) * 1000:.1f} ms, max {max(probe) * 1000:.1f} ms "
             "(the validation runs in a process pool, the event loop never stalls).",
-            f"`GET /communes/{CODE}/current-revision`, {CONCURRENCY} concurrent clients (one "
-            f"`guichet serve` process, httpx async, ≤ {MAX_REQUESTS:,} requests or "
-            f"{MAX_SECONDS:.0f} s):",
+            f"`GET /communes/{CODE}/current-revision`, {CONCURRENCY} concurrent connections "
+            f"({load['client']}) against `guichet serve --workers {WORKERS}` (embedded "
+            f"PostgreSQL, in-process job worker, {_settings_text()}, response cache on; "
+            f"{os.cpu_count()} CPUs shared with the load generator):",
             table(
-                ["requests", "errors", "req/s", "p50", "p99", "server CPU / request"],
+                ["requests", "non-2xx", "req/s", "p50", "p99", "server CPU / request"],
                 [
                     [
                         f"{load['requests']:,.0f}",
@@ -233,8 +299,13 @@ def run() -> str:
             ),
             "The load generator shares the machine with the server: when the server's CPU per "
             "request times req/s stays well under one core, the client is the bottleneck.",
+            *([f"```\n{load['raw']}\n```"] if "raw" in load else []),
         ]
     )
+
+
+def _settings_text() -> str:
+    return ", ".join(f"{k}={v}" for k, v in SERVER_ENV.items())
 
 
 if __name__ == "__main__":

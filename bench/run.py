@@ -13,13 +13,20 @@ import depot_api
 import loader_api
 from _common import ROOT, machine
 
+import dropzone
+
 RESULTS = ROOT / "bench" / "results"
 
-BENCHES = {"bal": bal_validator, "depot": depot_api, "loader": loader_api}
+BENCHES = {
+    "bal": bal_validator,
+    "depot": depot_api,
+    "loader": loader_api,
+    "dropzone": dropzone,
+}
 
 
 def main() -> None:
-    """Run every benchmark, or only those named on the command line (bal, depot, loader)."""
+    """Run every benchmark, or only those named on the command line (see BENCHES)."""
     chosen = sys.argv[1:] or list(BENCHES)
     RESULTS.mkdir(exist_ok=True)
     stamp = f"_Measured on {dt.date.today().isoformat()} — {machine()}._"

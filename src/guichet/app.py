@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 import uuid
@@ -24,8 +25,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from guichet import __version__, db, depot, loaders, mail, metrics, queue, storage
+from guichet import __version__, db, depot, dropzone, loaders, mail, metrics, queue, storage
 from guichet.config import Settings
+from guichet.depot import cache as depot_cache
+from guichet.dropzone import events as dropzone_events
 from guichet.errors import GuichetError, install_error_handlers, render_error
 from guichet.logging import get_logger
 
@@ -35,6 +38,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A client-supplied id is kept only if it is short and plain (it ends up in every log line).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
+# Successful reads are logged at DEBUG unless GUICHET_LOG__READS=true (the BAN polls them).
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessionmaker = resources.sessionmaker
     app.state.blob_store = resources.blob_store
     app.state.mailer = resources.mailer
+    app.state.depot_cache = depot_cache.create_cache(settings)  # its listener: the lifespan
 
     install_error_handlers(app)
     app.add_middleware(
@@ -87,7 +93,8 @@ def create_app(settings: Settings) -> FastAPI:
         allow_headers=["*"],
         expose_headers=[REQUEST_ID_HEADER],
     )
-    app.add_middleware(RequestMiddleware)  # outermost: sees every request, CORS preflights too
+    # outermost: sees every request, CORS preflights too
+    app.add_middleware(RequestMiddleware, log_reads=settings.log.reads)
     app.include_router(system_router)
     _include_domain_routers(app)
     return app
@@ -97,6 +104,7 @@ def _include_domain_routers(app: FastAPI) -> None:
     """Domain routers are included here, one line each (e.g. the BAL publication API)."""
     depot.include_routers(app)
     loaders.include_routers(app)
+    dropzone.include_routers(app)
 
 
 # --- system routes --------------------------------------------------------------------------
@@ -135,9 +143,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         worker.add_done_callback(_log_worker_exit)
         log.info("worker.started", mode="in-process", concurrency=settings.worker.concurrency)
+    # Drop-zone event listeners run next to the worker (none when the drop zone is off).
+    listeners = dropzone_events.start(settings) if worker is not None else []
+    cache_listener = depot_cache.start_listener(app.state.depot_cache, settings)
+    app.state.depot_cache_listener = cache_listener
     try:
         yield
     finally:
+        if cache_listener is not None:
+            await cache_listener.stop()
+        await dropzone_events.stop(listeners)
         if worker is not None:
             # Cancelling asks procrastinate for a graceful stop: running jobs get
             # `worker.shutdown_timeout` seconds to finish, unfinished ones are retried later.
@@ -163,8 +178,9 @@ class RequestMiddleware:
     keeps the request's contextvars (the bound request id) visible to the endpoint.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, log_reads: bool = False) -> None:
         self.app = app
+        self.log_reads = log_reads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -192,7 +208,7 @@ class RequestMiddleware:
                 response = render_error(Request(scope), GuichetError())
                 await response(scope, receive, send_with_id)
             finally:
-                _record(scope, state["status"], time.perf_counter() - start)
+                _record(scope, state["status"], time.perf_counter() - start, self.log_reads)
 
 
 def _request_id(scope: Scope) -> str:
@@ -205,10 +221,17 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _record(scope: Scope, status: int, seconds: float) -> None:
+def _record(scope: Scope, status: int, seconds: float, log_reads: bool) -> None:
     route = str(getattr(scope.get("route"), "path", metrics.UNMATCHED_ROUTE))
-    metrics.observe_request(scope["method"], route, status, seconds)
+    method = scope["method"]
+    metrics.observe_request(method, route, status, seconds)
+    quiet = scope["path"] in _QUIET_PATHS or (
+        not log_reads and status < 400 and method in _READ_METHODS
+    )
+    # structlog runs its processors before the level check: skip them when nothing is logged.
+    if quiet and not log.isEnabledFor(logging.DEBUG):
+        return
     # The query string is left out on purpose: it may carry tokens or personal data.
-    event = {"method": scope["method"], "path": scope["path"], "route": route, "status": status}
-    level = log.debug if scope["path"] in _QUIET_PATHS else log.info
+    event = {"method": method, "path": scope["path"], "route": route, "status": status}
+    level = log.debug if quiet else log.info
     level("http.request", duration_ms=round(seconds * 1000, 1), **event)

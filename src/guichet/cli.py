@@ -24,11 +24,13 @@ def build_app(*, only: str | None = None) -> typer.Typer:
         app.add_typer(loader_app, name="loader")
     if only is None:
         from guichet.depot.cli import register as register_depot
+        from guichet.dropzone.cli import register as register_dropzone
         from guichet.loaders.cli import register as register_loaders
         from guichet.server_cli import register
 
         register(app)
         register_depot(app)
+        register_dropzone(app)
         register_loaders(app)
     return app
 

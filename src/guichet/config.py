@@ -79,11 +79,22 @@ class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # auto = human-readable on a terminal, JSON otherwise.
     format: Literal["auto", "json", "console"] = "auto"
+    # Successful GET/HEAD requests are logged at DEBUG (the BAN polls them constantly);
+    # true = at INFO like every other request.
+    reads: bool = False
 
     @field_validator("level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+
+class DepotCacheSettings(BaseModel):
+    """Per-process cache of `GET /communes/{code}/current-revision`, invalidated through
+    PostgreSQL LISTEN/NOTIFY (see guichet.depot.cache)."""
+
+    enabled: bool = True
+    max_age: Annotated[float, Field(gt=0)] = 30.0  # seconds: a safety net only
 
 
 class LoadersSettings(BaseModel):
@@ -96,6 +107,39 @@ class LoadersSettings(BaseModel):
     fetch_max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     # Tests only: let `fileLink` reach loopback/private addresses (refused after DNS otherwise).
     fetch_allow_private_addresses: bool = False
+
+
+class SeaweedSettings(BaseModel):
+    """The drop zone's SeaweedFS: embedded (`guichet serve` runs `weed mini` under
+    $GUICHET_HOME/seaweedfs, on 127.0.0.1) or an external one (its master and filer)."""
+
+    embedded: bool = True
+    # None = the API port + 333 (8333 next to 8000: two servers never collide); 0 = any free port
+    s3_port: Annotated[int | None, Field(ge=0, le=65535)] = None
+    master: str | None = None  # external: "host:port" of the master (weed shell)
+    filer: str | None = None  # external: "host:port" of the filer (weed shell, metadata events)
+    weed_binary: str | None = None  # default: `weed` next to the Python interpreter, or on PATH
+
+
+class DropzoneSettings(BaseModel):
+    """The partners' S3 drop zone: one bucket `ql-loader-{env}-{partner}` per partner."""
+
+    enabled: bool = True
+    # embedded/seaweedfs: SeaweedFS identities with `Write:<bucket>` and its metadata events;
+    # aws: S3 buckets, IAM users (inline PutObject-only policy), S3 → SQS notifications.
+    backend: Literal["seaweedfs", "aws"] = "seaweedfs"
+    env: Literal["prod", "stg"] = "stg"
+    endpoint_url: str | None = None  # S3 API as the service reaches it (None = AWS, or embedded)
+    public_endpoint_url: str | None = None  # told to partners; default endpoint_url
+    aws_endpoint_url: str | None = None  # IAM/SQS endpoint override (moto, tests)
+    region: str = "eu-west-1"
+    access_key_id: str | None = None  # the service's own identity (embedded: generated)
+    secret_access_key: SecretStr | None = None
+    sqs_queue_name: str = "guichet-dropzone-events"
+    max_file_bytes: Annotated[int, Field(ge=1024)] = 64 * MiB
+    sweep_cron: str = "* * * * *"  # procrastinate cron (a 6th column = seconds)
+    listen_events: bool = True  # run the event listener next to the worker
+    seaweedfs: SeaweedSettings = SeaweedSettings()
 
 
 class Settings(BaseSettings):
@@ -116,6 +160,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # None = embedded PostgreSQL under $GUICHET_HOME/postgres
     admin_token: SecretStr | None = None
     cors_origins: list[str] = ["*"]
+    workers: Annotated[int, Field(ge=1)] = 1  # API processes of `guichet serve`
 
     db: DatabaseSettings = DatabaseSettings()
     worker: WorkerSettings = WorkerSettings()
@@ -124,6 +169,8 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     log: LogSettings = LogSettings()
     loaders: LoadersSettings = LoadersSettings()
+    dropzone: DropzoneSettings = DropzoneSettings()
+    depot_cache: DepotCacheSettings = DepotCacheSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
 

@@ -112,7 +112,11 @@ async def transaction() -> AsyncIterator[AsyncSession]:
 
 # Dotted paths of the modules that define ORM models (each domain's `models`), so that
 # Alembic's autogenerate and `alembic check` see every table.
-MODEL_MODULES: list[str] = ["guichet.depot.models", "guichet.loaders.models"]
+MODEL_MODULES: list[str] = [
+    "guichet.depot.models",
+    "guichet.loaders.models",
+    "guichet.dropzone.models",
+]
 
 # migrations/ sits at the repository root, next to alembic.ini (editable installs, CI, dev).
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

@@ -26,9 +26,22 @@ HTTP_DURATION = Histogram(
 )
 
 
+# The labelled children, looked up once (`labels()` takes a lock and builds a tuple each call).
+# Bounded: routes are templates, methods and statuses a handful.
+_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        )
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def metrics_response() -> Response:

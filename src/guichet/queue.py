@@ -28,7 +28,7 @@ from guichet.config import Settings
 from guichet.db import libpq_url
 
 # Dotted paths of the modules that define a `blueprint` (add each domain's tasks module here).
-TASK_MODULES: list[str] = ["guichet.loaders.tasks"]
+TASK_MODULES: list[str] = ["guichet.loaders.tasks", "guichet.dropzone.tasks"]
 
 # The connector is configured when the process opens the queue (`open_queue`); until then the
 # app can still defer jobs on a caller's connection, which is all the API (and tests) need.

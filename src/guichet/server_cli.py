@@ -8,13 +8,16 @@ attach to it if a `serve` is running, else start it for their own duration.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from types import FrameType
 from typing import Annotated, Any
@@ -22,9 +25,11 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from guichet import auth, db, queue
+from guichet import auth, db, dropzone, queue
 from guichet.app import build_resources, create_app
 from guichet.config import Settings
+from guichet.dropzone import events as dropzone_events
+from guichet.dropzone import tasks as dropzone_tasks
 from guichet.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres
 from guichet.logging import configure_logging, get_logger
 
@@ -81,11 +86,18 @@ def serve(
     host: HostOption = None,
     port: PortOption = None,
     migrate: Annotated[bool, typer.Option(help="Apply migrations before serving.")] = True,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="API processes (default GUICHET_WORKERS, 1).")
+    ] = None,
 ) -> None:
     """Run the API (and, by default in embedded mode, a worker) until Ctrl-C / SIGTERM."""
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, workers=workers)
     try:
-        with _exit_on_sigterm(), database(settings) as settings:
+        with (
+            _exit_on_sigterm(),
+            database(settings) as settings,
+            dropzone.embedded_server(settings) as settings,
+        ):
             if migrate:
                 db.migrate(settings.sqlalchemy_url)
             settings, new_token = auth.with_admin_token(settings)
@@ -94,6 +106,9 @@ def serve(
                     f"Admin token (shown once; kept in {settings.home / auth.ADMIN_TOKEN_FILE}):"
                     f" {new_token}"
                 )
+            if settings.workers > 1:
+                _serve_processes(settings)
+                return
             config = uvicorn.Config(
                 create_app(settings),
                 host=settings.host,
@@ -110,6 +125,75 @@ def serve(
         log.info("serve.stopped")
 
 
+# --- several API processes ------------------------------------------------------------------
+
+_CHILD_SETTINGS = "_GUICHET_SERVE_SETTINGS"
+
+
+def _serve_processes(settings: Settings) -> None:
+    """`settings.workers` uvicorn processes on one socket, under uvicorn's supervisor.
+
+    The children build their app from the settings resolved here (embedded database URL,
+    admin token, drop zone), passed in their environment (readable by this user only). They
+    never run jobs: the one job worker, if any, runs in this supervisor process, in a thread.
+    """
+    children = settings.model_copy(
+        update={"worker": settings.worker.model_copy(update={"in_process": False})}
+    )
+    os.environ[_CHILD_SETTINGS] = base64.b64encode(pickle.dumps(children)).decode()
+    jobs = _JobThread(settings) if settings.run_worker_in_process else None
+    log.info("serve.start", url=f"http://{settings.host}:{settings.port}", workers=settings.workers)
+    try:
+        uvicorn.run(
+            "guichet.server_cli:child_app",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        del os.environ[_CHILD_SETTINGS]
+        if jobs is not None:
+            jobs.stop()
+
+
+def child_app() -> Any:
+    """The app of one API process of `serve --workers N` (uvicorn's factory)."""
+    settings: Settings = pickle.loads(base64.b64decode(os.environ[_CHILD_SETTINGS]))
+    configure_logging(settings.log)
+    return create_app(settings)
+
+
+class _JobThread:
+    """The in-process job worker of a multi-process `serve`, in the supervisor."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._timeout = settings.worker.shutdown_timeout + 10
+        self._thread = threading.Thread(target=self._run, args=(settings,), name="jobs")
+        self._started = threading.Event()
+        self._thread.start()
+        self._started.wait()
+
+    def _run(self, settings: Settings) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._task = self._loop.create_task(_run_worker(settings, signal_handlers=False))
+        self._started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            self._loop.run_until_complete(self._task)
+        self._loop.close()
+
+    def stop(self) -> None:
+        if self._task is not None and not self._loop.is_closed():
+            # procrastinate's graceful stop, as in the app lifespan
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(self._timeout)
+
+
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at the same time.")] = None,
 ) -> None:
@@ -120,20 +204,27 @@ def worker(
             update={"worker": settings.worker.model_copy(update={"concurrency": concurrency})}
         )
     try:
-        with _exit_on_sigterm(), database(settings) as settings:
+        with (
+            _exit_on_sigterm(),
+            database(settings) as settings,
+            dropzone.embedded_server(settings) as settings,
+        ):
             asyncio.run(_run_worker(settings))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(settings: Settings, *, signal_handlers: bool = True) -> None:
     resources = build_resources(settings)
+    dropzone_tasks.configure(settings)
     await queue.open_queue(settings)
     name = f"{socket.gethostname()}-{os.getpid()}"
     log.info("worker.started", mode="standalone", name=name)
+    listeners = dropzone_events.start(settings)
     try:
-        await queue.run_worker(settings, install_signal_handlers=True, name=name)
+        await queue.run_worker(settings, install_signal_handlers=signal_handlers, name=name)
     finally:
+        await dropzone_events.stop(listeners)
         await queue.close_queue()
         await resources.engine.dispose()
     log.info("worker.stopped", name=name)

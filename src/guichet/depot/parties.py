@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.depot import tokens
+from guichet.depot import cache, tokens
 from guichet.depot.deps import load
 from guichet.depot.models import (
     AuthorizationStrategy,
@@ -91,6 +91,7 @@ async def update_client(session: AsyncSession, client: Client, body: ClientUpdat
         setattr(client, columns[key], value)
     client.updated_at = utcnow()
     await session.flush()
+    await cache.notify_changed(session, cache.ALL)  # shown with its current revisions
     return await _reloaded(session, client)
 
 
@@ -152,6 +153,7 @@ async def update_chef_de_file(
         chef.perimeters = _perimeters(body.perimeters)
     chef.updated_at = utcnow()
     await session.flush()
+    await cache.notify_changed(session, cache.ALL)  # shown with its clients' revisions
     await session.refresh(chef)
     return chef
 
@@ -179,5 +181,6 @@ async def update_mandataire(
         mandataire.email = changes["email"]
     mandataire.updated_at = utcnow()
     await session.flush()
+    await cache.notify_changed(session, cache.ALL)  # shown with its clients' revisions
     await session.refresh(mandataire)
     return mandataire

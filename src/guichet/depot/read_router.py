@@ -8,13 +8,16 @@ import email.utils
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import Scope
 
 from guichet import cog
 from guichet.db import Session
 from guichet.depot import errors, service, views
-from guichet.depot.deps import ClientParam, Commune, RevisionParam
+from guichet.depot.cache import ResponseCache
+from guichet.depot.deps import ClientParam, Commune, RevisionParam, get_commune
 from guichet.depot.models import File, Revision
 from guichet.depot.router import report_url
 from guichet.errors import route_class
@@ -68,14 +71,60 @@ async def current_revisions(
 
 @router.get("/communes/{code_commune}/current-revision")
 async def current_revision(
-    request: Request, code_commune: Commune, session: Session
-) -> JSONResponse:
-    revision, owner, bal_file = await service.current_with_file(session, code_commune)
-    return JSONResponse(
-        views.revision_with_client(
-            revision, owner, bal_file, report_url=report_url(request, revision)
+    request: Request,
+    code_commune: str,
+    ancienne_commune_allowed: Annotated[str | None, Query(alias="ancienneCommuneAllowed")] = None,
+) -> Response:
+    """The current revision of the commune, with its client and file (§2.5).
+
+    The hottest route (the BAN polls it): served from the process's cache (see
+    `guichet.depot.cache`), else read with one SELECT outside any write transaction.
+    """
+    code = get_commune(code_commune, ancienne_commune_allowed)
+    response_cache: ResponseCache | None = getattr(request.app.state, "depot_cache", None)
+    if response_cache is None:
+        body = await _read_current(request, code)
+    else:
+        body = await response_cache.get_or_load(
+            code, _base_variant(request.scope), lambda: _read_current(request, code)
         )
-    )
+    if body is None:
+        raise errors.NoCurrentRevision(code)
+    return Response(body, media_type="application/json")
+
+
+async def _read_current(request: Request, code: str) -> bytes | None:
+    """The rendered body, or None without a current revision."""
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    bind = maker.kw.get("bind")
+    if isinstance(bind, AsyncEngine):
+        # A lone SELECT in autocommit: no BEGIN / COMMIT round trips.
+        async with bind.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            row = await service.current_revision_row(connection, code)
+    else:  # bound to a connection (tests): read through it, in its transaction
+        async with maker() as session:
+            row = await service.current_revision_row(await session.connection(), code)
+    if row is None:
+        return None
+    url = None
+    if row.report_key is not None:
+        url = str(request.url_for("validation_report", revision_id=row.id))
+    # Rendered exactly as JSONResponse renders (the same bytes as every other route).
+    return bytes(JSONResponse(views.current_revision_row(row, report_url=url)).body)
+
+
+def _base_variant(scope: Scope) -> str:
+    """What `request.url_for` takes from the request to build the report link."""
+    host = ""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else ""
+    return f"{scope['scheme']}|{host}|{scope.get('root_path', '')}"
 
 
 async def _with_client(request: Request, session: Session, revision: Revision) -> views.JSON:

@@ -14,19 +14,20 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg import errors as pg_errors
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Row, Select, func, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from guichet import cog
-from guichet.depot import errors
+from guichet.depot import cache, errors
 from guichet.depot.compute import VALIDATOR_VERSION, FileCheck
 from guichet.depot.models import (
     AuthorizationStrategy,
     ChefDeFile,
     Client,
     File,
+    Mandataire,
     Revision,
     RevisionStatus,
 )
@@ -264,6 +265,8 @@ async def publish(
         .values(is_ready=False, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    # Delivered at commit only: every API process drops its cached current revision.
+    await cache.notify_changed(session, code)
     return revision
 
 
@@ -277,21 +280,48 @@ async def current_revision(session: AsyncSession, code_commune: str) -> Revision
     return found
 
 
-async def current_with_file(
-    session: AsyncSession, code_commune: str
-) -> tuple[Revision, Client, File | None]:
-    """The current revision, its client and its file in one query (the hottest read)."""
-    row = (
-        await session.execute(
-            select(Revision, Client, File)
-            .join(Client, Client.id == Revision.client_id)
-            .outerjoin(File, File.revision_id == Revision.id)
-            .where(Revision.code_commune == code_commune, Revision.is_current)
-        )
-    ).first()
-    if row is None:
-        raise errors.NoCurrentRevision(code_commune)
-    return row[0], row[1], row[2]
+# What `GET /communes/{code}/current-revision` shows, as plain columns: one Core SELECT (no
+# ORM identity map, no eager loads). views.current_revision_row renders it.
+CURRENT_REVISION_ROW = (
+    select(
+        Revision.id,
+        Revision.client_id,
+        Revision.code_commune,
+        Revision.is_ready,
+        Revision.is_current,
+        Revision.status,
+        Revision.context,
+        Revision.validation,
+        Revision.habilitation,
+        Revision.report_key,
+        Revision.published_at,
+        Revision.created_at,
+        Revision.updated_at,
+        Client.legacy_id.label("client_legacy_id"),
+        Client.nom.label("client_nom"),
+        Mandataire.nom.label("mandataire_nom"),
+        ChefDeFile.nom.label("chef_nom"),
+        ChefDeFile.email.label("chef_email"),
+        ChefDeFile.is_email_public.label("chef_email_public"),
+        File.id.label("file_id"),
+        File.size.label("file_size"),
+        File.hash.label("file_hash"),
+        File.type.label("file_type"),
+        File.created_at.label("file_created_at"),
+    )
+    .join(Client, Client.id == Revision.client_id)
+    .join(Mandataire, Mandataire.id == Client.mandataire_id)
+    .outerjoin(ChefDeFile, ChefDeFile.id == Client.chef_de_file_id)
+    .outerjoin(File, File.revision_id == Revision.id)
+)
+
+
+async def current_revision_row(connection: AsyncConnection, code_commune: str) -> Row[Any] | None:
+    """The current revision of the commune with its client and file, or None."""
+    result = await connection.execute(
+        CURRENT_REVISION_ROW.where(Revision.code_commune == code_commune, Revision.is_current)
+    )
+    return result.first()
 
 
 async def require_current_revision(session: AsyncSession, code_commune: str) -> Revision:

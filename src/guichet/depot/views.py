@@ -80,6 +80,51 @@ def revision_with_client(
     }
 
 
+def current_revision_row(row: Any, *, report_url: str | None) -> JSON:
+    """`revision_with_client` from the plain columns of `service.CURRENT_REVISION_ROW`: the
+    same keys in the same order (the same bytes once serialized)."""
+    validation: JSON | None = None
+    if row.validation is not None:
+        validation = dict(row.validation)
+        if report_url is not None and row.report_key is not None:
+            validation["reportUrl"] = report_url
+    has_chef = row.chef_nom is not None
+    return {
+        "id": row.id,
+        "clientId": row.client_id,
+        "codeCommune": row.code_commune,
+        "isReady": row.is_ready,
+        "isCurrent": row.is_current,
+        "status": row.status,
+        "context": row.context,
+        "validation": validation,
+        "habilitation": row.habilitation,
+        "publishedAt": js_date(row.published_at),
+        "createdAt": js_date(row.created_at),
+        "updatedAt": js_date(row.updated_at),
+        "client": {
+            "id": row.client_id,
+            "legacyId": row.client_legacy_id,
+            "nom": row.client_nom,
+            "mandataire": row.mandataire_nom,
+            "chefDeFile": row.chef_nom,
+            "chefDeFileEmail": row.chef_email if has_chef and row.chef_email_public else None,
+        },
+        "files": [
+            {
+                "id": row.file_id,
+                "revisionId": row.id,
+                "size": row.file_size,
+                "hash": row.file_hash,
+                "type": row.file_type,
+                "createdAt": js_date(row.file_created_at),
+            }
+            if row.file_id is not None
+            else None
+        ],
+    }
+
+
 def revision_in_list(rev: Revision, client: Client, *, report_url: str | None = None) -> JSON:
     return {**revision(rev, report_url=report_url), "client": public_client(client, in_list=True)}
 

@@ -35,6 +35,7 @@ class Reply:
 
     status_code: int
     body: dict[str, Any]
+    run_id: uuid.UUID | None = None
 
 
 def utcnow() -> dt.datetime:
@@ -60,7 +61,7 @@ async def receive(
         try:
             validation = await asyncio.to_thread(validate, document, now=received_at)
         except FileRejected as rejected:
-            reply = Reply(rejected.http_status, rejected.to_json())
+            reply = Reply(rejected.http_status, rejected.to_json(), run.id)
             await record_run(session, run, source, RunStatus.REJECTED, reply.body, {})
             log.info("loaders.file_rejected", run_id=str(run.id), type=rejected.wire_type)
             return reply
@@ -82,7 +83,7 @@ async def receive(
             failed=result["failed_count"],
             seconds=round((finished_at - received_at).total_seconds(), 3),
         )
-        return Reply(200, result)
+        return Reply(200, result, run.id)
 
 
 async def parse(body: bytes, *, max_bytes: int) -> Any:

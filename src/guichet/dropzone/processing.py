@@ -1,0 +1,172 @@
+"""Processing one object of a partner bucket: the S3 channel's own checks, then exactly the REST
+endpoint's code (`guichet.loaders.service.receive`: authenticate, store, validate, integrate,
+record the run).
+
+S3-only checks, before anything is integrated (each failure is a REJECTED run whose report is
+the contract's KO body): size cap (from HEAD, before downloading), a `.json` key, valid JSON,
+a well-formed header whose `inigPtynm` is the bucket's partner and whose `creDtTm` carries its
+time zone (the S3 guide requires it; the REST channel tolerates Europe/Paris by default).
+
+The caller owns the transaction: the run, the records, the ledger row and the follow-up jobs
+(archive, e-mail) are committed together, so a crash anywhere leaves the object pending and
+nothing integrated; the retried job starts from scratch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.config import DropzoneSettings, LoadersSettings
+from guichet.dropzone.backends import Backend
+from guichet.dropzone.models import DropzoneObject
+from guichet.loader import (
+    FileRejected,
+    FileTooLarge,
+    InvalidValue,
+    WrongFormat,
+    load_json,
+    read_header,
+)
+from guichet.loaders import service as loader_service
+from guichet.loaders.errors import AUTH_DETAIL, AUTH_MESSAGE, FileRefused, PartnerUnauthorized
+from guichet.loaders.models import Channel, Partner, Run, RunStatus
+from guichet.logging import get_logger
+from guichet.storage import BlobStore
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: RunStatus
+    report: dict[str, Any]
+    run_id: uuid.UUID
+    archive_key: str
+
+
+class ObjectGone(Exception):
+    """The object version is no longer in the bucket (deleted or overwritten)."""
+
+
+def _field(key: str, reason: str) -> str:
+    return f"Champ '{key}' dans l'en-tête invalide : {reason}"
+
+
+def check_header(
+    body: bytes, partner: Partner, bucket: str, *, max_bytes: int, now: dt.datetime
+) -> None:
+    """The S3 channel's header rules; raises `FileRejected` (a KO report)."""
+    document = load_json(body, max_bytes=max_bytes)
+    header = read_header(document, now=now)
+    problems = []
+    if header.partner_id != partner.partner_id:
+        problems.append(
+            _field(
+                "inigPtynm",
+                f"'{header.partner_id[:100]}' n'est pas le partenaire du bucket {bucket}",
+            )
+        )
+    if not header.has_offset:
+        problems.append(
+            _field(
+                "creDtTm",
+                f"'{document['creDtTm'][:64]}' sans fuseau horaire : obligatoire pour un dépôt S3"
+                " (ex. 2024-01-15T10:30:00+01:00)",
+            )
+        )
+    if problems:
+        raise InvalidValue(problems)
+
+
+def archive_key(key: str, status: RunStatus, processed_at: dt.datetime) -> str:
+    folder = "success" if status is RunStatus.SUCCESS else "failure"
+    stamp = processed_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    directory, _, name = key.rpartition("/")
+    prefix = f"{directory}/" if directory else ""
+    return f"{folder}/{prefix}{stamp}_{name}"
+
+
+async def _reject(
+    session: AsyncSession,
+    store: BlobStore,
+    partner: Partner,
+    body: bytes,
+    report: dict[str, Any],
+    received_at: dt.datetime,
+) -> uuid.UUID:
+    """Record a REJECTED run with the REST channel's own functions (source kept, as for REST)."""
+    run = Run(id=uuid.uuid4(), partner_id=partner.id, channel=Channel.S3, received_at=received_at)
+    source = await loader_service.store_source(store, partner, run, body)
+    await loader_service.record_run(session, run, source, RunStatus.REJECTED, report, {})
+    return run.id
+
+
+async def process(
+    session: AsyncSession,
+    backend: Backend,
+    store: BlobStore,
+    settings: DropzoneSettings,
+    obj: DropzoneObject,
+    partner: Partner,
+) -> Outcome:
+    """Read, check, integrate and record one object version; raises `ObjectGone`."""
+    info = await backend.head(obj.bucket, obj.key)
+    if info is None or info.etag != obj.etag:
+        raise ObjectGone()
+    received_at = info.last_modified or obj.seen_at
+    body = b""
+    rejection: FileRejected | None = None
+    if info.size > settings.max_file_bytes:
+        rejection = FileTooLarge(f"{info.size} octets, la limite est {settings.max_file_bytes}")
+    elif not obj.key.lower().endswith(".json"):
+        rejection = WrongFormat(f"'{obj.key[-100:]}' : seuls les fichiers .json sont traités")
+    else:
+        body = await backend.get(obj.bucket, obj.key)
+        if "-" not in obj.etag and hashlib.md5(body, usedforsecurity=False).hexdigest() != obj.etag:
+            raise ObjectGone()  # overwritten between HEAD and GET: the new version has its own row
+        try:
+            await asyncio.to_thread(
+                check_header, body, partner, obj.bucket,
+                max_bytes=settings.max_file_bytes, now=loader_service.utcnow(),
+            )  # fmt: skip
+        except FileRejected as rejected:
+            rejection = rejected
+    if rejection is not None:
+        report = rejection.to_json()
+        run_id = await _reject(session, store, partner, body, report, received_at)
+        return _outcome(obj, RunStatus.REJECTED, report, run_id)
+    limits = LoadersSettings(max_body_bytes=settings.max_file_bytes)
+    try:
+        reply = await loader_service.receive(
+            session, store, limits, body, channel=Channel.S3, received_at=received_at
+        )
+    except FileRefused as refused:
+        run_id = await _reject(session, store, partner, body, refused.body, received_at)
+        return _outcome(obj, RunStatus.REJECTED, refused.body, run_id)
+    except PartnerUnauthorized:
+        report = {
+            "status": "KO",
+            "type": "ValueError",
+            "message": AUTH_MESSAGE,
+            "errors": AUTH_DETAIL,
+        }
+        run_id = await _reject(session, store, partner, body, report, received_at)
+        return _outcome(obj, RunStatus.REJECTED, report, run_id)
+    assert reply.run_id is not None
+    status = RunStatus(reply.body["status"]) if reply.status_code == 200 else RunStatus.REJECTED
+    return _outcome(obj, status, reply.body, reply.run_id)
+
+
+def _outcome(
+    obj: DropzoneObject, status: RunStatus, report: dict[str, Any], run_id: uuid.UUID
+) -> Outcome:
+    key = archive_key(obj.key, status, loader_service.utcnow())
+    log.info("dropzone.object_processed", object_id=obj.id, key=obj.key, status=str(status))
+    return Outcome(status, report, run_id, key)
