@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from guichet import __version__, db, depot, dropzone, loaders, mail, metrics, queue, storage
 from guichet.config import Settings
 from guichet.depot import cache as depot_cache
+from guichet.depot import compute as depot_compute
 from guichet.dropzone import events as dropzone_events
 from guichet.errors import GuichetError, install_error_handlers, render_error
 from guichet.logging import get_logger
@@ -147,6 +148,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     listeners = dropzone_events.start(settings) if worker is not None else []
     cache_listener = depot_cache.start_listener(app.state.depot_cache, settings)
     app.state.depot_cache_listener = cache_listener
+    depot_compute.pool.warm()
     try:
         yield
     finally:

@@ -114,6 +114,10 @@ def _wrong_commune(line: int, found: str | None, expected: str) -> dict[str, Any
     }
 
 
+def _ready() -> None:
+    """Run in a pool process: unpickling it imported this module, hence the validator."""
+
+
 class ComputeFailed(Exception):
     """The pool could not validate the file (a worker died or the time limit passed)."""
 
@@ -150,6 +154,13 @@ class ComputePool:
         for process in list(getattr(executor, "_processes", {}).values()):
             process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+
+    def warm(self) -> None:
+        """Start the processes now, in the background: the first compute then pays neither the
+        spawn nor the validator's imports (about a second on these machines)."""
+        executor = self._get()
+        for _ in range(self.workers):
+            executor.submit(_ready)
 
     async def check(self, data: bytes, code_commune: str) -> FileCheck:
         executor = self._get()
