@@ -456,15 +456,20 @@ class RowsReader:
         return code
 
     def _read_row(
-        self, line: int, cells: Sequence[str], checks: Callable[[RowState, _Cells], None]
+        self,
+        line: int,
+        cells: Sequence[str],
+        checks: Callable[[RowState, _Cells], None],
+        known: Sequence[tuple[int, str, str, str, bool]] | None = None,
     ) -> RowState:
-        """``readValue`` on every known cell, then ``checks``: the reference's own loop."""
+        """``readValue`` on every known cell (or only ``known``'s), then ``checks``: the
+        reference's own loop."""
         state = RowState(line=line)
         parsed: dict[str, Any] = {}
         raw: dict[str, str] = {}
         additional: dict[str, Any] = {}
         errors = state.errors
-        for index, header, normalized, _, _ in self._known:
+        for index, header, normalized, _, _ in self._known if known is None else known:
             value = cells[index]
             raw[normalized] = value
             result: ValueResult = self._memos[index][value]
@@ -483,12 +488,18 @@ class RowsReader:
     def _made_up_row(
         self, names: Sequence[str], key: Sequence[str], checks: Callable[[RowState, _Cells], None]
     ) -> RowState | None:
-        """The exact path on a row made of ``key``'s cells (empty elsewhere); None if it crashes."""
+        """The exact path on a row made of ``key``'s cells; None if it crashes.
+
+        Only those cells are read: the other (empty) ones give no value the checks read and
+        only field codes, which the callers ignore.
+        """
         cells = [""] * self._width
         for name, value in zip(names, key, strict=True):
             cells[self._at[name]] = value + _HAPPY_CLE_TAIL if name == "cle_interop" else value
+        wanted = set(names)
+        known = [column for column in self._known if column[2] in wanted]
         try:
-            return self._read_row(-1, cells, checks)
+            return self._read_row(-1, cells, checks, known)
         except ReferenceCrash:
             return None
 
