@@ -80,19 +80,45 @@ def _document(api_key: str, n: int) -> bytes:
     return json.dumps(document).encode()
 
 
-def _mails(outbox: Path) -> dict[str, tuple[float, str]]:
-    """key → (delivery time, status) of every message in the Maildir."""
-    found = {}
-    for path in (outbox / "new").glob("*") if (outbox / "new").exists() else []:
+def _mails(outbox: Path, seen: dict[str, tuple[str, float, str]]) -> dict[str, tuple[float, str]]:
+    """key → (delivery time, status) of every message in the Maildir. `seen` caches the files
+    already parsed (file name → key, time, status): polling must not eat the CPU it measures."""
+    directory = outbox / "new"
+    for path in directory.iterdir() if directory.exists() else []:
+        if path.name in seen:
+            continue
         with path.open("rb") as file:
             message = message_from_binary_file(file, policy=policy.default)
         subject = str(message["Subject"])  # "[Guichet loader][stg] <key> : <status>"
         key, _, status = subject.split("] ", 1)[1].rpartition(" : ")
-        found[key] = (path.stat().st_mtime, status)
-    return found
+        seen[path.name] = (key, path.stat().st_mtime, status)
+    return {key: (at, status) for key, at, status in seen.values()}
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Nearest-rank quantile of sorted `values` (NaN if empty)."""
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
+
+
+def _worker_settings() -> str:
+    """The worker settings the served process gets (its defaults unless GUICHET_WORKER__*)."""
+    from guichet.config import WorkerSettings
+
+    env = {
+        k.removeprefix("GUICHET_WORKER__").lower(): v
+        for k, v in os.environ.items()
+        if k.startswith("GUICHET_WORKER__")
+    }
+    worker = WorkerSettings.model_validate(env)
+    return f"in-process, concurrency {worker.concurrency}" + (
+        f", queues {worker.queues}" if worker.queues else ""
+    )
 
 
 def measure(files: int = FILES) -> dict[str, Any]:
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="guichet-bench-dz-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
@@ -127,22 +153,35 @@ def measure(files: int = FILES) -> dict[str, Any]:
                 list(pool.map(upload, bodies))
             upload_done = time.time()
             deadline = time.monotonic() + 600
-            while len(mails := _mails(home / "outbox")) < files and time.monotonic() < deadline:
+            seen: dict[str, tuple[str, float, str]] = {}
+            while (
+                len(mails := _mails(home / "outbox", seen)) < files and time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
             latencies = sorted(mails[k][0] - uploaded[k] for k in mails if k in uploaded)
+            first = min(t for t, _ in mails.values()) if mails else float("nan")
             statuses: dict[str, int] = {}
             for _, status in mails.values():
                 statuses[status] = statuses.get(status, 0) + 1
             last = max(t for t, _ in mails.values()) if mails else float("nan")
+            drain = last - first if len(mails) > 1 else float("nan")
             return {
                 "files": files,
                 "mails": len(mails),
                 "statuses": statuses,
                 "upload_s": upload_done - start,
+                "upload_rate": files / (upload_done - start),
+                "first_mail_s": first - start,
                 "last_mail_s": last - start,
+                "throughput": len(mails) / (last - start) if mails else float("nan"),
+                "steady": (len(mails) - 1) / drain if drain and drain > 0 else float("nan"),
                 "p50": statistics.median(latencies) if latencies else float("nan"),
-                "p99": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
+                "quantiles": {q: _quantile(latencies, q) for q in (0.1, 0.25, 0.75, 0.9, 0.99)},
+                "min": latencies[0] if latencies else float("nan"),
                 "max": latencies[-1] if latencies else float("nan"),
+                "worker": _worker_settings(),
+                "load": load_at_start,
+                "cpus": os.cpu_count(),
             }
         finally:
             process.send_signal(signal.SIGTERM)
@@ -156,23 +195,33 @@ def measure(files: int = FILES) -> dict[str, Any]:
 def run(files: int = FILES) -> str:
     m = measure(files)
     verdict = "✅" if m["p50"] <= 2.0 else "❌"
+    q = m["quantiles"]
+    load = ", ".join(f"{x:.2f}" for x in m["load"])
     return "\n".join(
         [
             "## Partner S3 drop zone (upload → processing → e-mail)",
             "",
-            f"A real `guichet serve` (embedded PostgreSQL + SeaweedFS, in-process worker,"
+            f"A real `guichet serve` (embedded PostgreSQL + SeaweedFS, {m['worker']},"
             f" Maildir outbox) on 127.0.0.1. {m['files']:,} small loader files (1 property,"
             f" 1 transaction each) put by boto3 with {UPLOAD_THREADS} threads into one partner"
-            " bucket; latency = e-mail file written − that object's PUT returned.",
+            " bucket; latency = e-mail file written − that object's PUT returned."
+            f" Machine: {m['cpus']} CPUs, load average at start {load} (1/5/15 min).",
             "",
-            "| files | e-mails | statuses | upload time | time to last e-mail |"
-            " latency p50 | p99 | max |",
-            "|---:|---:|---|---:|---:|---:|---:|---:|",
+            "| files | e-mails | statuses | upload (files/s) | first e-mail | last e-mail |"
+            " throughput (overall / steady) | latency p50 | p99 | max |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
             f"| {m['files']:,} | {m['mails']:,} | {m['statuses']} | {m['upload_s']:.1f} s"
-            f" | {m['last_mail_s']:.1f} s | {m['p50']:.2f} s {verdict} | {m['p99']:.2f} s"
-            f" | {m['max']:.2f} s |",
+            f" ({m['upload_rate']:.0f}/s) | {m['first_mail_s']:.2f} s | {m['last_mail_s']:.1f} s"
+            f" | {m['throughput']:.1f} / {m['steady']:.1f} files/s"
+            f" | {m['p50']:.2f} s {verdict} | {q[0.99]:.2f} s | {m['max']:.2f} s |",
             "",
-            "Target: p50 ≤ 2 s.",
+            f"Latency distribution: min {m['min']:.2f} s, p10 {q[0.1]:.2f} s,"
+            f" p25 {q[0.25]:.2f} s, p50 {m['p50']:.2f} s, p75 {q[0.75]:.2f} s,"
+            f" p90 {q[0.9]:.2f} s, p99 {q[0.99]:.2f} s, max {m['max']:.2f} s.",
+            "",
+            "Target: p50 ≤ 2 s. While the files arrive faster than they are processed, the"
+            " latency of the n-th file is about n ÷ throughput − its upload time: the p50 is"
+            " bounded by the steady throughput, not by the time one file takes (first e-mail).",
         ]
     )
 

@@ -79,6 +79,29 @@ async def defer(
         return await _defer_on(session, task, options, kwargs)
 
 
+async def defer_batch(
+    session: AsyncSession,
+    task: Task[..., Any, ...],
+    jobs: list[tuple[str | None, dict[str, JSONValue]]],
+    *,
+    priority: int | None = None,
+) -> list[int]:
+    """Insert several jobs of one task in the caller's transaction with one statement; each
+    item is (queueing lock or None, task kwargs). Raises `AlreadyEnqueued` if any lock is
+    taken, and then inserts none (savepoint): the caller can fall back to `defer` one by one."""
+    if not jobs:
+        return []
+    async with session.begin_nested():
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        deferrer = task.configure(connection=raw.driver_connection, priority=priority)
+        made = [deferrer.make_new_job(**kwargs).evolve(queueing_lock=lock) for lock, kwargs in jobs]
+        done = await deferrer.job_manager.batch_defer_jobs_async(
+            jobs=made, connection=raw.driver_connection
+        )
+    return [job.id for job in done if job.id is not None]
+
+
 async def _defer_on(
     session: AsyncSession,
     task: Task[..., Any, ...],

@@ -105,6 +105,7 @@ def service_client(settings: Settings) -> Any:
 
 _TASKS = {
     "dropzone:process_object": tasks.process_object,
+    "dropzone:finish_object": tasks.finish_object,
     "dropzone:archive_object": tasks.archive_object,
     "dropzone:send_report": tasks.send_report,
 }

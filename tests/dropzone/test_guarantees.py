@@ -133,11 +133,7 @@ class TestOncePerObjectVersion:
                 await session.commit()
         assert (await tasks.sweep())["registered"] == 0
         ran = await run_jobs()
-        assert ran == {
-            "dropzone:process_object": 3,
-            "dropzone:archive_object": 3,
-            "dropzone:send_report": 3,
-        }
+        assert ran == {"dropzone:process_object": 3, "dropzone:finish_object": 3}
         assert await counts(session) == {"objects": 3, "runs": 3, "records": 3}
         mails = outbox()
         assert len(mails) == 3
@@ -150,6 +146,43 @@ class TestOncePerObjectVersion:
         assert (await tasks.sweep())["registered"] == 0
         assert await run_jobs() == {}
         assert len(outbox()) == 3
+
+    async def test_requeue_skips_rows_whose_job_waits(
+        self, new_partner: PartnerFactory, session: AsyncSession
+    ) -> None:
+        p = await new_partner("requeue")
+        put(p, "a.json", loader_body(p))
+        put(p, "b.json", loader_body(p))
+        assert (await tasks.sweep())["registered"] == 2
+        ids = list(
+            (await session.execute(text("SELECT id FROM dropzone_object ORDER BY id"))).scalars()
+        )
+        # Both jobs wait already: the batch insert fails on the queueing lock, and the
+        # one-by-one fallback skips each without breaking the transaction.
+        assert await tasks._defer_each(session, tasks.process_object, "process", ids) == 0
+        await session.execute(
+            text("DELETE FROM procrastinate_jobs WHERE queueing_lock = :lock"),
+            {"lock": tasks.lock("process", ids[0])},
+        )
+        assert await tasks._defer_each(session, tasks.process_object, "process", ids) == 1
+        finish = await tasks._defer_each(
+            session, tasks.finish_object, "finish", ids, priority=tasks.FINISH_PRIORITY
+        )
+        assert finish == 2
+        priorities = (
+            await session.execute(
+                text(
+                    "SELECT task_name, priority FROM procrastinate_jobs"
+                    " WHERE task_name LIKE 'dropzone:%' ORDER BY id"
+                )
+            )
+        ).all()
+        assert [tuple(row) for row in priorities] == [
+            ("dropzone:process_object", 0),
+            ("dropzone:process_object", 0),
+            ("dropzone:finish_object", tasks.FINISH_PRIORITY),
+            ("dropzone:finish_object", tasks.FINISH_PRIORITY),
+        ]
 
     async def test_no_event_at_all_the_sweep_finds_everything(
         self,
@@ -289,6 +322,37 @@ class TestMail:
         assert len(inbox.envelopes) == 1
         assert inbox.envelopes[0].rcpt_tos == ["ops@acme.test"]
 
+    async def test_a_failing_archive_does_not_hold_back_the_mail(
+        self,
+        new_partner: PartnerFactory,
+        session: AsyncSession,
+        run_jobs: Runner,
+        outbox: Callable[[], list[EmailMessage]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        p = await new_partner("archivefail")
+        put(p, "a.json", loader_body(p))
+        await tasks.sweep()
+        backend = backends.current()
+
+        async def broken(bucket: str, source_key: str, target_key: str) -> bool:
+            raise OSError("S3 down")
+
+        monkeypatch.setattr(backend, "copy", broken)
+        with pytest.raises(OSError, match="S3 down"):
+            await run_jobs()
+        assert len(outbox()) == 1  # sent and recorded before the archive failed
+        monkeypatch.undo()
+        await session.execute(
+            text("UPDATE procrastinate_jobs SET status = 'todo' WHERE status = 'doing'")
+        )
+        assert await run_jobs() == {"dropzone:finish_object": 1}
+        assert len(outbox()) == 1  # the retry archives, and does not send again
+        archived = await session.scalar(
+            text("SELECT archived_at IS NOT NULL AND mail_status = 'sent' FROM dropzone_object")
+        )
+        assert archived is True
+
 
 class TestApi:
     async def test_operators_and_partners_read_runs(
@@ -339,6 +403,7 @@ class TestMetaEvents:
         parsed, rest = events.parse_meta_events(stream)
         assert len(parsed) == 1 and rest.startswith("{")
         sighting = events.sighting_from_meta(parsed[0])
+        assert sighting is not None
         assert sighting == Sighting("ql-loader-stg-x", "in/a.json", "bb6c", 7, sighting.uploaded_at)
         assert not backends.is_inbound_key("in/.uploads/123/0001_x.part")
         assert not backends.is_inbound_key("failure/20260101_a.json")

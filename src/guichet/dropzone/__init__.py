@@ -8,7 +8,7 @@ ledger        idempotent inserts keyed by (bucket, key, etag); recovery queries
 events        SeaweedFS metadata-log and SQS listeners (the fast path)
 processing    one object: S3 checks, then the REST channel's own validation and integration
 report_mail   the result e-mail (status, French summary, JSON report attached)
-tasks         jobs: process, archive, e-mail, periodic sweep
+tasks         jobs: process, finish (archive + e-mail), periodic sweep
 router        /admin/dropzone/… (operators), /api/third_party/dropzone/… (partners)
 cli           `guichet dropzone …`
 """

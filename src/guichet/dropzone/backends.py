@@ -112,7 +112,11 @@ class Backend(Protocol):
 
     async def get(self, bucket: str, key: str) -> bytes: ...
 
-    async def copy(self, bucket: str, source_key: str, target_key: str) -> None: ...
+    async def fetch(
+        self, bucket: str, key: str, *, max_bytes: int
+    ) -> tuple[ObjectInfo, bytes | None] | None: ...
+
+    async def copy(self, bucket: str, source_key: str, target_key: str) -> bool: ...
 
     async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
 
@@ -196,13 +200,47 @@ class _S3Objects:
 
         return await asyncio.to_thread(run)
 
-    async def copy(self, bucket: str, source_key: str, target_key: str) -> None:
-        await asyncio.to_thread(
-            self.s3.copy_object,
-            Bucket=bucket,
-            Key=target_key,
-            CopySource={"Bucket": bucket, "Key": source_key},
-        )
+    async def fetch(
+        self, bucket: str, key: str, *, max_bytes: int
+    ) -> tuple[ObjectInfo, bytes | None] | None:
+        """One GET: the object's metadata and body (None when larger than `max_bytes`: the
+        stream is closed unread), or None if the object is gone. Replaces HEAD + GET."""
+
+        def run() -> tuple[ObjectInfo, bytes | None] | None:
+            try:
+                response = self.s3.get_object(Bucket=bucket, Key=key)
+            except Exception as exc:
+                if _error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                    return None
+                raise
+            info = ObjectInfo(
+                key,
+                clean_etag(response["ETag"]),
+                response["ContentLength"],
+                response.get("LastModified"),
+            )
+            stream = response["Body"]
+            if info.size > max_bytes:
+                stream.close()
+                return info, None
+            return info, stream.read()
+
+        return await asyncio.to_thread(run)
+
+    async def copy(self, bucket: str, source_key: str, target_key: str) -> bool:
+        """Server-side copy; False if the source is gone (no HEAD first: one call)."""
+        try:
+            await asyncio.to_thread(
+                self.s3.copy_object,
+                Bucket=bucket,
+                Key=target_key,
+                CopySource={"Bucket": bucket, "Key": source_key},
+            )
+        except Exception as exc:
+            if _error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
 
     async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         await asyncio.to_thread(

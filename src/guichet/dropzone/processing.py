@@ -3,12 +3,13 @@ endpoint's code (`guichet.loaders.service.receive`: authenticate, store, validat
 record the run).
 
 S3-only checks, before anything is integrated (each failure is a REJECTED run whose report is
-the contract's KO body): size cap (from HEAD, before downloading), a `.json` key, valid JSON,
-a well-formed header whose `inigPtynm` is the bucket's partner and whose `creDtTm` carries its
-time zone (the S3 guide requires it; the REST channel tolerates Europe/Paris by default).
+the contract's KO body): size cap (from the GET's headers: a larger body is left unread), a
+`.json` key (other keys are not downloaded), valid JSON, a well-formed header whose `inigPtynm`
+is the bucket's partner and whose `creDtTm` carries its time zone (the S3 guide requires it; the
+REST channel tolerates Europe/Paris by default).
 
-The caller owns the transaction: the run, the records, the ledger row and the follow-up jobs
-(archive, e-mail) are committed together, so a crash anywhere leaves the object pending and
+The caller owns the transaction: the run, the records, the ledger row and the follow-up job
+(archive + e-mail) are committed together, so a crash anywhere leaves the object pending and
 nothing integrated; the retried job starts from scratch.
 """
 
@@ -51,8 +52,16 @@ class Outcome:
     archive_key: str
 
 
+# Bodies up to this size are checked on the event loop (well under a millisecond).
+INLINE_CHECK_BYTES = 64 * 1024
+
+
 class ObjectGone(Exception):
     """The object version is no longer in the bucket (deleted or overwritten)."""
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def _field(key: str, reason: str) -> str:
@@ -117,32 +126,46 @@ async def process(
     partner: Partner,
 ) -> Outcome:
     """Read, check, integrate and record one object version; raises `ObjectGone`."""
-    info = await backend.head(obj.bucket, obj.key)
-    if info is None or info.etag != obj.etag:
-        raise ObjectGone()
-    received_at = info.last_modified or obj.seen_at
+    max_bytes = settings.max_file_bytes
     body = b""
     rejection: FileRejected | None = None
-    if info.size > settings.max_file_bytes:
-        rejection = FileTooLarge(f"{info.size} octets, la limite est {settings.max_file_bytes}")
-    elif not obj.key.lower().endswith(".json"):
-        rejection = WrongFormat(f"'{obj.key[-100:]}' : seuls les fichiers .json sont traités")
+    if not obj.key.lower().endswith(".json"):  # not downloaded: HEAD only
+        info = await backend.head(obj.bucket, obj.key)
+        if info is None or info.etag != obj.etag:
+            raise ObjectGone()
+        if info.size > max_bytes:
+            rejection = FileTooLarge(f"{info.size} octets, la limite est {max_bytes}")
+        else:
+            rejection = WrongFormat(f"'{obj.key[-100:]}' : seuls les fichiers .json sont traités")
     else:
-        body = await backend.get(obj.bucket, obj.key)
-        if "-" not in obj.etag and hashlib.md5(body, usedforsecurity=False).hexdigest() != obj.etag:
-            raise ObjectGone()  # overwritten between HEAD and GET: the new version has its own row
-        try:
-            await asyncio.to_thread(
-                check_header, body, partner, obj.bucket,
-                max_bytes=settings.max_file_bytes, now=loader_service.utcnow(),
-            )  # fmt: skip
-        except FileRejected as rejected:
-            rejection = rejected
+        # One GET (metadata + body; a body over the cap is left unread), no HEAD first.
+        fetched = await backend.fetch(obj.bucket, obj.key, max_bytes=max_bytes)
+        if fetched is None or fetched[0].etag != obj.etag:
+            raise ObjectGone()  # deleted, or overwritten: the new version has its own row
+        info, data = fetched
+        if data is None:
+            rejection = FileTooLarge(f"{info.size} octets, la limite est {max_bytes}")
+        elif "-" not in obj.etag and _md5(data) != obj.etag:
+            raise ObjectGone()  # the body does not match its ETag (torn read)
+        else:
+            body = data
+            try:
+                if len(body) <= INLINE_CHECK_BYTES:  # a thread hop costs more than the check
+                    check_header(body, partner, obj.bucket, max_bytes=max_bytes,
+                                 now=loader_service.utcnow())  # fmt: skip
+                else:
+                    await asyncio.to_thread(
+                        check_header, body, partner, obj.bucket,
+                        max_bytes=max_bytes, now=loader_service.utcnow(),
+                    )  # fmt: skip
+            except FileRejected as rejected:
+                rejection = rejected
+    received_at = info.last_modified or obj.seen_at
     if rejection is not None:
         report = rejection.to_json()
         run_id = await _reject(session, store, partner, body, report, received_at)
         return _outcome(obj, RunStatus.REJECTED, report, run_id)
-    limits = LoadersSettings(max_body_bytes=settings.max_file_bytes)
+    limits = LoadersSettings(max_body_bytes=max_bytes)
     try:
         reply = await loader_service.receive(
             session, store, limits, body, channel=Channel.S3, received_at=received_at

@@ -1,7 +1,10 @@
-"""Jobs of the drop zone: process an object, archive it, e-mail its report, sweep the buckets.
+"""Jobs of the drop zone: process an object, then finish it (archive + e-mail its report), and
+sweep the buckets.
 
 Each is keyed by the ledger row id (queueing lock `dropzone:<job>:<id>`) and idempotent: the row's
-status says what is already done, and the row is locked while a job works on it. A job lost with
+status says what is already done, and the row is locked while a job works on it. Two jobs per
+file: `process_object`, then `finish_object` (deferred at a higher priority, so that the e-mail
+of a processed file does not wait behind a backlog of files still to process). A job lost with
 its worker (SIGKILL) leaves its row pending; the sweep (periodic, and at listener start) defers it
 again. Deferring always happens in the transaction that makes the work necessary.
 """
@@ -17,7 +20,8 @@ from typing import Any
 from procrastinate import Blueprint, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.tasks import Task
-from sqlalchemy import func, select
+from procrastinate.types import JSONValue
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet import db, mail, queue, storage
@@ -50,14 +54,35 @@ def lock(job: str, object_id: int) -> str:
     return f"dropzone:{job}:{object_id}"
 
 
+FINISH_PRIORITY = 10  # above process_object (0): a processed file's e-mail goes out first
+
+
 async def _defer_each(
-    session: AsyncSession, task: Task[..., Any, ...], job: str, ids: Sequence[int]
+    session: AsyncSession,
+    task: Task[..., Any, ...],
+    job: str,
+    ids: Sequence[int],
+    *,
+    priority: int | None = None,
 ) -> int:
+    """Defer one job per row (one INSERT for all of them); a row whose job is already waiting
+    is skipped (then each is deferred on its own)."""
+    if not ids:
+        return 0
+    with contextlib.suppress(AlreadyEnqueued):
+        batch: list[tuple[str | None, dict[str, JSONValue]]] = [
+            (lock(job, object_id), {"object_id": object_id}) for object_id in ids
+        ]
+        return len(await queue.defer_batch(session, task, batch, priority=priority))
     deferred = 0
     for object_id in ids:
         with contextlib.suppress(AlreadyEnqueued):  # one job waiting per row is enough
             await queue.defer(
-                session, task, queueing_lock=lock(job, object_id), object_id=object_id
+                session,
+                task,
+                queueing_lock=lock(job, object_id),
+                priority=priority,
+                object_id=object_id,
             )
             deferred += 1
     return deferred
@@ -75,38 +100,54 @@ async def intake(session: AsyncSession, sightings: Sequence[Sighting], source: S
 # --- processing ---------------------------------------------------------------------------------
 
 
+_START = text(
+    """
+    UPDATE dropzone_object SET attempts = attempts + 1, started_at = now()
+     WHERE id = (SELECT id FROM dropzone_object
+                  WHERE id = :id AND status = 'pending' FOR UPDATE SKIP LOCKED)
+    RETURNING id
+    """
+)
+
+
 @blueprint.task(name="process_object", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
 async def process_object(object_id: int) -> None:
     """Process one ledger row (a no-op once done, or while another job holds it)."""
-    async with db.transaction() as session:
-        obj = await _claim(session, object_id)
-        if obj is None:
+    async with db.transaction() as session:  # the attempt counts even if the worker dies
+        if (await session.execute(_START, {"id": object_id})).first() is None:
             return
-        obj.attempts += 1
-        obj.started_at = func.now()
     async with db.transaction() as session:
-        obj = await _claim(session, object_id)
-        if obj is None:
+        claimed = await _claim(session, object_id)
+        if claimed is None:
             return
-        await _process_claimed(session, obj)
+        await _process_claimed(session, *claimed)
 
 
-async def _claim(session: AsyncSession, object_id: int) -> DropzoneObject | None:
-    """The pending row, locked for this transaction; None if done or held by another job."""
-    obj = await session.scalar(
-        select(DropzoneObject)
+def _with_partner(object_id: int) -> Select[DropzoneObject, Partner]:
+    """The ledger row and its partner in one query, the row (only) locked."""
+    return (
+        select(DropzoneObject, Partner)
+        .join(Partner, Partner.id == DropzoneObject.partner_id)
         .where(DropzoneObject.id == object_id)
-        .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
-    if obj is None or obj.status != ObjectStatus.PENDING:
+
+
+async def _claim(session: AsyncSession, object_id: int) -> tuple[DropzoneObject, Partner] | None:
+    """The pending row (and its partner), locked for this transaction; None if done or held by
+    another job."""
+    found = (
+        await session.execute(
+            _with_partner(object_id).with_for_update(of=DropzoneObject, skip_locked=True)
+        )
+    ).first()
+    if found is None or found[0].status != ObjectStatus.PENDING:
         return None
-    return obj
+    return found[0], found[1]
 
 
-async def _process_claimed(session: AsyncSession, obj: DropzoneObject) -> None:
+async def _process_claimed(session: AsyncSession, obj: DropzoneObject, partner: Partner) -> None:
     settings = current_settings()
-    partner = await session.get_one(Partner, obj.partner_id)
     try:
         outcome = await processing.process(
             session, backends.current(), storage.current(), settings.dropzone, obj, partner
@@ -121,55 +162,90 @@ async def _process_claimed(session: AsyncSession, obj: DropzoneObject) -> None:
     obj.run_id, obj.result, obj.report = outcome.run_id, str(outcome.status), outcome.report
     obj.archive_key = outcome.archive_key
     await session.flush()
-    await _defer_each(session, archive_object, "archive", [obj.id])
-    await _defer_each(session, send_report, "mail", [obj.id])
+    await _defer_each(session, finish_object, "finish", [obj.id], priority=FINISH_PRIORITY)
 
 
 # --- archive and e-mail ---------------------------------------------------------------------------
 
 
-@blueprint.task(name="archive_object", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
-async def archive_object(object_id: int) -> None:
-    """Copy the source to `success/` or `failure/` (dated) and its report to `reports/`."""
+@blueprint.task(name="finish_object", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
+async def finish_object(object_id: int) -> None:
+    """E-mail the row's report, then archive its object: two steps, each in its own transaction
+    holding the row lock and each a no-op once recorded, so that neither blocks the other (a
+    failing step is retried with the job, the other one is not redone)."""
+    failure: Exception | None = None
+    try:
+        await _mail_step(object_id)  # first: the partner is waiting for it
+    except Exception as exc:
+        failure = exc
+    await _archive_step(object_id)
+    if failure is not None:
+        raise failure
+
+
+def _locked(object_id: int) -> Select[DropzoneObject, Partner]:
+    return _with_partner(object_id).with_for_update(of=DropzoneObject)
+
+
+async def _mail_step(object_id: int) -> None:
+    """Send the result e-mail once: the row stays locked while sending, an SMTP error rolls back
+    (a crash between sending and committing resends it, with the same Message-ID)."""
+    settings = current_settings()
+    async with db.transaction() as session:
+        found = (await session.execute(_locked(object_id))).first()
+        if found is None:
+            return
+        obj, partner = found[0], found[1]
+        if obj.status == ObjectStatus.DONE and obj.mail_status == MailStatus.PENDING:
+            await _send_report(settings, obj, partner)
+
+
+async def _archive_step(object_id: int) -> None:
     async with db.transaction() as session:
         obj = await session.scalar(
             select(DropzoneObject).where(DropzoneObject.id == object_id).with_for_update()
         )
-        if obj is None or obj.archived_at is not None or obj.archive_key is None:
+        if obj is None:
             return
-        backend = backends.current()
-        if await backend.head(obj.bucket, obj.key) is not None:
-            await backend.copy(obj.bucket, obj.key, obj.archive_key)
-        report_key = "reports/" + obj.archive_key.partition("/")[2] + ".report.json"
-        body = json.dumps(obj.report, ensure_ascii=False).encode()
-        await backend.put(obj.bucket, report_key, body, "application/json")
-        obj.archived_at = func.now()
+        if obj.status == ObjectStatus.DONE and obj.archived_at is None and obj.archive_key:
+            await _archive(obj)
+            obj.archived_at = func.now()
+
+
+async def _archive(obj: DropzoneObject) -> None:
+    """Copy the source to `success/` or `failure/` (dated) and its report to `reports/`."""
+    assert obj.archive_key is not None
+    backend = backends.current()
+    await backend.copy(obj.bucket, obj.key, obj.archive_key)  # False: the source is gone
+    report_key = "reports/" + obj.archive_key.partition("/")[2] + ".report.json"
+    body = json.dumps(obj.report, ensure_ascii=False).encode()
+    await backend.put(obj.bucket, report_key, body, "application/json")
+
+
+async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner) -> None:
+    if not partner.contact_emails:
+        obj.mail_status = MailStatus.NO_RECIPIENT
+        log.warning("dropzone.no_recipient", object_id=obj.id, partner_id=partner.partner_id)
+        return
+    message = report_mail.build(
+        settings.mail, obj, env=settings.dropzone.env, recipients=partner.contact_emails
+    )
+    await mail.current().send(message)
+    obj.mail_status = MailStatus.SENT
+    obj.mail_sent_at = func.now()
+    obj.mail_message_id = report_mail.message_id(obj)
+    log.info("dropzone.report_sent", object_id=obj.id)
+
+
+# Jobs of the previous three-job layout, possibly still queued after an upgrade: same work.
+@blueprint.task(name="archive_object", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
+async def archive_object(object_id: int) -> None:
+    await finish_object(object_id)
 
 
 @blueprint.task(name="send_report", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
 async def send_report(object_id: int) -> None:
-    """Send the row's result e-mail once (the row stays locked while sending; SMTP errors
-    roll back and the job is retried)."""
-    settings = current_settings()
-    async with db.transaction() as session:
-        obj = await session.scalar(
-            select(DropzoneObject).where(DropzoneObject.id == object_id).with_for_update()
-        )
-        if obj is None or obj.status != ObjectStatus.DONE or obj.mail_status != MailStatus.PENDING:
-            return
-        partner = await session.get_one(Partner, obj.partner_id)
-        if not partner.contact_emails:
-            obj.mail_status = MailStatus.NO_RECIPIENT
-            log.warning("dropzone.no_recipient", object_id=obj.id, partner_id=partner.partner_id)
-            return
-        message = report_mail.build(
-            settings.mail, obj, env=settings.dropzone.env, recipients=partner.contact_emails
-        )
-        await mail.current().send(message)
-        obj.mail_status = MailStatus.SENT
-        obj.mail_sent_at = func.now()
-        obj.mail_message_id = report_mail.message_id(obj)
-    log.info("dropzone.report_sent", object_id=object_id)
+    await finish_object(object_id)
 
 
 # --- sweep ----------------------------------------------------------------------------------------
@@ -199,13 +275,13 @@ async def sweep(*, recovery_age: dt.timedelta = RECOVERY_AGE) -> dict[str, int]:
                 new = await intake(session, sightings[start : start + 500], Source.SWEEP)
                 counts["registered"] += len(new)
     async with db.transaction() as session:
-        for job, task, find in (
-            ("process", process_object, ledger.stuck_processing),
-            ("archive", archive_object, ledger.stuck_archive),
-            ("mail", send_report, ledger.stuck_mail),
-        ):
-            ids = await find(session, older_than=recovery_age)
-            counts["requeued"] += await _defer_each(session, task, job, ids)
+        ids = await ledger.stuck_processing(session, older_than=recovery_age)
+        counts["requeued"] += await _defer_each(session, process_object, "process", ids)
+        unfinished = set(await ledger.stuck_archive(session, older_than=recovery_age))
+        unfinished |= set(await ledger.stuck_mail(session, older_than=recovery_age))
+        counts["requeued"] += await _defer_each(
+            session, finish_object, "finish", sorted(unfinished), priority=FINISH_PRIORITY
+        )
     if counts["registered"] or counts["requeued"]:
         log.info("dropzone.sweep", **counts)
     return counts
