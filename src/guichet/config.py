@@ -89,6 +89,16 @@ class LogSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class BanSettings(BaseModel):
+    """The national address base (BAN) API, read by the publication API's compute step: the
+    BAN id of each commune (validator check `row.cog_no_match_id_ban_commune`) and its number of
+    addresses (mass-deletion guard when a commune has no current revision). Unset: offline,
+    as the reference behaves when the BAN cannot be reached."""
+
+    api_url: str | None = None  # e.g. https://plateforme.adresse.data.gouv.fr
+    timeout: Annotated[float, Field(gt=0)] = 3.0  # seconds per call
+
+
 class DepotCacheSettings(BaseModel):
     """Per-process cache of `GET /communes/{code}/current-revision`, invalidated through
     PostgreSQL LISTEN/NOTIFY (see guichet.depot.cache)."""
@@ -171,6 +181,7 @@ class Settings(BaseSettings):
     loaders: LoadersSettings = LoadersSettings()
     dropzone: DropzoneSettings = DropzoneSettings()
     depot_cache: DepotCacheSettings = DepotCacheSettings()
+    ban: BanSettings = BanSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
 

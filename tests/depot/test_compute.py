@@ -162,7 +162,7 @@ class TestComputeFailures:
         from guichet.depot import compute
 
         class Failing:
-            async def check(self, data: bytes, code: str) -> compute.FileCheck:
+            async def check(self, data: bytes, code: str, ban: object = None) -> compute.FileCheck:
                 raise compute.ComputeFailed("BrokenProcessPool")
 
         revision = await create(client, parties.chef)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from guichet.bal import validate
+from guichet.bal import HttpBanLookup, validate
 
 # The validator is a port of @ban-team/validateur-bal 3.5.2, reference-exact: clients compare
 # `validatorVersion` with what the reference service writes.
@@ -53,9 +53,26 @@ def today() -> dt.date:
     return dt.datetime.now(_PARIS).date()
 
 
-def check_file(data: bytes, code_commune: str, day: dt.date) -> FileCheck:
+BanApi = tuple[str, float]
+"""(base URL, timeout) of the BAN API: plain values, they cross to the pool's processes."""
+
+_ban_lookups: dict[BanApi, HttpBanLookup] = {}
+"""One lookup (and its cache) per BAN API, kept by each pool process across files."""
+
+
+def _ban_lookup(ban: BanApi | None) -> HttpBanLookup | None:
+    if ban is None:
+        return None
+    if ban not in _ban_lookups:
+        _ban_lookups[ban] = HttpBanLookup(ban[0], timeout=ban[1])
+    return _ban_lookups[ban]
+
+
+def check_file(
+    data: bytes, code_commune: str, day: dt.date, ban: BanApi | None = None
+) -> FileCheck:
     """Validate `data` (profile auto-detected) and check that every row is of `code_commune`."""
-    report = validate(data, None, today=day)
+    report = validate(data, None, today=day, ban_lookup=_ban_lookup(ban))
     problems: list[dict[str, Any]] = []
     count = 0
     for problem in report.problems():
@@ -162,10 +179,10 @@ class ComputePool:
         for _ in range(self.workers):
             executor.submit(_ready)
 
-    async def check(self, data: bytes, code_commune: str) -> FileCheck:
+    async def check(self, data: bytes, code_commune: str, ban: BanApi | None = None) -> FileCheck:
         executor = self._get()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(executor, check_file, data, code_commune, today())
+        future = loop.run_in_executor(executor, check_file, data, code_commune, today(), ban)
         try:
             return await asyncio.wait_for(future, self.timeout)
         except (concurrent.futures.process.BrokenProcessPool, TimeoutError) as exc:

@@ -7,6 +7,7 @@ after their checks, then write in a second short transaction.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from guichet.db import Session
-from guichet.depot import compute, errors, service, upload, views
+from guichet.depot import ban, compute, errors, service, upload, views
 from guichet.depot.bodies import CSV_BODY, openapi_body, parse_body
 from guichet.depot.deps import Commune, CurrentClient, OwnedRevision, RevisionParam
 from guichet.depot.models import Client, Revision, new_id
@@ -99,13 +100,20 @@ async def compute_revision(
     """Step 3: validate the file; `isReady` is `validation.valid`."""
     bal_file = await service.check_computable(session, revision)
     revision_id, code, client_id = revision.id, revision.code_commune, client.id
+    ban_settings = request.app.state.settings.ban
+    # Without a current revision, the mass-deletion guard compares with the BAN (read now,
+    # outside any lock; a revision published meanwhile wins, see previous_rows_count).
+    needs_ban_count = await service.current_revision(session, code) is None
     await session.commit()  # no connection held during the validation
     try:
         data = await get_bytes(blobs, bal_file.blob_key)
     except BlobNotFound:
         raise errors.BlobMissing() from None
     try:
-        check = await compute.pool.check(data, code)
+        check, ban_addresses = await asyncio.gather(
+            compute.pool.check(data, code, ban.api(ban_settings)),
+            ban.addresses_count(ban_settings, code) if needs_ban_count else _zero(),
+        )
     except compute.ComputeFailed as exc:
         log.error(
             "depot.compute_failed", revision_id=revision_id, reason=str(exc), exc_info=exc.__cause__
@@ -127,6 +135,7 @@ async def compute_revision(
                 client=owner,
                 check=check,
                 report_key=report_key,
+                ban_addresses=ban_addresses,
             )
             current_file = await service.get_file(writer, revision_id)
             body = views.revision_with_client(
@@ -139,6 +148,10 @@ async def compute_revision(
         await blobs.delete(previous_key)  # the report of the previous compute
     log.info("depot.revision_computed", revision_id=revision_id, valid=body["validation"]["valid"])
     return JSONResponse(body)
+
+
+async def _zero() -> int:
+    return 0
 
 
 def _report_blob(revision_id: str, code: str, check: compute.FileCheck) -> bytes:

@@ -141,10 +141,14 @@ async def check_computable(session: AsyncSession, revision: Revision) -> File:
     return bal_file
 
 
-async def previous_rows_count(session: AsyncSession, code_commune: str) -> int:
-    """Rows of the current revision (0 without one: no BAN lookup is configured)."""
+async def previous_rows_count(
+    session: AsyncSession, code_commune: str, *, ban_addresses: int = 0
+) -> int:
+    """Rows of the current revision; without one, the BAN's address count (0 if unknown)."""
     current = await current_revision(session, code_commune)
-    rows = (current.validation or {}).get("rowsCount") if current is not None else None
+    if current is None:
+        return ban_addresses
+    rows = (current.validation or {}).get("rowsCount")
     return rows if isinstance(rows, int) else 0
 
 
@@ -161,6 +165,7 @@ async def record_validation(
     client: Client,
     check: FileCheck,
     report_key: str | None,
+    ban_addresses: int = 0,
 ) -> tuple[Revision, str | None]:
     """Apply api-depot's own rules to the validator's verdict and store the result; returns
     the revision and the key of the report it replaces.
@@ -182,7 +187,9 @@ async def record_validation(
             "parseErrors": check.parse_errors,
         }
     else:
-        validation = await _apply_rules(session, revision.code_commune, client, check)
+        validation = await _apply_rules(
+            session, revision.code_commune, client, check, ban_addresses=ban_addresses
+        )
     previous_key = revision.report_key
     revision.validation = validation
     revision.is_ready = bool(validation["valid"])
@@ -193,14 +200,19 @@ async def record_validation(
 
 
 async def _apply_rules(
-    session: AsyncSession, code_commune: str, client: Client, check: FileCheck
+    session: AsyncSession,
+    code_commune: str,
+    client: Client,
+    check: FileCheck,
+    *,
+    ban_addresses: int,
 ) -> dict[str, Any]:
     found_errors, warnings = list(check.errors), list(check.warnings)
     if not check.all_rows_in_commune:
         found_errors.append("commune_insee.valeur_inattendue")
     if client.chef_de_file is not None and not is_in_perimeter(code_commune, client.chef_de_file):
         found_errors.append(OUT_OF_PERIMETER)
-    last = await previous_rows_count(session, code_commune)
+    last = await previous_rows_count(session, code_commune, ban_addresses=ban_addresses)
     if last * 0.8 < last - check.rows_count:
         found_errors.append(DELETE_TOO_MANY)
     if last * 0.2 < last - check.rows_count:
