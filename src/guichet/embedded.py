@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 from urllib.parse import quote
 
 import psycopg
@@ -175,7 +175,45 @@ def _stop_child(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-class EmbeddedPostgres:
+class OwnedService:
+    """A service of one Guichet home that a single process owns: the owner holds an exclusive
+    flock on ``root/lock`` for its whole life, so a leftover of a crashed owner is recognised
+    (nobody holds its lock) and other commands attach instead of starting a second one.
+    Subclasses implement ``start`` and ``stop``; use them as context managers."""
+
+    root: Path
+    _lock: IO[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _acquire_lock(self) -> bool:
+        lock = (self.root / "lock").open("ab")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return False
+        self._lock = lock
+        return True
+
+
+class EmbeddedPostgres(OwnedService):
     """Start (or attach to) the PostgreSQL of one Guichet home. Use as a context manager."""
 
     def __init__(self, home: Path, *, database: str = "guichet") -> None:
@@ -234,29 +272,7 @@ class EmbeddedPostgres:
             self._lock = None
         self.owner = False
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # --- owner side ---------------------------------------------------------------------------
-
-    def _acquire_lock(self) -> bool:
-        lock = (self.root / "lock").open("ab")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            return False
-        self._lock = lock
-        return True
 
     def _start_owned(self, timeout: float) -> None:
         run_as = _run_as()

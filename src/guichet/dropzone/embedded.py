@@ -14,7 +14,6 @@ partners are told); the internal ports are picked free at each start.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -24,14 +23,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any
 
 import httpx
 from pydantic import SecretStr
 
 from guichet.config import DropzoneSettings, Settings
 from guichet.dropzone.backends import new_secret, weed_binary
+from guichet.embedded import OwnedService
 from guichet.logging import get_logger
 
 log = get_logger(__name__)
@@ -68,7 +67,7 @@ def _looks_like_weed(pid: int) -> bool:
         return _alive(pid) and not Path("/proc/self").exists()
 
 
-class EmbeddedSeaweed:
+class EmbeddedSeaweed(OwnedService):
     """Start (or attach to) the SeaweedFS of one Guichet home. Use as a context manager."""
 
     def __init__(self, home: Path, settings: DropzoneSettings) -> None:
@@ -131,29 +130,7 @@ class EmbeddedSeaweed:
         )
         return settings.model_copy(update={"dropzone": updated})
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # --- owner side ---------------------------------------------------------------------------
-
-    def _acquire_lock(self) -> bool:
-        lock = (self.root / "lock").open("ab")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            return False
-        self._lock = lock
-        return True
 
     def _identities_file(self) -> Path:
         path = self.root / "s3.json"
