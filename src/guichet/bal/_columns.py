@@ -65,8 +65,9 @@ class Chunk(ABC):
     size: int
 
     @abstractmethod
-    def coded(self, j: int) -> Coded:
-        """Column ``j`` (each column is asked for once)."""
+    def coded(self, j: int, *, unique: bool = False) -> Coded:
+        """Column ``j`` (each column is asked for once); ``unique``: its values are known to
+        (nearly) never repeat, so do not look for repeats."""
 
     @abstractmethod
     def row(self, i: int) -> list[str]:
@@ -80,8 +81,10 @@ class ListChunk(Chunk):
         self.columns = columns
         self.size = len(columns[0]) if columns else 0
 
-    def coded(self, j: int) -> Coded:
+    def coded(self, j: int, *, unique: bool = False) -> Coded:
         column = self.columns[j]
+        if unique:
+            return Coded(list(column), np.arange(len(column), dtype=np.intp))
         index = dict.fromkeys(column)
         if len(index) > len(column) // 2:  # nearly unique: not worth a dictionary
             return Coded(list(column), np.arange(len(column), dtype=np.intp))

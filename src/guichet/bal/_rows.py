@@ -402,6 +402,8 @@ _BULK_PATTERNS = {
     "id_ban_adresse": _bulk.UUID_HAPPY,
     "cad_parcelles": _bulk.CAD_HAPPY,
 }
+_NEAR_UNIQUE = frozenset({"cle_interop", "uid_adresse", "id_ban_adresse", "x", "y", "long", "lat"})
+"""Columns whose values (nearly) never repeat in a real file: looking for repeats costs a pass."""
 _COMMUNE_FIELDS = ("cle_interop", "commune_insee", "commune_nom", "commune_deleguee_insee")
 """The cells checks 2, 3 and 8 read (cle_interop by its commune part)."""
 _NAME_FIELDS = ("voie_nom", "toponyme", "lieudit_complement_nom")
@@ -529,7 +531,10 @@ class RowsReader:
         self.rows_seen += size
         if not size:
             return
-        cols = {index: chunk.coded(index) for index, *_ in self._known}
+        cols = {
+            index: chunk.coded(index, unique=schema in _NEAR_UNIQUE and not localized)
+            for index, _, _, schema, localized in self._known
+        }
         dirty = np.zeros(size, dtype=bool)
         bulk_bad: dict[int, NDArray[np.bool_]] = {}
         for index, header, normalized, schema, localized in self._known:
