@@ -11,9 +11,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import OrderedDict
 from typing import Final
 
@@ -59,6 +56,11 @@ class HttpBanLookup:
         return ban_id
 
     def _fetch(self, code_commune: str) -> str | None:
+        # imported here: urllib.request (http.client, email, ssl…) is slow to import and only
+        # the server, with a BAN API configured, ever calls this
+        import urllib.parse
+        import urllib.request
+
         url = f"{self._base_url}/api/district/cog/{urllib.parse.quote(code_commune, safe='')}"
         try:
             with urllib.request.urlopen(url, timeout=self._timeout) as response:

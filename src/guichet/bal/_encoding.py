@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from guichet.bal import _chardet
-
 SUPPORTED_ENCODINGS = ("utf-8", "windows-1252")
 
 # CHARDET_TO_NORMALIZED_ENCODINGS of lib/validate/parse/detect-encoding.ts (keys lower-cased)
@@ -110,6 +108,9 @@ def _is_strict_utf8(buf: bytes) -> bool:
 
 
 def _detect_with_chardet(buf: bytes) -> str:
+    # imported here: its tables cost start-up time and nearly every file is strict UTF-8
+    from guichet.bal import _chardet
+
     utf8 = _chardet.utf8_confidence(buf)
     if utf8 is not None and (utf8 >= 80 or utf8 == 10):
         return "utf-8"  # e.g. overlong forms or surrogates, which chardet does not check
