@@ -29,6 +29,7 @@ EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 _BIG_FILE = 5_000_000
 _SHOWN_PROBLEMS = 50
 _JSON_BATCH = 5_000
+_TAILS_KEPT = 50_000
 
 
 def _parse_today(value: str | None) -> dt.date | None:
@@ -95,15 +96,32 @@ def _write_json(report: Report, out: TextIO) -> None:
     head = json.dumps(report.summary(), ensure_ascii=False)
     out.write(head[:-1] + ', "problems": [')
     separator = ""
-    for batch in _batches(report.problems(), _JSON_BATCH):
-        # one dumps() per batch: the C encoder does the loop, a batch bounds the memory
-        text = json.dumps([p.to_json() for p in batch], ensure_ascii=False)
-        out.write(separator + text[1:-1])
-        separator = ","
+    for batch in _batches(map(_ProblemJson(), report.problems()), _JSON_BATCH):
+        out.write(separator + ", ".join(batch))
+        separator = ", "
     out.write("]}\n")
 
 
-def _batches(items: Iterable[Problem], size: int) -> Iterator[list[Problem]]:
+class _ProblemJson:
+    """``json.dumps(problem.to_json())``, the part after ``line`` encoded once per distinct
+    (column, value, code, level, message): rows repeat the same problems."""
+
+    def __init__(self) -> None:
+        self._tails: dict[tuple[object, ...], str] = {}
+
+    def __call__(self, problem: Problem) -> str:
+        key = (problem.column, problem.value, problem.code, problem.level, problem.message)
+        tail = self._tails.get(key)
+        if tail is None:
+            if len(self._tails) >= _TAILS_KEPT:  # distinct values (cells) must not pile up
+                self._tails.clear()
+            fields = problem.to_json()
+            del fields["line"]
+            tail = self._tails[key] = json.dumps(fields, ensure_ascii=False)[1:]
+        return f'{{"line": {problem.line}, {tail}'
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch

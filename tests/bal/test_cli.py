@@ -1,0 +1,57 @@
+"""``guichet bal validate``: exit statuses, text and JSON outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from guichet.bal import validate
+from guichet.bal._cli import _write_json
+from guichet.cli import build_app
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
+TODAY = "2026-11-22"
+
+
+def _run(*args: str) -> Any:
+    """`guichet bal validate ...` as the console command runs it."""
+    return CliRunner().invoke(build_app(only="bal"), ["bal", "validate", *args, "--today", TODAY])
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("ecosystem/apidepot_bal-valid.csv", 0),
+        ("fixtures/sample.csv", 1),
+        ("fixtures/troll.png", 2),
+        ("derived/edge_too_few_fields.csv", 2),
+        ("does/not/exist.csv", 2),
+    ],
+)
+def test_exit_status(path: str, status: int) -> None:
+    result = _run(str(CORPUS / path))
+    assert result.exit_code == status, result.output
+
+
+def test_text_summary_is_french_and_counts_problems() -> None:
+    result = _run(str(CORPUS / "fixtures/sample.csv"))
+    assert "INVALIDE" in result.output
+    assert "cle_interop.numero_prefixe_manquant ×10" in result.output
+
+
+@pytest.mark.parametrize(
+    "path", ["fixtures/sample.csv", "fixtures/1.4_1.4-incoherent-id-ban.csv", "fixtures/troll.png"]
+)
+def test_json_output_is_the_summary_plus_every_problem(path: str) -> None:
+    """The streamed writer gives exactly ``json.dumps`` of the whole report."""
+    report = validate(CORPUS / path)
+    out = io.StringIO()
+    _write_json(report, out)
+    expected = {**report.summary(), "problems": [p.to_json() for p in report.problems()]}
+    assert out.getvalue() == json.dumps(expected, ensure_ascii=False) + "\n"
