@@ -7,6 +7,7 @@ import time: the CLI calls `Settings()` once and passes the object down; tests b
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -34,6 +35,10 @@ class WorkerSettings(BaseModel):
     # None = automatic: in-process when the database is embedded (nothing configured), else off
     # (run `guichet worker` processes instead).
     in_process: bool | None = None
+    # `guichet worker` processes that `guichet serve` runs beside its in-process worker (same
+    # home, same database). None = automatic: one per core beyond the first when the worker
+    # runs in process, else none. Jobs are mostly Python: one process uses one core at most.
+    processes: Annotated[int | None, Field(ge=0, le=64)] = None
     concurrency: Annotated[int, Field(ge=1)] = 4
     queues: list[str] | None = None  # None = every queue
     shutdown_timeout: Annotated[float, Field(gt=0)] = 30.0
@@ -147,6 +152,9 @@ class DropzoneSettings(BaseModel):
     secret_access_key: SecretStr | None = None
     sqs_queue_name: str = "guichet-dropzone-events"
     max_file_bytes: Annotated[int, Field(ge=1024)] = 64 * MiB
+    # Objects of one bucket a processing job takes at once (one claim, overlapped downloads,
+    # one commit); 1 = one transaction per file.
+    batch_size: Annotated[int, Field(ge=1, le=500)] = 32
     sweep_cron: str = "* * * * *"  # procrastinate cron (a 6th column = seconds)
     listen_events: bool = True  # run the event listener next to the worker
     seaweedfs: SeaweedSettings = SeaweedSettings()
@@ -219,6 +227,13 @@ class Settings(BaseSettings):
         if self.worker.in_process is None:
             return self.is_embedded
         return self.worker.in_process
+
+    @property
+    def worker_processes(self) -> int:
+        """How many `guichet worker` processes `guichet serve` starts."""
+        if self.worker.processes is not None:
+            return self.worker.processes
+        return max((os.cpu_count() or 1) - 1, 0) if self.run_worker_in_process else 0
 
     @property
     def blobs_dir(self) -> Path:

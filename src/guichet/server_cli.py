@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from guichet import auth, cog, db, dropzone, queue
+from guichet import auth, cog, db, dropzone, queue, worker_processes
 from guichet.app import build_resources, create_app
 from guichet.config import Settings
 from guichet.dropzone import events as dropzone_events
@@ -107,25 +107,30 @@ def serve(
                     f"Admin token (shown once; kept in {settings.home / auth.ADMIN_TOKEN_FILE}):"
                     f" {new_token}"
                 )
-            if settings.workers > 1:
-                _serve_processes(settings)
-                return
-            application = create_app(settings)
-            _settle_heap()
-            config = uvicorn.Config(
-                application,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,  # ours (structlog) is already in place
-                access_log=False,  # the request middleware logs every request
-                server_header=False,
-            )
-            log.info("serve.start", url=f"http://{settings.host}:{settings.port}")
-            uvicorn.Server(config).run()
+            with worker_processes.worker_processes(settings):
+                _serve_api(settings)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:
         log.info("serve.stopped")
+
+
+def _serve_api(settings: Settings) -> None:
+    if settings.workers > 1:
+        _serve_processes(settings)
+        return
+    application = create_app(settings)
+    _settle_heap()
+    config = uvicorn.Config(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # ours (structlog) is already in place
+        access_log=False,  # the request middleware logs every request
+        server_header=False,
+    )
+    log.info("serve.start", url=f"http://{settings.host}:{settings.port}")
+    uvicorn.Server(config).run()
 
 
 # --- several API processes ------------------------------------------------------------------
@@ -212,6 +217,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at the same time.")] = None,
 ) -> None:
     """Run a job worker until Ctrl-C / SIGTERM (scale out: one per core, on any machine)."""
+    worker_processes.die_with_parent()  # when started by `serve`
     settings = _settings()
     if concurrency is not None:
         settings = settings.model_copy(

@@ -104,6 +104,9 @@ def service_client(settings: Settings) -> Any:
 
 
 _TASKS = {
+    "dropzone:drain_bucket": tasks.drain_bucket,
+    "dropzone:mail_objects": tasks.mail_objects,
+    "dropzone:archive_objects": tasks.archive_objects,
     "dropzone:process_object": tasks.process_object,
     "dropzone:finish_object": tasks.finish_object,
     "dropzone:archive_object": tasks.archive_object,

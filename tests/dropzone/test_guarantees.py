@@ -132,8 +132,12 @@ class TestOncePerObjectVersion:
                 await tasks.intake(session, [sighting], Source.EVENT)
                 await session.commit()
         assert (await tasks.sweep())["registered"] == 0
-        ran = await run_jobs()
-        assert ran == {"dropzone:process_object": 3, "dropzone:finish_object": 3}
+        ran = await run_jobs()  # one drain (one waiting job per bucket), its e-mail and archive
+        assert ran == {
+            "dropzone:drain_bucket": 1,
+            "dropzone:mail_objects": 1,
+            "dropzone:archive_objects": 1,
+        }
         assert await counts(session) == {"objects": 3, "runs": 3, "records": 3}
         mails = outbox()
         assert len(mails) == 3
@@ -147,42 +151,40 @@ class TestOncePerObjectVersion:
         assert await run_jobs() == {}
         assert len(outbox()) == 3
 
-    async def test_requeue_skips_rows_whose_job_waits(
+    async def test_one_waiting_drain_per_bucket_and_priorities(
         self, new_partner: PartnerFactory, session: AsyncSession
     ) -> None:
         p = await new_partner("requeue")
         put(p, "a.json", loader_body(p))
         put(p, "b.json", loader_body(p))
         assert (await tasks.sweep())["registered"] == 2
-        ids = list(
-            (await session.execute(text("SELECT id FROM dropzone_object ORDER BY id"))).scalars()
-        )
-        # Both jobs wait already: the batch insert fails on the queueing lock, and the
-        # one-by-one fallback skips each without breaking the transaction.
-        assert await tasks._defer_each(session, tasks.process_object, "process", ids) == 0
+        # A drain waits already: waking the bucket again adds nothing, without breaking the
+        # transaction; once it has started, a new one can wait.
+        assert await tasks.wake(session, [p["bucket"]]) == 0
         await session.execute(
             text("DELETE FROM procrastinate_jobs WHERE queueing_lock = :lock"),
-            {"lock": tasks.lock("process", ids[0])},
+            {"lock": tasks.drain_lock(p["bucket"])},
         )
-        assert await tasks._defer_each(session, tasks.process_object, "process", ids) == 1
-        finish = await tasks._defer_each(
-            session, tasks.finish_object, "finish", ids, priority=tasks.FINISH_PRIORITY
-        )
-        assert finish == 2
-        priorities = (
+        assert await tasks.wake(session, [p["bucket"]]) == 1
+        await tasks.drain_bucket(p["bucket"])
+        jobs = (
             await session.execute(
                 text(
-                    "SELECT task_name, priority FROM procrastinate_jobs"
+                    "SELECT task_name, priority, args FROM procrastinate_jobs"
                     " WHERE task_name LIKE 'dropzone:%' ORDER BY id"
                 )
             )
         ).all()
-        assert [tuple(row) for row in priorities] == [
-            ("dropzone:process_object", 0),
-            ("dropzone:process_object", 0),
-            ("dropzone:finish_object", tasks.FINISH_PRIORITY),
-            ("dropzone:finish_object", tasks.FINISH_PRIORITY),
+        ids = list(
+            (await session.execute(text("SELECT id FROM dropzone_object ORDER BY id"))).scalars()
+        )
+        # One batch: one e-mail job (before any other work) and one archive job (after).
+        assert [tuple(row) for row in jobs] == [
+            ("dropzone:drain_bucket", tasks.DRAIN_PRIORITY, {"bucket": p["bucket"]}),
+            ("dropzone:mail_objects", tasks.MAIL_PRIORITY, {"object_ids": ids}),
+            ("dropzone:archive_objects", tasks.ARCHIVE_PRIORITY, {"object_ids": ids}),
         ]
+        assert tasks.MAIL_PRIORITY > tasks.DRAIN_PRIORITY > tasks.ARCHIVE_PRIORITY
 
     async def test_no_event_at_all_the_sweep_finds_everything(
         self,
@@ -346,7 +348,7 @@ class TestMail:
         await session.execute(
             text("UPDATE procrastinate_jobs SET status = 'todo' WHERE status = 'doing'")
         )
-        assert await run_jobs() == {"dropzone:finish_object": 1}
+        assert await run_jobs() == {"dropzone:archive_objects": 1}
         assert len(outbox()) == 1  # the retry archives, and does not send again
         archived = await session.scalar(
             text("SELECT archived_at IS NOT NULL AND mail_status = 'sent' FROM dropzone_object")

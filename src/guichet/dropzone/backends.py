@@ -8,13 +8,13 @@ Both give each partner a bucket `ql-loader-{env}-{partner}` and a key that can o
   bucket's `s3:ObjectCreated:*` notifications sent to one SQS queue.
 
 The data-plane calls the service makes (list, head, get, copy, put) are the same S3 API calls on
-both, with the service's own credentials. boto3 is blocking: every call runs in a thread.
+both, with the service's own credentials: the per-object ones through obstore (`dataplane`),
+listings and the control plane through boto3, which is blocking (every call runs in a thread).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import re
 import secrets
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guichet.config import DropzoneSettings, S3Settings
+from guichet.dropzone.dataplane import ObjectCalls, ObjectInfo, clean_etag
 from guichet.errors import BadRequest, ServiceUnavailable
 from guichet.logging import get_logger
 from guichet.storage import create_s3_client
@@ -71,10 +72,6 @@ def is_inbound_key(key: str) -> bool:
     return not any(part == ".uploads" for part in key.split("/"))
 
 
-def clean_etag(etag: str) -> str:
-    return etag.strip().strip('"')
-
-
 def new_secret(length: int = 40) -> str:
     return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(length))
 
@@ -83,14 +80,6 @@ def new_secret(length: int = 40) -> str:
 class Credentials:
     access_key_id: str
     secret_access_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    key: str
-    etag: str
-    size: int
-    last_modified: dt.datetime | None = None
 
 
 class Backend(Protocol):
@@ -143,6 +132,9 @@ class _S3Objects:
                 addressing_style=addressing_style,  # type: ignore[arg-type]
             )
         )
+        self.objects = ObjectCalls(
+            settings, virtual_hosted=addressing_style == "virtual", fallback=_Boto3Calls(self.s3)
+        )
 
     @property
     def public_endpoint_url(self) -> str | None:
@@ -180,6 +172,36 @@ class _S3Objects:
         return await asyncio.to_thread(run)
 
     async def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        return await self.objects.head(bucket, key)
+
+    async def get(self, bucket: str, key: str) -> bytes:
+        found = await self.objects.fetch(bucket, key, max_bytes=sys.maxsize)
+        if found is None or found[1] is None:
+            raise FileNotFoundError(f"s3://{bucket}/{key}")
+        return found[1]
+
+    async def fetch(
+        self, bucket: str, key: str, *, max_bytes: int
+    ) -> tuple[ObjectInfo, bytes | None] | None:
+        """One GET: the object's metadata and body (None when larger than `max_bytes`: the
+        body is left unread), or None if the object is gone. Replaces HEAD + GET."""
+        return await self.objects.fetch(bucket, key, max_bytes=max_bytes)
+
+    async def copy(self, bucket: str, source_key: str, target_key: str) -> bool:
+        """Server-side copy; False if the source is gone (no HEAD first: one call)."""
+        return await self.objects.copy(bucket, source_key, target_key)
+
+    async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        await self.objects.put(bucket, key, body, content_type)
+
+
+class _Boto3Calls:
+    """The per-object calls through boto3 (in a thread): for keys obstore cannot name."""
+
+    def __init__(self, s3: S3Client) -> None:
+        self.s3 = s3
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo | None:
         try:
             response = await asyncio.to_thread(self.s3.head_object, Bucket=bucket, Key=key)
         except Exception as exc:
@@ -192,13 +214,6 @@ class _S3Objects:
             response["ContentLength"],
             response.get("LastModified"),
         )
-
-    async def get(self, bucket: str, key: str) -> bytes:
-        def run() -> bytes:
-            response = self.s3.get_object(Bucket=bucket, Key=key)
-            return response["Body"].read()
-
-        return await asyncio.to_thread(run)
 
     async def fetch(
         self, bucket: str, key: str, *, max_bytes: int

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from guichet import db
 from guichet.config import Settings
 from guichet.dropzone import backends, tasks
+from guichet.dropzone.dataplane import clean_etag
 from guichet.dropzone.ledger import Sighting
 from guichet.dropzone.models import DropzoneCheckpoint, Source
 from guichet.logging import get_logger
@@ -80,7 +81,7 @@ def sighting_from_meta(event: dict[str, Any]) -> Sighting | None:
     uploaded_at = None
     with contextlib.suppress(ValueError, TypeError, OverflowError):
         uploaded_at = dt.datetime.fromtimestamp(int(attributes["mtime"]), dt.UTC)
-    return Sighting(bucket, key, backends.clean_etag(etag), size, uploaded_at)
+    return Sighting(bucket, key, clean_etag(etag), size, uploaded_at)
 
 
 def sightings_from_sqs(body: str) -> Iterator[Sighting]:
@@ -98,7 +99,7 @@ def sightings_from_sqs(body: str) -> Iterator[Sighting]:
         yield Sighting(
             s3["bucket"]["name"],
             unquote_plus(s3["object"]["key"]),  # keys are URL-encoded in S3 events
-            backends.clean_etag(s3["object"].get("eTag", "")),
+            clean_etag(s3["object"].get("eTag", "")),
             s3["object"].get("size"),
             uploaded_at,
         )

@@ -2,7 +2,8 @@
 
 Every detection path (SQS, SeaweedFS metadata log, sweep, admin rescan) ends in `insert`, an
 INSERT … ON CONFLICT (bucket, key, etag) DO NOTHING: only the first sighting of an object version
-creates a row (and, in `tasks.intake`, the job that processes it, in the same transaction).
+creates a row (and, in `tasks.intake`, wakes the job that drains its bucket, in the same
+transaction). The pending rows are the work queue: `claim` takes a batch of them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.dropzone.backends import clean_etag, is_inbound_key
+from guichet.dropzone.backends import is_inbound_key
+from guichet.dropzone.dataplane import clean_etag
 from guichet.dropzone.models import DropzoneBucket, DropzoneObject, MailStatus, ObjectStatus
 
 MAX_PROCESS_ATTEMPTS = 10
@@ -40,13 +42,23 @@ _INSERT = text(
            AS s(bucket, key, etag, size, uploaded_at)
       JOIN dropzone_bucket b ON b.bucket = s.bucket
     ON CONFLICT (bucket, key, etag) DO NOTHING
-    RETURNING id
+    RETURNING id, bucket
     """
 )
 
 
-async def insert(session: AsyncSession, sightings: Sequence[Sighting], source: str) -> list[int]:
-    """Ids of the rows created (objects never seen before, in known buckets, inbound keys)."""
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A ledger row just created: an object version never seen before."""
+
+    id: int
+    bucket: str
+
+
+async def insert(
+    session: AsyncSession, sightings: Sequence[Sighting], source: str
+) -> list[Created]:
+    """The rows created (objects never seen before, in known buckets, inbound keys), by id."""
     unique = {
         (s.bucket, s.key, clean_etag(s.etag)): s
         for s in sightings
@@ -66,7 +78,7 @@ async def insert(session: AsyncSession, sightings: Sequence[Sighting], source: s
             "source": source,
         },
     )
-    return sorted(result.scalars())
+    return sorted((Created(row.id, row.bucket) for row in result), key=lambda c: c.id)
 
 
 async def buckets(session: AsyncSession) -> list[str]:
@@ -75,17 +87,18 @@ async def buckets(session: AsyncSession) -> list[str]:
     )
 
 
-async def stuck_processing(session: AsyncSession, *, older_than: dt.timedelta) -> list[int]:
-    """Pending rows that may have lost their job (its worker was killed): to defer again."""
+async def stuck_buckets(session: AsyncSession, *, older_than: dt.timedelta) -> list[str]:
+    """Buckets with pending rows that may have lost their job (its worker was killed, or the
+    file failed and waits for its retry): to drain again."""
     result = await session.scalars(
-        select(DropzoneObject.id)
+        select(DropzoneObject.bucket)
         .where(
             DropzoneObject.status == ObjectStatus.PENDING,
             DropzoneObject.attempts < MAX_PROCESS_ATTEMPTS,
             DropzoneObject.seen_at <= text("now() - CAST(:age AS interval)"),
         )
-        .order_by(DropzoneObject.id)
-        .limit(1000),
+        .distinct()
+        .order_by(DropzoneObject.bucket),
         {"age": older_than},
     )
     return list(result)
@@ -119,3 +132,58 @@ async def stuck_archive(session: AsyncSession, *, older_than: dt.timedelta) -> l
         {"age": older_than},
     )
     return list(result)
+
+
+# --- the work queue -------------------------------------------------------------------------------
+
+# Advisory-lock namespace of "new rows in this bucket" (second key: hashtext(bucket)).
+BUCKET_LOCK_NAMESPACE = 0x647A  # "dz"
+
+_SHARE_BUCKET = text("SELECT pg_advisory_xact_lock_shared(:ns, hashtext(:bucket))")
+_OWN_BUCKET = text("SELECT pg_advisory_xact_lock(:ns, hashtext(:bucket))")
+
+# A row claimed this recently is being processed by someone else (or was just retried).
+CLAIM_FRESH = dt.timedelta(seconds=2)
+
+_CLAIM = text(
+    """
+    UPDATE dropzone_object SET attempts = attempts + 1, started_at = now()
+     WHERE id IN (SELECT id FROM dropzone_object
+                   WHERE bucket = :bucket AND status = 'pending' AND attempts < :max_attempts
+                     AND id <> ALL(CAST(:exclude AS bigint[]))
+                     AND (started_at IS NULL OR started_at < now() - CAST(:fresh AS interval))
+                   ORDER BY id LIMIT :limit
+                   FOR UPDATE SKIP LOCKED)
+    RETURNING id
+    """
+)
+
+
+async def announce(session: AsyncSession, buckets: Sequence[str]) -> None:
+    """Called by a transaction that adds pending rows to these buckets, before it wakes their
+    drain job: a drain's last claim waits for this transaction to commit (see `claim`)."""
+    for bucket in sorted(set(buckets)):  # one order for every transaction: no deadlock
+        await session.execute(_SHARE_BUCKET, {"ns": BUCKET_LOCK_NAMESPACE, "bucket": bucket})
+
+
+async def claim(
+    session: AsyncSession, bucket: str, *, limit: int, exclude: Sequence[int] = ()
+) -> list[int]:
+    """Take up to `limit` pending rows of `bucket` (oldest first) and count an attempt on each;
+    the caller commits at once, so that the attempt counts even if its worker then dies.
+
+    The bucket lock makes the last, empty claim of a drain wait for every transaction that
+    announced new rows: such rows are either seen here or woke another drain job after this
+    one, never left waiting for the sweep."""
+    await session.execute(_OWN_BUCKET, {"ns": BUCKET_LOCK_NAMESPACE, "bucket": bucket})
+    result = await session.scalars(
+        _CLAIM,
+        {
+            "bucket": bucket,
+            "max_attempts": MAX_PROCESS_ATTEMPTS,
+            "exclude": list(exclude),
+            "fresh": CLAIM_FRESH,
+            "limit": limit,
+        },
+    )
+    return sorted(result)

@@ -1,6 +1,7 @@
-"""Processing one object of a partner bucket: the S3 channel's own checks, then exactly the REST
-endpoint's code (`guichet.loaders.service.receive`: authenticate, store, validate, integrate,
-record the run).
+"""Processing one object of a partner bucket: `download` it (outside any transaction, so that a
+batch's downloads overlap), then `process` it: the S3 channel's own checks, then exactly the
+REST endpoint's code (`guichet.loaders.service.receive`: authenticate, store, validate,
+integrate, record the run).
 
 S3-only checks, before anything is integrated (each failure is a REJECTED run whose report is
 the contract's KO body): size cap (from the GET's headers: a larger body is left unread), a
@@ -117,50 +118,75 @@ async def _reject(
     return run.id
 
 
-async def process(
-    session: AsyncSession,
-    backend: Backend,
-    store: BlobStore,
-    settings: DropzoneSettings,
-    obj: DropzoneObject,
-    partner: Partner,
-) -> Outcome:
-    """Read, check, integrate and record one object version; raises `ObjectGone`."""
-    max_bytes = settings.max_file_bytes
-    body = b""
+@dataclass(frozen=True, slots=True)
+class Download:
+    """What the bucket gave for one object version: its body, or the reason it is rejected
+    without being read (too large, not `.json`); `received_at` is its upload time."""
+
+    received_at: dt.datetime | None
+    body: bytes = b""
     rejection: FileRejected | None = None
+
+
+async def download(backend: Backend, settings: DropzoneSettings, obj: DropzoneObject) -> Download:
+    """Read one object version (HEAD only for a non-JSON key); raises `ObjectGone`."""
+    max_bytes = settings.max_file_bytes
     if not obj.key.lower().endswith(".json"):  # not downloaded: HEAD only
         info = await backend.head(obj.bucket, obj.key)
         if info is None or info.etag != obj.etag:
             raise ObjectGone()
         if info.size > max_bytes:
-            rejection = FileTooLarge(f"{info.size} octets, la limite est {max_bytes}")
+            return Download(info.last_modified, rejection=_too_large(info.size, max_bytes))
+        reason = f"'{obj.key[-100:]}' : seuls les fichiers .json sont traités"
+        return Download(info.last_modified, rejection=WrongFormat(reason))
+    # One GET (metadata + body; a body over the cap is left unread), no HEAD first.
+    fetched = await backend.fetch(obj.bucket, obj.key, max_bytes=max_bytes)
+    if fetched is None or fetched[0].etag != obj.etag:
+        raise ObjectGone()  # deleted, or overwritten: the new version has its own row
+    info, data = fetched
+    if data is None:
+        return Download(info.last_modified, rejection=_too_large(info.size, max_bytes))
+    if "-" not in obj.etag and _md5(data) != obj.etag:
+        raise ObjectGone()  # the body does not match its ETag (torn read)
+    return Download(info.last_modified, body=data)
+
+
+def _too_large(size: int, max_bytes: int) -> FileTooLarge:
+    return FileTooLarge(f"{size} octets, la limite est {max_bytes}")
+
+
+async def _checked(
+    download: Download, partner: Partner, obj: DropzoneObject, max_bytes: int
+) -> FileRejected | None:
+    """The S3 channel's header rules on a downloaded body (in a thread when it is large)."""
+    if download.rejection is not None:
+        return download.rejection
+    body, now = download.body, loader_service.utcnow()
+    try:
+        if len(body) <= INLINE_CHECK_BYTES:  # a thread hop costs more than the check
+            check_header(body, partner, obj.bucket, max_bytes=max_bytes, now=now)
         else:
-            rejection = WrongFormat(f"'{obj.key[-100:]}' : seuls les fichiers .json sont traités")
-    else:
-        # One GET (metadata + body; a body over the cap is left unread), no HEAD first.
-        fetched = await backend.fetch(obj.bucket, obj.key, max_bytes=max_bytes)
-        if fetched is None or fetched[0].etag != obj.etag:
-            raise ObjectGone()  # deleted, or overwritten: the new version has its own row
-        info, data = fetched
-        if data is None:
-            rejection = FileTooLarge(f"{info.size} octets, la limite est {max_bytes}")
-        elif "-" not in obj.etag and _md5(data) != obj.etag:
-            raise ObjectGone()  # the body does not match its ETag (torn read)
-        else:
-            body = data
-            try:
-                if len(body) <= INLINE_CHECK_BYTES:  # a thread hop costs more than the check
-                    check_header(body, partner, obj.bucket, max_bytes=max_bytes,
-                                 now=loader_service.utcnow())  # fmt: skip
-                else:
-                    await asyncio.to_thread(
-                        check_header, body, partner, obj.bucket,
-                        max_bytes=max_bytes, now=loader_service.utcnow(),
-                    )  # fmt: skip
-            except FileRejected as rejected:
-                rejection = rejected
-    received_at = info.last_modified or obj.seen_at
+            await asyncio.to_thread(
+                check_header, body, partner, obj.bucket, max_bytes=max_bytes, now=now
+            )
+    except FileRejected as rejected:
+        return rejected
+    return None
+
+
+async def process(
+    session: AsyncSession,
+    store: BlobStore,
+    settings: DropzoneSettings,
+    obj: DropzoneObject,
+    partner: Partner,
+    download: Download,
+) -> Outcome:
+    """Check, integrate and record one downloaded object version."""
+    max_bytes = settings.max_file_bytes
+    body = download.body
+    received_at = download.received_at or obj.seen_at
+    rejection = await _checked(download, partner, obj, max_bytes)
     if rejection is not None:
         report = rejection.to_json()
         run_id = await _reject(session, store, partner, body, report, received_at)

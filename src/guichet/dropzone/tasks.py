@@ -1,16 +1,24 @@
-"""Jobs of the drop zone: process an object, then finish it (archive + e-mail its report), and
-sweep the buckets.
+"""Jobs of the drop zone: drain a bucket (process its new objects in batches), e-mail their
+reports, archive them, and sweep the buckets.
 
-Each is keyed by the ledger row id (queueing lock `dropzone:<job>:<id>`) and idempotent: the row's
-status says what is already done, and the row is locked while a job works on it. Two jobs per
-file: `process_object`, then `finish_object` (deferred at a higher priority, so that the e-mail
-of a processed file does not wait behind a backlog of files still to process). A job lost with
-its worker (SIGKILL) leaves its row pending; the sweep (periodic, and at listener start) defers it
-again. Deferring always happens in the transaction that makes the work necessary.
+The pending rows of the ledger are the work queue. A new row wakes `drain_bucket` for its bucket
+(one waiting job per bucket: queueing lock `dropzone:drain:<bucket>`), deferred in the
+transaction that records the row. A drain claims batches of pending rows (`ledger.claim`),
+downloads each batch concurrently, processes its files in one transaction (one savepoint per
+file: a failing file never undoes the others), and defers in that same transaction the e-mail
+job (high priority) and the archive job (low priority: archives never delay a result). It then
+sends the batch's e-mails itself right away; the e-mail job it deferred only finds them sent
+(it is the guarantee if the worker dies in between).
+
+Every job is idempotent: each step locks its rows and checks their status first, so a job that
+runs twice, or a row seen by two jobs, is e-mailed, integrated and archived once. A job lost with
+its worker (SIGKILL) leaves its rows pending; the sweep (periodic, and at listener start) defers
+the work again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -20,8 +28,8 @@ from typing import Any
 from procrastinate import Blueprint, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.tasks import Task
-from procrastinate.types import JSONValue
-from sqlalchemy import Select, func, select, text
+from procrastinate.types import JSONValue, TimeDeltaParams
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet import db, mail, queue, storage
@@ -50,176 +58,267 @@ def current_settings() -> Settings:
     return _settings if _settings is not None else Settings()
 
 
-def lock(job: str, object_id: int) -> str:
-    return f"dropzone:{job}:{object_id}"
+MAIL_PRIORITY = 10  # a processed file's e-mail goes out before more files are processed
+DRAIN_PRIORITY = 0
+ARCHIVE_PRIORITY = -10  # archive copies wait for a quiet moment
+# Downloads of one batch in flight at once; bodies up to PREFETCH_BYTES are read ahead.
+DOWNLOADS = 8
+PREFETCH_BYTES = 1024 * 1024
+# Recovery jobs carry at most this many rows each.
+CHUNK = 200
 
 
-FINISH_PRIORITY = 10  # above process_object (0): a processed file's e-mail goes out first
+def _json_ids(ids: Sequence[int]) -> JSONValue:
+    as_json: list[JSONValue] = list(ids)
+    return as_json
 
 
-async def _defer_each(
+def drain_lock(bucket: str) -> str:
+    return f"dropzone:drain:{bucket}"
+
+
+async def _defer(
     session: AsyncSession,
     task: Task[..., Any, ...],
-    job: str,
-    ids: Sequence[int],
     *,
+    queueing_lock: str | None = None,
     priority: int | None = None,
-) -> int:
-    """Defer one job per row (one INSERT for all of them); a row whose job is already waiting
-    is skipped (then each is deferred on its own)."""
-    if not ids:
-        return 0
+    schedule_in: TimeDeltaParams | None = None,
+    **kwargs: JSONValue,
+) -> bool:
+    """Defer a job in the caller's transaction; False if one waits already under its lock."""
     with contextlib.suppress(AlreadyEnqueued):
-        batch: list[tuple[str | None, dict[str, JSONValue]]] = [
-            (lock(job, object_id), {"object_id": object_id}) for object_id in ids
-        ]
-        return len(await queue.defer_batch(session, task, batch, priority=priority))
-    deferred = 0
-    for object_id in ids:
-        with contextlib.suppress(AlreadyEnqueued):  # one job waiting per row is enough
-            await queue.defer(
-                session,
-                task,
-                queueing_lock=lock(job, object_id),
-                priority=priority,
-                object_id=object_id,
-            )
-            deferred += 1
-    return deferred
+        await queue.defer(
+            session,
+            task,
+            queueing_lock=queueing_lock,
+            priority=priority,
+            schedule_in=schedule_in,
+            **kwargs,  # type: ignore[arg-type]  # task arguments, never defer's own options
+        )
+        return True
+    return False
+
+
+async def wake(session: AsyncSession, buckets: Sequence[str]) -> int:
+    """Make sure a drain job waits for each bucket (the caller added pending rows to them)."""
+    await ledger.announce(session, buckets)
+    woken = 0
+    for bucket in sorted(set(buckets)):
+        woken += await _defer(
+            session,
+            drain_bucket,
+            queueing_lock=drain_lock(bucket),
+            priority=DRAIN_PRIORITY,
+            bucket=bucket,
+        )
+    return woken
 
 
 async def intake(session: AsyncSession, sightings: Sequence[Sighting], source: Source) -> list[int]:
-    """Record sightings in the ledger; defer the processing of each new row (same transaction)."""
-    new_ids = await ledger.insert(session, sightings, source)
-    await _defer_each(session, process_object, "process", new_ids)
-    if new_ids:
-        log.info("dropzone.objects_registered", source=str(source), count=len(new_ids))
-    return new_ids
+    """Record sightings in the ledger; wake the drain of each bucket with new rows (same
+    transaction). Returns the ids of the rows created."""
+    created = await ledger.insert(session, sightings, source)
+    if created:
+        await wake(session, [row.bucket for row in created])
+        log.info("dropzone.objects_registered", source=str(source), count=len(created))
+    return [row.id for row in created]
 
 
-# --- processing ---------------------------------------------------------------------------------
+# --- processing -----------------------------------------------------------------------------------
 
 
-_START = text(
-    """
-    UPDATE dropzone_object SET attempts = attempts + 1, started_at = now()
-     WHERE id = (SELECT id FROM dropzone_object
-                  WHERE id = :id AND status = 'pending' FOR UPDATE SKIP LOCKED)
-    RETURNING id
-    """
-)
+@blueprint.task(name="drain_bucket", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
+async def drain_bucket(bucket: str) -> None:
+    """Process the bucket's pending objects, a batch at a time, until none is left. A full
+    batch wakes one more drain: a backlog spreads over every idle worker (and process)."""
+    size = current_settings().dropzone.batch_size
+    tried: list[int] = []  # a file that failed here waits for its retry, not for this loop
+    failed: list[int] = []
+    while True:
+        async with db.transaction() as session:
+            ids = await ledger.claim(session, bucket, limit=size, exclude=tried)
+            if len(ids) == size:  # more may be waiting: let an idle worker drain them too
+                await wake(session, [bucket])
+        if not ids:
+            break
+        tried += ids
+        done, errors = await _process_batch(ids)
+        failed += errors
+        if done:
+            await _send_now(done)
+    if failed:
+        await _retry_later(bucket, failed)
 
 
-@blueprint.task(name="process_object", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
-async def process_object(object_id: int) -> None:
-    """Process one ledger row (a no-op once done, or while another job holds it)."""
-    async with db.transaction() as session:  # the attempt counts even if the worker dies
-        if (await session.execute(_START, {"id": object_id})).first() is None:
-            return
+async def _process_batch(ids: list[int]) -> tuple[list[int], list[int]]:
+    """Process claimed rows in one transaction; returns (rows processed, rows that failed)."""
+    done: list[int] = []
+    failed: list[int] = []
     async with db.transaction() as session:
-        claimed = await _claim(session, object_id)
-        if claimed is None:
-            return
-        await _process_claimed(session, *claimed)
+        rows = await _lock_pending(session, ids)
+        if not rows:
+            return [], []
+        partner = await _partner(session, rows[0].partner_id)
+        prefetched = _prefetch(rows)
+        processed: list[int] = []  # DONE: to e-mail and archive (GONE rows are only recorded)
+        try:
+            for obj in rows:
+                object_id = obj.id
+                outcome = await _process_one(session, obj, partner, prefetched.get(object_id))
+                (failed if outcome is None else done).append(object_id)
+                if outcome is ObjectStatus.DONE:
+                    processed.append(object_id)
+        finally:
+            for task in prefetched.values():
+                task.cancel()
+        if processed:
+            payload = _json_ids(processed)
+            await _defer(session, mail_objects, priority=MAIL_PRIORITY, object_ids=payload)
+            await _defer(session, archive_objects, priority=ARCHIVE_PRIORITY, object_ids=payload)
+    return done, failed
 
 
-def _with_partner(object_id: int) -> Select[DropzoneObject, Partner]:
-    """The ledger row and its partner in one query, the row (only) locked."""
-    return (
-        select(DropzoneObject, Partner)
-        .join(Partner, Partner.id == DropzoneObject.partner_id)
-        .where(DropzoneObject.id == object_id)
+async def _lock_pending(session: AsyncSession, ids: list[int]) -> list[DropzoneObject]:
+    """The rows still pending, locked for this transaction (one held elsewhere is skipped)."""
+    result = await session.scalars(
+        select(DropzoneObject)
+        .where(DropzoneObject.id.in_(ids), DropzoneObject.status == ObjectStatus.PENDING)
+        .order_by(DropzoneObject.id)
+        .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
+    return list(result)
 
 
-async def _claim(session: AsyncSession, object_id: int) -> tuple[DropzoneObject, Partner] | None:
-    """The pending row (and its partner), locked for this transaction; None if done or held by
-    another job."""
-    found = (
-        await session.execute(
-            _with_partner(object_id).with_for_update(of=DropzoneObject, skip_locked=True)
-        )
-    ).first()
-    if found is None or found[0].status != ObjectStatus.PENDING:
-        return None
-    return found[0], found[1]
+async def _partner(session: AsyncSession, partner_id: int) -> Partner:
+    partner = await session.get(Partner, partner_id)
+    assert partner is not None  # the ledger row's foreign key
+    return partner
 
 
-async def _process_claimed(session: AsyncSession, obj: DropzoneObject, partner: Partner) -> None:
+Prefetch = dict[int, "asyncio.Task[processing.Download]"]
+
+
+def _prefetch(rows: Sequence[DropzoneObject]) -> Prefetch:
+    """Start downloading the batch's small objects (at most DOWNLOADS at once); larger or
+    unknown-size ones are read when their turn comes, so memory stays bounded."""
+    backend, settings = backends.current(), current_settings().dropzone
+    gate = asyncio.Semaphore(DOWNLOADS)
+
+    async def fetch(obj: DropzoneObject) -> processing.Download:
+        async with gate:
+            return await processing.download(backend, settings, obj)
+
+    started: Prefetch = {}
+    for obj in rows:
+        if obj.size is not None and obj.size <= PREFETCH_BYTES:
+            task = asyncio.ensure_future(fetch(obj))
+            # A download left unawaited (its batch failed first) must not log "never retrieved".
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            started[obj.id] = task
+    return started
+
+
+async def _process_one(
+    session: AsyncSession,
+    obj: DropzoneObject,
+    partner: Partner,
+    prefetched: asyncio.Task[processing.Download] | None,
+) -> ObjectStatus | None:
+    """Process one row in a savepoint: its new status, or None if it failed (rolled back, left
+    pending; the row's attributes are then expired and must not be read)."""
     settings = current_settings()
+    object_id, attempts = obj.id, obj.attempts
     try:
-        outcome = await processing.process(
-            session, backends.current(), storage.current(), settings.dropzone, obj, partner
-        )
+        async with session.begin_nested():
+            if prefetched is not None:
+                download = await prefetched
+            else:
+                download = await processing.download(backends.current(), settings.dropzone, obj)
+            outcome = await processing.process(
+                session, storage.current(), settings.dropzone, obj, partner, download
+            )
+            obj.status = ObjectStatus.DONE
+            obj.run_id, obj.result, obj.report = outcome.run_id, str(outcome.status), outcome.report
+            obj.archive_key = outcome.archive_key
+            obj.processed_at = func.now()
+            await session.flush()
     except processing.ObjectGone:
         obj.status = ObjectStatus.GONE
         obj.processed_at = func.now()
-        log.info("dropzone.object_gone", object_id=obj.id, key=obj.key)
-        return
-    obj.status = ObjectStatus.DONE
-    obj.processed_at = func.now()
-    obj.run_id, obj.result, obj.report = outcome.run_id, str(outcome.status), outcome.report
-    obj.archive_key = outcome.archive_key
-    await session.flush()
-    await _defer_each(session, finish_object, "finish", [obj.id], priority=FINISH_PRIORITY)
+        await session.flush()
+        log.info("dropzone.object_gone", object_id=object_id, key=obj.key)
+        return ObjectStatus.GONE
+    except Exception:
+        log.exception("dropzone.object_failed", object_id=object_id, attempts=attempts)
+        return None
+    return ObjectStatus.DONE
 
 
-# --- archive and e-mail ---------------------------------------------------------------------------
+async def _retry_later(bucket: str, failed: list[int]) -> None:
+    """Files that failed (S3 or database trouble) are claimed again by a later drain; its own
+    queueing lock, so that new files are not held back until then."""
+    async with db.transaction() as session:
+        attempts = await session.scalar(
+            select(func.max(DropzoneObject.attempts)).where(DropzoneObject.id.in_(failed))
+        )
+        delay = min(2 ** int(attempts or 1), 300)
+        await _defer(
+            session,
+            drain_bucket,
+            queueing_lock=f"dropzone:retry:{bucket}",
+            schedule_in={"seconds": delay},
+            bucket=bucket,
+        )
+    log.warning("dropzone.files_failed", bucket=bucket, count=len(failed), retry_in_s=delay)
 
 
-@blueprint.task(name="finish_object", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
-async def finish_object(object_id: int) -> None:
-    """E-mail the row's report, then archive its object: two steps, each in its own transaction
-    holding the row lock and each a no-op once recorded, so that neither blocks the other (a
-    failing step is retried with the job, the other one is not redone)."""
-    failure: Exception | None = None
+# --- e-mail ---------------------------------------------------------------------------------------
+
+
+@blueprint.task(name="mail_objects", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
+async def mail_objects(object_ids: list[int]) -> None:
+    """E-mail the report of each processed row once."""
+    await _mail_step(object_ids)
+
+
+async def _send_now(object_ids: list[int]) -> None:
+    """The drain sends its batch's e-mails at once; a failure is left to the e-mail job."""
     try:
-        await _mail_step(object_id)  # first: the partner is waiting for it
+        await _mail_step(object_ids)
     except Exception as exc:
-        failure = exc
-    await _archive_step(object_id)
+        log.warning("dropzone.mail_deferred", count=len(object_ids), error=str(exc)[:200])
+
+
+async def _mail_step(object_ids: Sequence[int]) -> None:
+    """Send each row's e-mail once: the rows stay locked while sending, and each is recorded as
+    sent in the same transaction. On an SMTP error, the e-mails already sent are committed and
+    the error is raised (the job retries the others). A crash between sending and committing
+    resends, with the same Message-ID."""
+    settings = current_settings()
+    failure: Exception | None = None
+    async with db.transaction() as session:
+        found = await session.execute(
+            select(DropzoneObject, Partner)
+            .join(Partner, Partner.id == DropzoneObject.partner_id)
+            .where(
+                DropzoneObject.id.in_(object_ids),
+                DropzoneObject.status == ObjectStatus.DONE,
+                DropzoneObject.mail_status == MailStatus.PENDING,
+            )
+            .order_by(DropzoneObject.id)
+            .with_for_update(of=DropzoneObject)
+            .execution_options(populate_existing=True)
+        )
+        for obj, partner in found:
+            try:
+                await _send_report(settings, obj, partner)
+            except Exception as exc:
+                failure = exc
+                break
     if failure is not None:
         raise failure
-
-
-def _locked(object_id: int) -> Select[DropzoneObject, Partner]:
-    return _with_partner(object_id).with_for_update(of=DropzoneObject)
-
-
-async def _mail_step(object_id: int) -> None:
-    """Send the result e-mail once: the row stays locked while sending, an SMTP error rolls back
-    (a crash between sending and committing resends it, with the same Message-ID)."""
-    settings = current_settings()
-    async with db.transaction() as session:
-        found = (await session.execute(_locked(object_id))).first()
-        if found is None:
-            return
-        obj, partner = found[0], found[1]
-        if obj.status == ObjectStatus.DONE and obj.mail_status == MailStatus.PENDING:
-            await _send_report(settings, obj, partner)
-
-
-async def _archive_step(object_id: int) -> None:
-    async with db.transaction() as session:
-        obj = await session.scalar(
-            select(DropzoneObject).where(DropzoneObject.id == object_id).with_for_update()
-        )
-        if obj is None:
-            return
-        if obj.status == ObjectStatus.DONE and obj.archived_at is None and obj.archive_key:
-            await _archive(obj)
-            obj.archived_at = func.now()
-
-
-async def _archive(obj: DropzoneObject) -> None:
-    """Copy the source to `success/` or `failure/` (dated) and its report to `reports/`."""
-    assert obj.archive_key is not None
-    backend = backends.current()
-    await backend.copy(obj.bucket, obj.key, obj.archive_key)  # False: the source is gone
-    report_key = "reports/" + obj.archive_key.partition("/")[2] + ".report.json"
-    body = json.dumps(obj.report, ensure_ascii=False).encode()
-    await backend.put(obj.bucket, report_key, body, "application/json")
 
 
 async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner) -> None:
@@ -237,7 +336,66 @@ async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner
     log.info("dropzone.report_sent", object_id=obj.id)
 
 
-# Jobs of the previous three-job layout, possibly still queued after an upgrade: same work.
+# --- archive --------------------------------------------------------------------------------------
+
+
+@blueprint.task(name="archive_objects", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
+async def archive_objects(object_ids: list[int]) -> None:
+    """Copy each processed source to `success/` or `failure/` (dated) and its report to
+    `reports/`, once; the copies that succeeded are recorded even if another one failed."""
+    async with db.transaction() as session:
+        rows = list(
+            await session.scalars(
+                select(DropzoneObject)
+                .where(
+                    DropzoneObject.id.in_(object_ids),
+                    DropzoneObject.status == ObjectStatus.DONE,
+                    DropzoneObject.archived_at.is_(None),
+                    DropzoneObject.archive_key.is_not(None),
+                )
+                .order_by(DropzoneObject.id)
+                .with_for_update()
+            )
+        )
+        gate = asyncio.Semaphore(DOWNLOADS)
+
+        async def archive(obj: DropzoneObject) -> None:
+            async with gate:
+                await _archive(obj)
+            obj.archived_at = func.now()
+
+        outcomes = await asyncio.gather(*(archive(obj) for obj in rows), return_exceptions=True)
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if errors:
+        raise errors[0]
+
+
+async def _archive(obj: DropzoneObject) -> None:
+    assert obj.archive_key is not None
+    backend = backends.current()
+    await backend.copy(obj.bucket, obj.key, obj.archive_key)  # False: the source is gone
+    report_key = "reports/" + obj.archive_key.partition("/")[2] + ".report.json"
+    body = json.dumps(obj.report, ensure_ascii=False).encode()
+    await backend.put(obj.bucket, report_key, body, "application/json")
+
+
+# Jobs of earlier layouts, possibly still queued after an upgrade: the same work.
+@blueprint.task(name="process_object", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
+async def process_object(object_id: int) -> None:
+    async with db.transaction() as session:
+        bucket = await session.scalar(
+            select(DropzoneObject.bucket).where(DropzoneObject.id == object_id)
+        )
+    if bucket is not None:
+        await drain_bucket(bucket)
+
+
+@blueprint.task(name="finish_object", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
+async def finish_object(object_id: int) -> None:
+    await _mail_step([object_id])
+    await archive_objects([object_id])
+
+
 @blueprint.task(name="archive_object", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
 async def archive_object(object_id: int) -> None:
     await finish_object(object_id)
@@ -275,16 +433,33 @@ async def sweep(*, recovery_age: dt.timedelta = RECOVERY_AGE) -> dict[str, int]:
                 new = await intake(session, sightings[start : start + 500], Source.SWEEP)
                 counts["registered"] += len(new)
     async with db.transaction() as session:
-        ids = await ledger.stuck_processing(session, older_than=recovery_age)
-        counts["requeued"] += await _defer_each(session, process_object, "process", ids)
-        unfinished = set(await ledger.stuck_archive(session, older_than=recovery_age))
-        unfinished |= set(await ledger.stuck_mail(session, older_than=recovery_age))
-        counts["requeued"] += await _defer_each(
-            session, finish_object, "finish", sorted(unfinished), priority=FINISH_PRIORITY
-        )
+        counts["requeued"] += await _requeue(session, recovery_age)
     if counts["registered"] or counts["requeued"]:
         log.info("dropzone.sweep", **counts)
     return counts
+
+
+async def _requeue(session: AsyncSession, recovery_age: dt.timedelta) -> int:
+    """Defer again the work of rows left behind: drains for buckets with old pending rows, one
+    waiting recovery job for old unsent e-mails and one for old missing archives."""
+    requeued = await wake(session, await ledger.stuck_buckets(session, older_than=recovery_age))
+    age = recovery_age
+    recoveries: list[tuple[Task[..., Any, ...], str, int, list[int]]] = [
+        (mail_objects, "mail", MAIL_PRIORITY, await ledger.stuck_mail(session, older_than=age)),
+        (archive_objects, "archive", ARCHIVE_PRIORITY,
+         await ledger.stuck_archive(session, older_than=age)),
+    ]  # fmt: skip
+    for task, name, priority, ids in recoveries:
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            requeued += len(chunk) * await _defer(
+                session,
+                task,
+                queueing_lock=f"dropzone:recover-{name}:{chunk[0]}",
+                priority=priority,
+                object_ids=_json_ids(chunk),
+            )
+    return requeued
 
 
 @blueprint.periodic(cron="* * * * *")

@@ -36,6 +36,7 @@ from guichet.logging import get_logger
 
 log = get_logger(__name__)
 
+INLINE_ITEMS = 64
 CHUNK = 10_000
 """Rows per INSERT: bounds the size of one statement's parameters (a few MB)."""
 ENTRY_FAILED = "erreur lors de l'intégration, rien n'a été enregistré pour ce client"
@@ -256,7 +257,11 @@ class Integrator:
             await self._insert(model, items[start : start + CHUNK], account_id)
 
     async def _insert(self, model: Model, items: list[Item], account_id: int) -> None:
-        rows = await asyncio.to_thread(_rows, items, self.known)
+        # A thread only for big chunks: for a few items the hop costs more than the work.
+        big = len(items) > INLINE_ITEMS
+        rows = (
+            await asyncio.to_thread(_rows, items, self.known) if big else _rows(items, self.known)
+        )
         params = {
             "partner_id": self.partner_id,
             "model": str(model),
