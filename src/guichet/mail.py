@@ -98,9 +98,13 @@ class SmtpMailer:
 class MaildirMailer:
     """Development outbox: every message becomes a file in a Maildir (atomic tmp → new)."""
 
+    # Messages up to this size are written on the event loop: cheaper than the thread hop.
+    INLINE_BYTES = 64 * 1024
+
     def __init__(self, directory: Path, *, bcc: list[str] | None = None) -> None:
         self.directory = directory
         self.bcc = bcc or []
+        self._maildir: mailbox.Maildir | None = None
 
     async def send(self, message: EmailMessage) -> None:
         recipients = _recipients(message, self.bcc)
@@ -108,7 +112,11 @@ class MaildirMailer:
         del message["X-Guichet-Envelope-To"]
         message["X-Guichet-Envelope-To"] = ", ".join(recipients)
         del message["Bcc"]
-        await asyncio.to_thread(self._deliver, message)
+        data = message.as_bytes()
+        if len(data) <= self.INLINE_BYTES:
+            self._deliver(data)
+        else:
+            await asyncio.to_thread(self._deliver, data)
         log.info(
             "mail.sent",
             transport="outbox",
@@ -116,9 +124,11 @@ class MaildirMailer:
             message_id=message["Message-ID"],
         )
 
-    def _deliver(self, message: EmailMessage) -> None:
-        self.directory.parent.mkdir(parents=True, exist_ok=True)
-        mailbox.Maildir(self.directory, create=True).add(message)
+    def _deliver(self, data: bytes) -> None:
+        if self._maildir is None:
+            self.directory.parent.mkdir(parents=True, exist_ok=True)
+            self._maildir = mailbox.Maildir(self.directory, create=True)
+        self._maildir.add(data)
 
 
 # --- process-wide mailer (jobs) and request dependency (routes) ------------------------------

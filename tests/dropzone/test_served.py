@@ -33,6 +33,7 @@ class Served:
     port: int
     s3_port: int
     process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -53,6 +54,7 @@ class Served:
             GUICHET_LOG__FORMAT="json",
             GUICHET_DROPZONE__SEAWEEDFS__S3_PORT=str(self.s3_port),
         )
+        env.update(self.extra_env or {})
         log = (self.home.parent / "serve.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "guichet", "serve", "--port", str(self.port)],
@@ -292,5 +294,65 @@ def test_sigkill_mid_file_processed_once_after_restart(tmp_path: Path) -> None:
         assert runs["total"] == 1
         records = httpx.get(f"{path}/records/transactions", headers=server.admin).json()
         assert records["total"] == 60_000
+    finally:
+        server.stop()
+
+
+def _workers_of(parent: int) -> list[int]:
+    """Pids of the `guichet worker` processes whose parent is `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and command[1:4] == [b"-m", b"guichet", b"worker"]:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _eventually(check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return result
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_worker_processes_live_and_die_with_serve(tmp_path: Path) -> None:
+    """`serve` runs GUICHET_WORKER__PROCESSES workers that process files too, stops them on
+    SIGTERM, and takes them down with it on SIGKILL (no orphan keeps processing)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    server = Served(home, free_port(), free_port(), extra_env={"GUICHET_WORKER__PROCESSES": "2"})
+    server.start()
+    try:
+        assert server.process is not None
+        parent = server.process.pid
+        children = _eventually(lambda: len(_workers_of(parent)) == 2 and _workers_of(parent))
+        partner = server.partner("procs")
+        client = s3_client(
+            server.endpoint, partner["aws_access_key_id"], partner["aws_secret_access_key"]
+        )
+        for n in range(40):
+            document = json.loads(f.big_file(transactions=1, properties=1))
+            document.update(inigPtynm="procs", apiKey=partner["api_key"],
+                            creDtTm="2026-01-15T10:30:00Z")  # fmt: skip
+            client.put_object(Bucket="ql-loader-stg-procs", Key=f"f{n}.json",
+                              Body=json.dumps(document))  # fmt: skip
+        _eventually(lambda: len(server.outbox()) == 40, timeout=60)
+        server.stop(signal.SIGKILL)
+        _eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children))
+        server.start()
+        assert server.process is not None
+        parent = server.process.pid
+        children = _eventually(lambda: len(_workers_of(parent)) == 2 and _workers_of(parent))
+        server.stop(signal.SIGTERM)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+        assert len(server.outbox()) == 40  # each file e-mailed once, whoever processed it
     finally:
         server.stop()

@@ -107,7 +107,7 @@ class ObjectCalls:
         async def fast() -> ObjectInfo | None:
             try:
                 meta = await obstore.head_async(self._store(bucket), key)
-            except NotFoundError:
+            except (NotFoundError, FileNotFoundError):  # obstore raises either
                 return None
             return _info(key, meta)
 
@@ -119,7 +119,7 @@ class ObjectCalls:
         async def fast() -> tuple[ObjectInfo, bytes | None] | None:
             try:
                 result = await obstore.get_async(self._store(bucket), key)
-            except NotFoundError:
+            except (NotFoundError, FileNotFoundError):  # obstore raises either
                 return None
             info = _info(key, result.meta)
             if info.size > max_bytes:
@@ -135,7 +135,7 @@ class ObjectCalls:
         async def fast() -> bool:
             try:
                 await obstore.copy_async(self._store(bucket), source_key, target_key)
-            except NotFoundError:
+            except (NotFoundError, FileNotFoundError):  # obstore raises either
                 return False
             return True
 

@@ -104,6 +104,19 @@ async def stuck_buckets(session: AsyncSession, *, older_than: dt.timedelta) -> l
     return list(result)
 
 
+async def has_pending(session: AsyncSession) -> bool:
+    """True while some object waits to be processed (and may still be)."""
+    found = await session.scalar(
+        select(DropzoneObject.id)
+        .where(
+            DropzoneObject.status == ObjectStatus.PENDING,
+            DropzoneObject.attempts < MAX_PROCESS_ATTEMPTS,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def stuck_mail(session: AsyncSession, *, older_than: dt.timedelta) -> list[int]:
     result = await session.scalars(
         select(DropzoneObject.id)

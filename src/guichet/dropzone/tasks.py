@@ -339,10 +339,18 @@ async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner
 # --- archive --------------------------------------------------------------------------------------
 
 
+# While files wait to be processed, archive copies wait too (they would take S3 and CPU time
+# from the results partners wait for), by steps of ARCHIVE_PAUSE, at most ARCHIVE_POSTPONES times.
+ARCHIVE_PAUSE = 2
+ARCHIVE_POSTPONES = 30
+
+
 @blueprint.task(name="archive_objects", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
-async def archive_objects(object_ids: list[int]) -> None:
+async def archive_objects(object_ids: list[int], postponed: int = 0) -> None:
     """Copy each processed source to `success/` or `failure/` (dated) and its report to
     `reports/`, once; the copies that succeeded are recorded even if another one failed."""
+    if postponed < ARCHIVE_POSTPONES and await _postpone_archive(object_ids, postponed):
+        return
     async with db.transaction() as session:
         rows = list(
             await session.scalars(
@@ -368,6 +376,22 @@ async def archive_objects(object_ids: list[int]) -> None:
     errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if errors:
         raise errors[0]
+
+
+async def _postpone_archive(object_ids: list[int], postponed: int) -> bool:
+    """Defer the archive job again if files are waiting to be processed."""
+    async with db.transaction() as session:
+        if not await ledger.has_pending(session):
+            return False
+        await _defer(
+            session,
+            archive_objects,
+            priority=ARCHIVE_PRIORITY,
+            schedule_in={"seconds": ARCHIVE_PAUSE},
+            object_ids=_json_ids(object_ids),
+            postponed=postponed + 1,
+        )
+    return True
 
 
 async def _archive(obj: DropzoneObject) -> None:
