@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import Annotated, Protocol
@@ -24,7 +24,7 @@ log = get_logger(__name__)
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: Message) -> None: ...
 
 
 def build_message(
@@ -59,7 +59,7 @@ def create_mailer(settings: Settings) -> Mailer:
     return MaildirMailer(settings.outbox_dir, bcc=settings.mail.bcc)
 
 
-def _recipients(message: EmailMessage, bcc: list[str]) -> list[str]:
+def _recipients(message: Message, bcc: list[str]) -> list[str]:
     fields = [*message.get_all("To", []), *message.get_all("Cc", []), *message.get_all("Bcc", [])]
     addresses = [address for _, address in getaddresses(fields) if address]
     return list(dict.fromkeys([*addresses, *bcc]))  # dedupe, keep order
@@ -70,7 +70,7 @@ class SmtpMailer:
         self.settings = settings
         self.bcc = bcc or []
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         settings = self.settings
         recipients = _recipients(message, self.bcc)
         del message["Bcc"]  # never shown to the recipients
@@ -106,7 +106,7 @@ class MaildirMailer:
         self.bcc = bcc or []
         self._maildir: mailbox.Maildir | None = None
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         recipients = _recipients(message, self.bcc)
         # Keep the envelope visible in the outbox, as a real MTA would in Delivered-To.
         del message["X-Guichet-Envelope-To"]

@@ -174,15 +174,20 @@ async def _checked(
     return None
 
 
+PartnerContext = loader_service.KnownPartner
+
+
 async def process(
     session: AsyncSession,
     store: BlobStore,
     settings: DropzoneSettings,
     obj: DropzoneObject,
-    partner: Partner,
+    context: PartnerContext,
     download: Download,
 ) -> Outcome:
-    """Check, integrate and record one downloaded object version."""
+    """Check, integrate and record one downloaded object version (of `context.partner`'s
+    bucket)."""
+    partner = context.partner
     max_bytes = settings.max_file_bytes
     body = download.body
     received_at = download.received_at or obj.seen_at
@@ -194,7 +199,7 @@ async def process(
     limits = LoadersSettings(max_body_bytes=max_bytes)
     try:
         reply = await loader_service.receive(
-            session, store, limits, body, channel=Channel.S3, received_at=received_at
+            session, store, limits, body, channel=Channel.S3, received_at=received_at, known=context
         )
     except FileRefused as refused:
         run_id = await _reject(session, store, partner, body, refused.body, received_at)

@@ -6,12 +6,16 @@ the body, the full JSON report attached. The Message-ID is derived from the ledg
 from __future__ import annotations
 
 import json
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
 from guichet.config import MailSettings
 from guichet.dropzone.models import DropzoneObject
-from guichet.mail import build_message
 
 MAX_ERRORS = 10
 
@@ -67,7 +71,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
 
 def build(
     settings: MailSettings, obj: DropzoneObject, *, env: str, recipients: list[str]
-) -> EmailMessage:
+) -> Message:
     status = obj.result or "ERROR"
     report: dict[str, Any] = dict(obj.report or {})
     name = obj.key.rpartition("/")[2]
@@ -89,14 +93,6 @@ def build(
         "",
         "— Guichet",
     ]
-    message = build_message(
-        settings,
-        to=recipients,
-        subject=f"[Guichet loader][{env}] {obj.key} : {status}",
-        text="\n".join(lines),
-    )
-    del message["Message-ID"]
-    message["Message-ID"] = message_id(obj)
     attachment = {
         **report,
         "run_id": str(obj.run_id),
@@ -105,10 +101,33 @@ def build(
         "etag": obj.etag,
         "version_id": None,
     }
-    message.add_attachment(
-        json.dumps(attachment, ensure_ascii=False, indent=2).encode(),
-        maintype="application",
-        subtype="json",
-        filename=f"report-{name}.json" if not name.endswith(".json") else f"report-{name}",
-    )
+    message = MIMEMultipart()
+    message["From"] = _address(settings.sender)
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = _header(f"[Guichet loader][{env}] {obj.key} : {status}")
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id(obj)
+    message.attach(MIMEText("\n".join(lines), "plain", "utf-8"))
+    part = MIMEApplication(json.dumps(attachment, ensure_ascii=False, indent=2).encode(), "json")
+    filename = f"report-{name}.json" if not name.endswith(".json") else f"report-{name}"
+    part.add_header("Content-Disposition", "attachment", filename=_parameter(filename))
+    message.attach(part)
     return message
+
+
+# The message is built with the `email.mime` classes: one per dropped file, and about ten times
+# cheaper than `EmailMessage` (whose header registry parses every header it is given).
+
+
+def _header(value: str) -> str:
+    """RFC 2047 encoded when not ASCII."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _address(value: str) -> str:
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def _parameter(value: str) -> str | tuple[str, str, str]:
+    return value if value.isascii() else ("utf-8", "", value)

@@ -23,13 +23,14 @@ import contextlib
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from procrastinate import Blueprint, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.tasks import Task
 from procrastinate.types import JSONValue, TimeDeltaParams
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet import db, mail, queue, storage
@@ -37,6 +38,7 @@ from guichet.config import Settings
 from guichet.dropzone import backends, ledger, processing, report_mail
 from guichet.dropzone.ledger import Sighting
 from guichet.dropzone.models import DropzoneObject, MailStatus, ObjectStatus, Source
+from guichet.loaders import partners as loader_partners
 from guichet.loaders.models import Partner
 from guichet.logging import get_logger
 
@@ -153,30 +155,69 @@ async def drain_bucket(bucket: str) -> None:
 
 async def _process_batch(ids: list[int]) -> tuple[list[int], list[int]]:
     """Process claimed rows in one transaction; returns (rows processed, rows that failed)."""
-    done: list[int] = []
-    failed: list[int] = []
     async with db.transaction() as session:
         rows = await _lock_pending(session, ids)
         if not rows:
             return [], []
         partner = await _partner(session, rows[0].partner_id)
+        context = processing.PartnerContext(
+            partner, await loader_partners.own_account_id(session, partner)
+        )
         prefetched = _prefetch(rows)
-        processed: list[int] = []  # DONE: to e-mail and archive (GONE rows are only recorded)
+        results: list[_Result] = []
+        failed: list[int] = []
         try:
             for obj in rows:
-                object_id = obj.id
-                outcome = await _process_one(session, obj, partner, prefetched.get(object_id))
-                (failed if outcome is None else done).append(object_id)
-                if outcome is ObjectStatus.DONE:
-                    processed.append(object_id)
+                result = await _process_one(session, obj, context, prefetched.get(obj.id))
+                if result is None:
+                    failed.append(obj.id)
+                else:
+                    results.append(result)
         finally:
             for task in prefetched.values():
                 task.cancel()
-        if processed:
-            payload = _json_ids(processed)
-            await _defer(session, mail_objects, priority=MAIL_PRIORITY, object_ids=payload)
-            await _defer(session, archive_objects, priority=ARCHIVE_PRIORITY, object_ids=payload)
-    return done, failed
+        if results:
+            await session.execute(_RECORD_RESULT, [result.params() for result in results])
+        processed = _json_ids([r.object_id for r in results if r.status is ObjectStatus.DONE])
+        if processed:  # GONE rows are only recorded
+            await _defer(session, mail_objects, priority=MAIL_PRIORITY, object_ids=processed)
+            await _defer(session, archive_objects, priority=ARCHIVE_PRIORITY, object_ids=processed)
+    return [result.object_id for result in results], failed
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """How one row ends (recorded for the whole batch with one statement)."""
+
+    object_id: int
+    status: ObjectStatus
+    outcome: processing.Outcome | None = None
+
+    def params(self) -> dict[str, Any]:
+        outcome = self.outcome
+        return {
+            "object_id": self.object_id,
+            "new_status": str(self.status),
+            "new_run_id": outcome.run_id if outcome else None,
+            "new_result": str(outcome.status) if outcome else None,
+            "new_report": outcome.report if outcome else None,
+            "new_archive_key": outcome.archive_key if outcome else None,
+        }
+
+
+_objects = cast(Table, DropzoneObject.__table__)  # Core statements: one for a whole batch
+_RECORD_RESULT = (
+    update(_objects)
+    .where(_objects.c.id == bindparam("object_id"))
+    .values(
+        status=bindparam("new_status"),
+        processed_at=func.now(),
+        run_id=bindparam("new_run_id"),
+        result=bindparam("new_result"),
+        report=bindparam("new_report"),
+        archive_key=bindparam("new_archive_key"),
+    )
+)
 
 
 async def _lock_pending(session: AsyncSession, ids: list[int]) -> list[DropzoneObject]:
@@ -223,13 +264,13 @@ def _prefetch(rows: Sequence[DropzoneObject]) -> Prefetch:
 async def _process_one(
     session: AsyncSession,
     obj: DropzoneObject,
-    partner: Partner,
+    context: processing.PartnerContext,
     prefetched: asyncio.Task[processing.Download] | None,
-) -> ObjectStatus | None:
-    """Process one row in a savepoint: its new status, or None if it failed (rolled back, left
-    pending; the row's attributes are then expired and must not be read)."""
+) -> _Result | None:
+    """Process one row in a savepoint: how it ends, or None if it failed (rolled back, left
+    pending)."""
     settings = current_settings()
-    object_id, attempts = obj.id, obj.attempts
+    object_id, key, attempts = obj.id, obj.key, obj.attempts
     try:
         async with session.begin_nested():
             if prefetched is not None:
@@ -237,23 +278,15 @@ async def _process_one(
             else:
                 download = await processing.download(backends.current(), settings.dropzone, obj)
             outcome = await processing.process(
-                session, storage.current(), settings.dropzone, obj, partner, download
+                session, storage.current(), settings.dropzone, obj, context, download
             )
-            obj.status = ObjectStatus.DONE
-            obj.run_id, obj.result, obj.report = outcome.run_id, str(outcome.status), outcome.report
-            obj.archive_key = outcome.archive_key
-            obj.processed_at = func.now()
-            await session.flush()
     except processing.ObjectGone:
-        obj.status = ObjectStatus.GONE
-        obj.processed_at = func.now()
-        await session.flush()
-        log.info("dropzone.object_gone", object_id=object_id, key=obj.key)
-        return ObjectStatus.GONE
+        log.info("dropzone.object_gone", object_id=object_id, key=key)
+        return _Result(object_id, ObjectStatus.GONE)
     except Exception:
         log.exception("dropzone.object_failed", object_id=object_id, attempts=attempts)
         return None
-    return ObjectStatus.DONE
+    return _Result(object_id, ObjectStatus.DONE, outcome)
 
 
 async def _retry_later(bucket: str, failed: list[int]) -> None:
@@ -292,10 +325,10 @@ async def _send_now(object_ids: list[int]) -> None:
 
 
 async def _mail_step(object_ids: Sequence[int]) -> None:
-    """Send each row's e-mail once: the rows stay locked while sending, and each is recorded as
-    sent in the same transaction. On an SMTP error, the e-mails already sent are committed and
-    the error is raised (the job retries the others). A crash between sending and committing
-    resends, with the same Message-ID."""
+    """Send each row's e-mail once: the rows stay locked while sending, and are recorded as
+    sent in the same transaction. On an SMTP error, the e-mails already sent are recorded and
+    committed, then the error is raised (the job retries the others). A crash between sending
+    and committing resends, with the same Message-ID."""
     settings = current_settings()
     failure: Exception | None = None
     async with db.transaction() as session:
@@ -311,29 +344,49 @@ async def _mail_step(object_ids: Sequence[int]) -> None:
             .with_for_update(of=DropzoneObject)
             .execution_options(populate_existing=True)
         )
+        outcomes: list[dict[str, Any]] = []
         for obj, partner in found:
             try:
-                await _send_report(settings, obj, partner)
+                outcomes.append(await _send_report(settings, obj, partner))
             except Exception as exc:
                 failure = exc
                 break
+        if outcomes:
+            await session.execute(_RECORD_MAIL, outcomes)
     if failure is not None:
         raise failure
 
 
-async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner) -> None:
+_RECORD_MAIL = (
+    update(_objects)
+    .where(_objects.c.id == bindparam("object_id"))
+    .values(
+        mail_status=bindparam("new_mail_status"),
+        mail_sent_at=func.now(),
+        mail_message_id=bindparam("new_message_id"),
+    )
+)
+
+
+async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner) -> dict[str, Any]:
+    """Send one row's e-mail; returns what to record."""
     if not partner.contact_emails:
-        obj.mail_status = MailStatus.NO_RECIPIENT
         log.warning("dropzone.no_recipient", object_id=obj.id, partner_id=partner.partner_id)
-        return
+        return {
+            "object_id": obj.id,
+            "new_mail_status": str(MailStatus.NO_RECIPIENT),
+            "new_message_id": None,
+        }
     message = report_mail.build(
         settings.mail, obj, env=settings.dropzone.env, recipients=partner.contact_emails
     )
     await mail.current().send(message)
-    obj.mail_status = MailStatus.SENT
-    obj.mail_sent_at = func.now()
-    obj.mail_message_id = report_mail.message_id(obj)
     log.info("dropzone.report_sent", object_id=obj.id)
+    return {
+        "object_id": obj.id,
+        "new_mail_status": str(MailStatus.SENT),
+        "new_message_id": report_mail.message_id(obj),
+    }
 
 
 # --- archive --------------------------------------------------------------------------------------
