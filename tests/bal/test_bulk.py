@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from guichet.bal import _bulk, _cog
 from guichet.bal._proj import L93_BOX, lambert93_many, proj
-from guichet.bal._rows import _COORD_MARGIN_M
+from guichet.bal._rows import COORD_MARGIN_M
 from guichet.bal._values import UNSET, ValueReader
 
 READER = ValueReader(today=dt.date(2026, 11, 22))
@@ -142,7 +142,7 @@ def test_numpy_lambert93_within_a_centimetre_of_proj(points: list[tuple[float, f
         assert exact is not None
         # one centimetre at most: the margin of the coordinate filter covers both axes
         assert abs(px - exact[0]) <= 0.0100001 and abs(py - exact[1]) <= 0.0100001
-        assert math.hypot(0.0100001, 0.0100001) < _COORD_MARGIN_M
+        assert math.hypot(0.0100001, 0.0100001) < COORD_MARGIN_M
 
 
 def test_numpy_lambert93_outside_the_box() -> None:

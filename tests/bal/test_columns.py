@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -52,3 +54,28 @@ def test_same_rows_and_errors_as_parse_csv(text: str, chunk_chars: int) -> None:
         expected.fields,
     )
     assert (rows, got.errors) == (expected.rows, expected.errors)
+
+
+@settings(max_examples=800)
+@given(texts, st.integers(1, 12), st.integers(1, 5))
+@example("a;b\r\n1;2\r\n3;4\r\n5;6", 1, 3)
+@example("a;b\n\n1;2\n\n\n3;4\n", 2, 4)
+def test_ranges_read_like_the_whole(text: str, chunk_chars: int, count: int) -> None:
+    """Cutting the lines into ``count`` ranges reads the same rows (and mismatches)."""
+    got = parse_columns(text, chunk_chars)
+    if not isinstance(got, ColumnarCsv) or got.plain is None:
+        return
+
+    def rows(chunks: Iterable[Chunk]) -> list[list[str]] | None:
+        try:
+            return [row for chunk in chunks for row in _rows(chunk)]
+        except FieldCountMismatch:
+            return None
+
+    whole = rows(got.plain.chunks())
+    parts = [rows(got.plain.chunks(start, stop)) for start, stop in got.plain.ranges(count)]
+    if whole is None:
+        assert None in parts
+    else:
+        assert [row for part in parts if part is not None for row in part] == whole
+        assert None not in parts

@@ -7,11 +7,15 @@ Pure package: it imports nothing from the server and reads no settings.
     >>> report.is_valid, report.summary()["profilErrors"]
 """
 
-from guichet.bal._ban import HttpBanLookup
+from typing import TYPE_CHECKING, Any
+
 from guichet.bal._crossrows import BanLookup
 from guichet.bal._report import FileError, Problem, Report
 from guichet.bal._schema import PROFILES, UnknownProfileError, label_of, level_of
 from guichet.bal._validate import detect_profile, validate
+
+if TYPE_CHECKING:
+    from guichet.bal._ban import HttpBanLookup
 
 __all__ = [
     "PROFILES",
@@ -26,3 +30,13 @@ __all__ = [
     "level_of",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``HttpBanLookup`` imported on first use: only servers need it, and its imports (logging,
+    threading) would slow down the command line's start-up."""
+    if name == "HttpBanLookup":
+        from guichet.bal._ban import HttpBanLookup
+
+        return HttpBanLookup
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

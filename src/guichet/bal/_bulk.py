@@ -22,9 +22,10 @@ hypothesis against the per-value path.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
+from guichet.bal._shapes import cad_misses, cle_misses, float_misses
 from guichet.bal._values import _FLOAT, _UUID_V4
 
 FLOAT_HAPPY: Final = _FLOAT.pattern
@@ -38,6 +39,11 @@ CLE_VOIE: Final = slice(6, 10)
 CLE_NUMERO: Final = slice(11, 16)
 
 _RUNS: dict[str, re.Pattern[str]] = {}
+_VECTORIZED: dict[str, Callable[[Sequence[str]], list[int] | None]] = {
+    FLOAT_HAPPY: float_misses,
+    CLE_HAPPY: cle_misses,
+    CAD_HAPPY: cad_misses,
+}
 
 
 def _run(pattern: str) -> re.Pattern[str]:
@@ -50,6 +56,9 @@ def _run(pattern: str) -> re.Pattern[str]:
 
 def misses(column: Sequence[str], pattern: str) -> list[int]:
     """Indexes of the values of ``column`` that ``pattern`` does not fully match, in order."""
+    vectorize = _VECTORIZED.get(pattern)  # numpy: 2-3x faster than the regex
+    if vectorize is not None and (vectorized := vectorize(column)) is not None:
+        return vectorized
     joined = "\n".join(column)
     joined += "\n"
     if joined.count("\n") != len(column):  # a value holds "\n" (quoted cell): one by one

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain, islice
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from guichet.bal._report import Problem, Report
-from guichet.bal._schema import PROFILES
-from guichet.bal._validate import validate
+from guichet.bal._report import Problem, Report, RowProblem
+from guichet.bal._schema import PROFILES, label_of
+from guichet.bal._validate import gc_paused, validate
+
+if TYPE_CHECKING:  # rich is imported only to print (~30 ms of start-up the JSON output skips)
+    from rich.console import Console
 
 app = typer.Typer(help="Valider une Base Adresse Locale (BAL).", no_args_is_help=True)
 
@@ -52,28 +54,113 @@ def validate_command(
     today: Annotated[str | None, typer.Option(help="Date du jour (AAAA-MM-JJ).")] = None,
 ) -> None:
     """Valide FILE comme le validateur de référence et résume le résultat."""
-    err = Console(stderr=True)
     if profile is not None and profile not in PROFILES:
-        err.print(f"[red]Profil inconnu : {profile}[/red] (profils : {', '.join(PROFILES)})")
+        _console(stderr=True).print(
+            f"[red]Profil inconnu : {profile}[/red] (profils : {', '.join(PROFILES)})"
+        )
         raise typer.Exit(EXIT_UNREADABLE)
     try:
         size = file.stat().st_size
     except OSError as exc:
-        err.print(f"[red]Fichier illisible : {exc.strerror} ({file})[/red]")
+        _console(stderr=True).print(f"[red]Fichier illisible : {exc.strerror} ({file})[/red]")
         raise typer.Exit(EXIT_UNREADABLE) from None
-    report = _run(file, profile, _parse_today(today), show_progress=size > _BIG_FILE, console=err)
-    if as_json:
-        _write_json(report, sys.stdout)
-    else:
-        _print_text(report, Console(soft_wrap=True))
-    raise typer.Exit(_exit_status(report))
+    day = _parse_today(today)
+    with gc_paused():  # the report is written from 100ks of objects: no cycles to look for
+        if size > _BIG_FILE and _may_be_terminal() and (err := _console(stderr=True)).is_terminal:
+            report = _run_with_progress(file, profile, day, err)
+        else:
+            report = validate(file, profile, today=day)
+        if as_json:
+            _write_json(report, sys.stdout)
+        else:
+            _print_text(report, _console(soft_wrap=True))
+    _exit(_exit_status(report))
 
 
-def _run(
-    file: Path, profile: str | None, today: dt.date | None, *, show_progress: bool, console: Console
+def run_fast(args: Sequence[str]) -> None:
+    """``guichet bal ARGS`` without typer, when ``args`` are a plainly valid ``validate`` call
+    (then the process exits here); anything else returns at once, for typer to handle with its
+    own help and messages. Why: typer 0.29 builds pydantic adapters for the parameters, about
+    80 ms of a 0.2 s start-up."""
+    parsed = _plain_validate_args(args)
+    if parsed is None:
+        return
+    try:
+        validate_command(*parsed)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+_VALUED_OPTIONS = ("--profile", "--today")
+
+
+def _plain_validate_args(args: Sequence[str]) -> tuple[Path, str | None, bool, str | None] | None:
+    """(file, profile, as_json, today) of ``validate FILE [--profile P] [--json] [--today D]``
+    (options anywhere, ``--opt=value`` too, each at most once), or None for anything else."""
+    if not args or args[0] != "validate":
+        return None
+    file: str | None = None
+    values: dict[str, str] = {}
+    as_json = False
+    rest = iter(args[1:])
+    for arg in rest:
+        name, equals, value = arg.partition("=")
+        if name in _VALUED_OPTIONS and name not in values:
+            if not equals:
+                value = next(rest, "-")
+            if value.startswith("-"):  # missing, or maybe an option: typer decides
+                return None
+            values[name] = value
+        elif arg == "--json" and not as_json:
+            as_json = True
+        elif arg.startswith("-") or not arg or file is not None:
+            return None  # help, unknown option, repeated option, extra argument
+        else:
+            file = arg
+    today = values.get("--today")
+    if file is None or (today is not None and not _is_date(today)):
+        return None
+    return Path(file), values.get("--profile"), as_json, today
+
+
+def _is_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=soft_wrap)
+
+
+def _may_be_terminal() -> bool:
+    """Whether rich may see a terminal on stderr (asked before importing it): a TTY, or one of
+    the variables that make rich assume one."""
+    overrides = ("FORCE_COLOR", "TTY_COMPATIBLE", "FORCE_TERMINAL")
+    return sys.stderr.isatty() or any(name in os.environ for name in overrides)
+
+
+def _exit(status: int) -> NoReturn:
+    """Exit with ``status``. As the ``guichet`` command (the real stdout and stderr), at once
+    once they are flushed: tearing down the report's millions of objects takes ~0.07 s on a
+    300k-row file and is of no use. Elsewhere (a test runner replaces them) as typer does."""
+    out, err = sys.__stdout__, sys.__stderr__
+    if out is not None and err is not None and sys.stdout is out and sys.stderr is err:
+        out.flush()
+        err.flush()
+        os._exit(status)
+    raise typer.Exit(status)
+
+
+def _run_with_progress(
+    file: Path, profile: str | None, today: dt.date | None, console: Console
 ) -> Report:
-    if not show_progress or not console.is_terminal:
-        return validate(file, profile, today=today)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("Validation"),
         BarColumn(),
@@ -82,7 +169,7 @@ def _run(
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("rows", total=None)
+        task = bar.add_task("rows", total=0)  # (None would break the "{task.total:,}" column)
         return validate(
             file,
             profile,
@@ -92,14 +179,42 @@ def _run(
 
 
 def _write_json(report: Report, out: TextIO) -> None:
-    """The summary plus ``problems``, streamed: a big file has hundreds of thousands of them."""
-    head = json.dumps(report.summary(), ensure_ascii=False)
-    out.write(head[:-1] + ', "problems": [')
+    """``json.dumps`` of the summary plus ``problems``, streamed: a big file has hundreds of
+    thousands of row errors, listed twice (``rowErrors``, ``problems``)."""
+    head = json.dumps(report.summary(row_errors=False), ensure_ascii=False)
+    out.write(head[:-1])
+    if report.parse_ok:  # the summary's last key
+        out.write(', "rowErrors": [')
+        _write_items(out, map(_RowErrorJson(), report.row_problems()))
+        out.write("]")
+    out.write(', "problems": [')
+    problems: Iterable[str] = map(_ProblemJson(), report.file_problems())
+    if report.parse_ok:
+        problems = chain(problems, map(_RowProblemJson(), report.row_problems()))
+    _write_items(out, problems)
+    out.write("]}\n")
+
+
+def _write_items(out: TextIO, items: Iterable[str]) -> None:
+    """``", ".join(items)``, written batch by batch."""
     separator = ""
-    for batch in _batches(map(_ProblemJson(), report.problems()), _JSON_BATCH):
+    for batch in _batches(items, _JSON_BATCH):
         out.write(separator + ", ".join(batch))
         separator = ", "
-    out.write("]}\n")
+
+
+class _RowErrorJson:
+    """``json.dumps([line, code, level])``, the part after ``line`` encoded once per code."""
+
+    def __init__(self) -> None:
+        self._tails: dict[tuple[str, str], str] = {}
+
+    def __call__(self, problem: RowProblem) -> str:
+        line, code, _, _, level = problem
+        tail = self._tails.get((code, level))
+        if tail is None:
+            tail = self._tails[code, level] = json.dumps([code, level], ensure_ascii=False)[1:]
+        return f"[{line}, {tail}"
 
 
 class _ProblemJson:
@@ -111,6 +226,9 @@ class _ProblemJson:
 
     def __call__(self, problem: Problem) -> str:
         key = (problem.column, problem.value, problem.code, problem.level, problem.message)
+        return f'{{"line": {problem.line}, {self._tail(key, problem)}'
+
+    def _tail(self, key: tuple[object, ...], problem: Problem) -> str:
         tail = self._tails.get(key)
         if tail is None:
             if len(self._tails) >= _TAILS_KEPT:  # distinct values (cells) must not pile up
@@ -118,7 +236,20 @@ class _ProblemJson:
             fields = problem.to_json()
             del fields["line"]
             tail = self._tails[key] = json.dumps(fields, ensure_ascii=False)[1:]
-        return f'{{"line": {problem.line}, {tail}'
+        return tail
+
+
+class _RowProblemJson(_ProblemJson):
+    """The same for :meth:`Report.row_problems` tuples, without building a :class:`Problem`
+    (the message is a function of the code)."""
+
+    def __call__(self, problem: RowProblem) -> str:  # type: ignore[override]
+        line, code, header, value, level = problem
+        key = (header, value, code, level)
+        tail = self._tails.get(key)
+        if tail is None:
+            tail = self._tail(key, Problem(line, header, value, code, level, label_of(code)))
+        return f'{{"line": {line}, {tail}'
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from itertools import compress, repeat
-from operator import attrgetter, eq
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Sequence
+from itertools import compress, count, repeat
+from operator import attrgetter, eq, ne, truth
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from guichet.bal._rows import TOPONYME_NUMERO, RowTable
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 BanLookup = Callable[[str], "str | None"]
 """Gives the BAN id of a commune from its INSEE code, or None when unknown or unreachable."""
-
-K = TypeVar("K", bound=Hashable)
 
 
 def check_rows(table: RowTable, ban_lookup: BanLookup | None) -> list[str]:
@@ -44,77 +47,100 @@ def _commune_ban_ids(table: RowTable, ban_lookup: BanLookup | None) -> dict[str,
 def _check_use_ban_ids(table: RowTable, commune_ids: dict[str, str]) -> list[str]:
     if table.id_commune is None or table.id_toponyme is None or table.id_adresse is None:
         return []  # no row has any id: nothing to compare, no row "uses" ids
-    using = 0
-    districts: set[str] = set()
-    for i in compress(range(table.count), table.id_commune):
-        id_commune = table.id_commune[i]
-        assert id_commune is not None
-        code = table.communes[i].code_commune
-        if code:
-            expected = commune_ids.get(code)
-            if expected and expected != id_commune:
+    if commune_ids:  # only with a BAN lookup
+        for i in compress(range(table.count), table.id_commune):
+            code = table.communes[i].code_commune
+            expected = commune_ids.get(code) if code else None
+            if expected and expected != table.id_commune[i]:
                 table.add(i, "row.cog_no_match_id_ban_commune")
-        if table.id_toponyme[i] and (table.id_adresse[i] or table.is_toponyme(i)):
-            using += 1
-            districts.add(id_commune)
+    uses = list(map(_uses_ids, table.id_commune, table.id_toponyme, table.id_adresse, table.numero))
+    using = sum(uses)
     if table.count and using == table.count:
+        districts = set(compress(table.id_commune, uses))
         return ["rows.multi_id_ban_commune"] if len(districts) > 1 else []
     if using > 0:
         return ["rows.every_line_required_id_ban"]
     return []
 
 
-def _group(rows: Iterable[int], keys: Sequence[K]) -> dict[K, list[int]]:
-    groups: dict[K, list[int]] = {}
-    for row in rows:
-        groups.setdefault(keys[row], []).append(row)
-    return groups
+def _uses_ids(
+    id_commune: str | None, id_toponyme: str | None, id_adresse: str | None, numero: int | None
+) -> bool:
+    """Whether a row "uses" BAN ids: all of them (no adresse id for a toponyme)."""
+    return bool(id_commune and id_toponyme and (id_adresse or numero == TOPONYME_NUMERO))
 
 
 def _flag_groups_with_several(
-    table: RowTable, groups: dict[K, list[int]], values: Sequence[Hashable], code: str
+    table: RowTable,
+    rows: NDArray[np.intp],
+    keys: NDArray[np.int64],
+    values: NDArray[np.int64],
+    code: str,
 ) -> None:
-    for members in groups.values():
-        if len(members) > 1 and len({values[r] for r in members}) > 1:
-            for row in members:
-                table.add(row, code)
+    """Flag with ``code`` every row of ``rows`` whose key is shared by rows (of ``rows``)
+    holding more than one distinct value; ``keys`` and ``values``: every row's codes.
+
+    With numpy over codes, not with a dict of row lists: the groups of a 100k-row file with BAN
+    ids are as many as its rows.
+    """
+    if not len(rows):
+        return
+    keys, values = keys[rows], values[rows]
+    spread = int(values.max()) + 1
+    pairs = np.unique(keys * spread + values)  # each distinct (key, value) once
+    several = np.bincount(pairs // spread, minlength=int(keys.max()) + 1) > 1
+    table.add_many(rows[several[keys]].tolist(), code)
+
+
+def _codes(values: Sequence[Hashable]) -> NDArray[np.int64]:
+    """Each value's code; equal values (``==``, as in a set) share one."""
+    index: dict[Hashable, Any] = dict.fromkeys(values)
+    index.update(zip(index, count()))
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values))
+
+
+def _truthy(values: Sequence[Any]) -> NDArray[np.bool_]:
+    return np.fromiter(map(truth, values), dtype=bool, count=len(values))
 
 
 def _check_voie_ban_ids(table: RowTable) -> None:
-    ids = table.id_toponyme
-    if ids is None:
+    if table.id_toponyme is None:
         return
-    with_toponyme_id = list(compress(range(table.count), ids))
+    with_toponyme_id = np.flatnonzero(_truthy(table.id_toponyme))
+    ids = _codes(table.id_toponyme)
     _flag_groups_with_several(
         table,
-        _group(with_toponyme_id, ids),
-        table.voie_keys(typed=False),
+        with_toponyme_id,
+        ids,
+        _codes(table.voie_keys(typed=False)),
         "row.different_voie_nom_with_same_id_ban_toponyme",
     )
     _flag_groups_with_several(
         table,
-        _group(with_toponyme_id, table.voie_keys(typed=True)),
+        with_toponyme_id,
+        _codes(table.voie_keys(typed=True)),
         ids,
         "row.different_id_ban_toponyme_with_same_voie_nom",
     )
 
 
 def _check_adresse_ban_ids(table: RowTable) -> None:
-    ids = table.id_adresse
-    if ids is None:  # no row has an id: no group of the first check, one value in the second
+    if table.id_adresse is None:  # no id: no group of the first check, one value in the second
         return
-    addresses = [i for i, numero in enumerate(table.numero) if numero != TOPONYME_NUMERO]
-    numero_keys = table.numero_keys()
+    is_address = np.fromiter(map(ne, table.numero, repeat(TOPONYME_NUMERO)), bool, table.count)
+    ids, numero_keys = _codes(table.id_adresse), _codes(table.numero_keys())
     _flag_groups_with_several(
         table,
-        _group((i for i in addresses if ids[i]), ids),
+        np.flatnonzero(is_address & _truthy(table.id_adresse)),
+        ids,
         numero_keys,
         "row.different_adresse_with_same_id_ban_adresse",
     )
     # "no id" counts as a value here: a copy with an id and a copy without one collide.
     _flag_groups_with_several(
         table,
-        _group(addresses, numero_keys),
+        np.flatnonzero(is_address),
+        numero_keys,
         ids,
         "row.different_id_ban_adresses_with_same_adresse",
     )

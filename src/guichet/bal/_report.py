@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from guichet.bal._csv import ParseError
@@ -22,6 +24,9 @@ from guichet.bal._schema import (
 )
 
 _LINEBREAK_NAMES = {"\n": "Unix", "\r\n": "Windows", "\r": "Old Mac/BSD"}
+
+RowProblem = tuple[int, str, "str | None", "str | None", Level]
+"""(line, code, header name, raw cell, level) of one row error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +116,8 @@ class Report:
 
     @cached_property
     def rows_errors(self) -> list[str]:
-        by_line = self._errors_by_line
-        return list(dict.fromkeys(code for _, errors in by_line for code, _, _ in errors))
+        errors = chain.from_iterable(map(itemgetter(1), self._errors_by_line))
+        return list(dict.fromkeys(map(itemgetter(0), errors)))  # at C speed: 100ks of errors
 
     @property
     def rows(self) -> list[RowView]:
@@ -164,23 +169,34 @@ class Report:
 
     def row_errors(self) -> Iterator[tuple[int, str, str | None, Level]]:
         """Every row error kept by this profile: (line, code, header name, level)."""
-        for line, code, header, _, level in self._row_problems():
+        for line, code, header, _, level in self.row_problems():
             yield line, code, header, level
 
-    def _row_problems(self) -> Iterator[tuple[int, str, str | None, str | None, Level]]:
+    def row_problems(self) -> Iterator[RowProblem]:
         """(line, code, header name, raw cell, level) of every row error kept by this profile."""
         fmt, profile = self._format, self.profile
         kept: dict[str | None, bool] = {}  # column_in_format per header (few distinct)
+        levels: dict[str, Level] = {}  # level_of per code (few distinct)
         for line, errors in self._errors_by_line:
             for code, header, value in errors:
                 keep = kept.get(header)
                 if keep is None:
                     keep = kept[header] = column_in_format(header, fmt)
                 if keep:
-                    yield line, code, header, value, level_of(profile, code)
+                    level = levels.get(code)
+                    if level is None:
+                        level = levels[code] = level_of(profile, code)
+                    yield line, code, header, value, level
 
     def problems(self) -> Iterator[Problem]:
         """File-level problems first, then row problems in row order, with French messages."""
+        yield from self.file_problems()
+        if self.parse_ok:
+            for line, code, header, value, level in self.row_problems():
+                yield Problem(line, header, value, code, level, label_of(code))
+
+    def file_problems(self) -> Iterator[Problem]:
+        """The problems :meth:`problems` gives before the rows' ones."""
         if self.file_error is not None:
             yield Problem(-1, None, None, self.file_error.code, "E", self.file_error.message)
             return
@@ -199,13 +215,12 @@ class Report:
             code = entry["code"]
             if code.startswith(("field.", "file.", "rows.")):
                 yield Problem(-1, None, None, code, entry["level"], label_of(code))  # type: ignore[arg-type]
-        for line, code, header, value, level in self._row_problems():
-            yield Problem(line, header, value, code, level, label_of(code))
 
     # -- serialization ----------------------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
-        """The reference's report without ``rows``, plus ``rowCount`` and ``rowErrors``."""
+    def summary(self, *, row_errors: bool = True) -> dict[str, Any]:
+        """The reference's report without ``rows``, plus ``rowCount`` and ``rowErrors`` (the
+        last key; left out when not ``row_errors``, for a caller that streams it)."""
         head: dict[str, Any] = {
             "encoding": self.encoding,
             "linebreak": self.linebreak,
@@ -218,7 +233,7 @@ class Report:
             return {**head, "fileError": self.file_error.to_json(), "rowCount": self.row_count}
         if self.fatal_parse:
             return {**head, "rowCount": self.row_count}
-        return {
+        summary = {
             **head,
             "fields": [c.to_json() for c in self.columns],
             "notFoundFields": self.not_found_fields(),
@@ -230,8 +245,12 @@ class Report:
             "profile": self.profile,
             "profilErrors": self.profil_errors(),
             "rowCount": self.row_count,
-            "rowErrors": [[line, code, level] for line, code, _, level in self.row_errors()],
         }
+        if row_errors:
+            summary["rowErrors"] = [
+                [line, code, level] for line, code, _, level in self.row_errors()
+            ]
+        return summary
 
     def file_validation(self) -> dict[str, dict[str, Any]]:
         linebreak = _LINEBREAK_NAMES.get(self.linebreak or "", "Inconnu")

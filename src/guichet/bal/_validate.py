@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from guichet.bal._columns import ColumnarCsv, FieldCountMismatch, parse_columns
+from guichet.bal._columns import FieldCountMismatch, parse_columns
 from guichet.bal._crossrows import BanLookup, check_rows
 from guichet.bal._csv import ParsedCsv, parse_csv
 from guichet.bal._encoding import (
@@ -20,15 +20,15 @@ from guichet.bal._encoding import (
     read_text,
 )
 from guichet.bal._fields import Column, compute_fields
+from guichet.bal._parallel import CrashedRows, Progress, read_rows
+from guichet.bal._reader import RowsReader
 from guichet.bal._report import FileError, Report
-from guichet.bal._rows import ReferenceCrash, RowsReader, RowTable
+from guichet.bal._rows import ReferenceCrash
 from guichet.bal._schema import get_profile
 from guichet.bal._text import NormalizeError
 from guichet.bal._values import ValueReader
 
 Source = bytes | bytearray | memoryview | str | os.PathLike[str]
-Progress = Callable[[int, int], None]
-"""Called with (rows done, rows in all) while rows are read."""
 
 
 def detect_profile(columns: list[Column]) -> str:
@@ -46,7 +46,7 @@ def _read(source: Source) -> bytes:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while millions of acyclic cells are allocated.
 
     Every row allocates lists and dicts that the collector would scan again and again (it
@@ -68,16 +68,26 @@ def validate(
     today: dt.date | None = None,
     ban_lookup: BanLookup | None = None,
     progress: Progress | None = None,
+    processes: int | None = None,
 ) -> Report:
     """Validate a BAL file (bytes or a path) against ``profile`` (auto-detected when None).
 
     ``today`` freezes the date used by ``date_der_maj`` checks; ``ban_lookup`` maps an INSEE code
     to its BAN commune id (None: offline, as the reference behaves without network).
+    ``processes``: how many processes may read the rows (None: a big file is read by up to two,
+    one of them forked for the call; 1: this process only). The report is the same either way.
     """
     if profile is not None:
         get_profile(profile)
-    with _gc_paused():
-        return _validate(source, profile, today=today, ban_lookup=ban_lookup, progress=progress)
+    with gc_paused():
+        return _validate(
+            source,
+            profile,
+            today=today,
+            ban_lookup=ban_lookup,
+            progress=progress,
+            processes=processes,
+        )
 
 
 def _validate(
@@ -87,6 +97,7 @@ def _validate(
     today: dt.date | None,
     ban_lookup: BanLookup | None,
     progress: Progress | None,
+    processes: int | None,
 ) -> Report:
     buf = _read(source)
     try:
@@ -122,25 +133,28 @@ def _validate(
         parse_errors=parsed.errors,
     )
     fields = compute_fields(parsed.fields)
-    reader = RowsReader(fields.columns, ValueReader(today=today or dt.date.today()))
+    value_reader = ValueReader(today=today or dt.date.today())
     try:
-        table = _read_rows(reader, parsed, text.count(parsed.linebreak) + 1, progress)
+        table = read_rows(
+            lambda: RowsReader(fields.columns, value_reader),
+            parsed,
+            0 if progress is None else text.count(parsed.linebreak) + 1,  # a scan: if needed
+            progress,
+            processes,
+        )
     except FieldCountMismatch:  # the reference stops at the CSV step: report it exactly
         return _fatal_parse(profile, encoding, parse_csv(text))
-    except ReferenceCrash as crash:
-        try:  # the rows not read yet still count (and may still make the CSV fatal)
-            rows = reader.rows_seen + sum(chunk.size for chunk in parsed.chunks)
-        except FieldCountMismatch:
-            return _fatal_parse(profile, encoding, parse_csv(text))
-        return _crash_report(replace(base, row_count=rows), crash)
-    del text
+    except CrashedRows as crashed:
+        return _crash_report(replace(base, row_count=crashed.rows), crashed.crash)
+    delimiter, linebreak = parsed.delimiter, parsed.linebreak
+    del text, parsed  # the text is the biggest object: not kept for the cross-row checks
     base = replace(base, row_count=table.count)
     global_errors = [f"field.{name}.missing" for name in fields.not_found]
     try:
         global_errors += check_rows(table, ban_lookup)
     except NormalizeError as exc:  # only reachable through names already normalized per row
         return _crash_report(base, ReferenceCrash(-1, str(exc), f"TypeError: {exc}"))
-    global_errors += _file_codes(encoding, parsed.delimiter, parsed.linebreak)
+    global_errors += _file_codes(encoding, delimiter, linebreak)
     return replace(
         base,
         profile=profile or detect_profile(fields.columns),
@@ -162,19 +176,6 @@ def _fatal_parse(profile: str | None, encoding: str, parsed: ParsedCsv) -> Repor
         row_count=len(parsed.rows),
         fatal_parse=True,
     )
-
-
-def _read_rows(
-    reader: RowsReader, parsed: ColumnarCsv, estimate: int, progress: Progress | None
-) -> RowTable:
-    """Every chunk through the reader; ``progress`` gets (rows done, ``estimate``) per chunk."""
-    for chunk in parsed.chunks:
-        reader.read_chunk(chunk)
-        if progress is not None:
-            progress(reader.table.count, max(estimate, reader.table.count))
-    if progress is not None:
-        progress(reader.table.count, reader.table.count)
-    return reader.table
 
 
 def _file_codes(encoding: str, delimiter: str, linebreak: str) -> list[str]:

@@ -1,0 +1,139 @@
+"""Rows read on several processes (``_parallel``, ``_fork``) give the one-process report exactly.
+
+The fork path normally starts at 4 MB; here it is forced on every file, with three processes
+and chunks of a few lines, so that ranges and chunks cut files everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guichet.bal import Report, _fork, _parallel, _validate, validate
+from guichet.bal._columns import parse_columns
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
+FILES = sorted(CORPUS.glob("*/*.csv")) if CORPUS.is_dir() else []
+TODAY = dt.date(2026, 11, 22)
+BRUZ = CORPUS / "ecosystem" / "aitf_bal_35047_bruz_v1.3.csv"
+CRASH = CORPUS / "derived" / "edge_crash_ancienne_commune_deleguee.csv"
+
+
+def _everything(report: Report) -> tuple[Any, ...]:
+    return report.summary(), [p.to_json() for p in report.problems()], report.table.numero
+
+
+def _sequential(data: bytes) -> tuple[Any, ...]:
+    return _everything(validate(data, today=TODAY))
+
+
+def forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three processes on any file, in chunks of about ``chunk_chars`` characters."""
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL_CHARS", 0)
+    monkeypatch.setattr(_parallel, "MAX_PROCESSES", 3)
+    monkeypatch.setattr(_parallel, "_cores", lambda: 3)
+    monkeypatch.setattr(_validate, "parse_columns", partial(parse_columns, chunk_chars=300))
+
+
+def _no_child_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_corpus_file_gives_the_same_report(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = path.read_bytes()
+    expected = _sequential(data)
+    forced(monkeypatch)
+    assert _everything(validate(data, today=TODAY)) == expected
+    assert _no_child_left()
+
+
+@st.composite
+def shuffled_files(draw: st.DrawFn) -> bytes:
+    """Real rows (Bruz, the crashing file) in any order, some cut, merged or emptied."""
+    lines: list[str] = []
+    for source in (BRUZ, CRASH):
+        lines += source.read_text("utf-8").splitlines()[1:]
+    header = BRUZ.read_text("utf-8").splitlines()[0]
+    picked = draw(st.lists(st.sampled_from(lines), min_size=0, max_size=60))
+    for _ in range(draw(st.integers(0, 3))):
+        if not picked:
+            break
+        i = draw(st.integers(0, len(picked) - 1))
+        edit = draw(st.sampled_from(["cut", "empty", "constructor", "field"]))
+        if edit == "cut":
+            picked[i] = picked[i][: draw(st.integers(0, len(picked[i])))]
+        elif edit == "empty":
+            picked[i] = ""
+        elif edit == "constructor":
+            picked[i] = picked[i].replace("Rue", "Rue constructor", 1)
+        else:
+            picked[i] += ";extra"
+    return ("\n".join([header, *picked]) + "\n").encode("utf-8")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shuffled_files())
+def test_any_cut_gives_the_same_report(data: bytes) -> None:
+    expected = _sequential(data)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        forced(monkeypatch)
+        assert _everything(validate(data, today=TODAY)) == expected
+
+
+def test_a_failing_child_is_replaced_by_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = BRUZ.read_bytes()
+    expected = _sequential(data)
+    read_part = _parallel._read_part
+
+    def failing_in_children(*args: Any) -> _parallel.Part:
+        if _fork._forked_by is not None:  # in a child
+            os.kill(os.getpid(), signal.SIGKILL)
+        return read_part(*args)
+
+    forced(monkeypatch)
+    monkeypatch.setattr(_parallel, "_read_part", failing_in_children)
+    assert _everything(validate(data, today=TODAY)) == expected
+    assert _no_child_left()
+
+
+def test_forked_result_and_fallback() -> None:
+    assert _fork.Forked(lambda: [1, "a", None]).result() == [1, "a", None]
+
+    def boom() -> int:
+        if _fork._forked_by is not None:
+            raise RuntimeError("in the child")
+        return 7
+
+    assert _fork.Forked(boom).result() == 7  # computed here after the child failed
+    assert _no_child_left()
+
+
+def test_closing_kills_a_running_child() -> None:
+    child = _fork.Forked(lambda: signal.pause())
+    child.close()
+    child.close()  # idempotent
+    assert _no_child_left()
+
+
+def test_parent_alive_outside_children() -> None:
+    assert _fork.parent_alive()
+
+
+def test_processes_can_be_chosen() -> None:
+    data = BRUZ.read_bytes()
+    expected = _sequential(data)
+    for processes in (1, 2, 4):
+        assert _everything(validate(data, today=TODAY, processes=processes)) == expected
