@@ -68,7 +68,9 @@ class TestBatches:
         assert retry is True  # later, and not under the bucket's own lock
         monkeypatch.undo()
         # Time passes (the test's transaction freezes now()): the claim is no longer fresh.
-        await session.execute(text("UPDATE dropzone_object SET started_at = now() - interval '1 minute'"))
+        await session.execute(
+            text("UPDATE dropzone_object SET started_at = now() - interval '1 minute'")
+        )
         await run_jobs()
         assert await rows(session) == {
             "a.json": ("done", 1, True),
