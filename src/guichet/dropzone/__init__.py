@@ -56,7 +56,8 @@ def embedded_server(settings: Settings) -> Iterator[Settings]:
         port = derived if derived <= 65535 and _bindable(derived) else 0
         seaweedfs = dropzone.seaweedfs.model_copy(update={"s3_port": port})
         dropzone = dropzone.model_copy(update={"seaweedfs": seaweedfs})
-    with EmbeddedSeaweed(settings.home, dropzone) as server:
+    # The API binds its port after SeaweedFS has picked its own: keep them apart.
+    with EmbeddedSeaweed(settings.home, dropzone, avoid_ports=frozenset({settings.port})) as server:
         yield server.apply(settings)
 
 

@@ -43,11 +43,15 @@ class EmbeddedSeaweedError(RuntimeError):
     pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_port(avoid: frozenset[int] = frozenset()) -> int:
+    """A port free now, other than `avoid` (ports the caller will bind later, such as the API's:
+    free at this moment too, hence otherwise a port the OS could hand out here)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 def _alive(pid: int) -> bool:
@@ -70,9 +74,12 @@ def _looks_like_weed(pid: int) -> bool:
 class EmbeddedSeaweed(OwnedService):
     """Start (or attach to) the SeaweedFS of one Guichet home. Use as a context manager."""
 
-    def __init__(self, home: Path, settings: DropzoneSettings) -> None:
+    def __init__(
+        self, home: Path, settings: DropzoneSettings, *, avoid_ports: frozenset[int] = frozenset()
+    ) -> None:
         self.root = home.resolve() / "seaweedfs"
         self.settings = settings
+        self.avoid_ports = avoid_ports
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         # gRPC unix sockets go to TMPDIR: a short private directory (sun_path is 108 bytes).
         self.socket_dir = Path(tempfile.gettempdir()) / f"guichet-sw-{digest}"
@@ -180,11 +187,19 @@ class EmbeddedSeaweed(OwnedService):
             (self.root / name).mkdir(exist_ok=True)
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         identities = self._identities_file()
-        s3_port = self.settings.seaweedfs.s3_port or _free_port()
-        ports = {"s3.port": s3_port, "s3.port.grpc": _free_port()}
+        avoid = set(self.avoid_ports)
+
+        def free() -> int:
+            port = _free_port(frozenset(avoid))
+            avoid.add(port)
+            return port
+
+        s3_port = self.settings.seaweedfs.s3_port or free()
+        avoid.add(s3_port)
+        ports = {"s3.port": s3_port, "s3.port.grpc": free()}
         for service in _SERVICES:
-            ports[f"{service}.port"] = _free_port()
-            ports[f"{service}.port.grpc"] = _free_port()
+            ports[f"{service}.port"] = free()
+            ports[f"{service}.port.grpc"] = free()
         command = [
             weed, f"-logdir={self.root / 'logs'}", "mini", f"-dir={self.root / 'data'}",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false",
