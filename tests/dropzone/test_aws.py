@@ -124,3 +124,22 @@ async def test_put_only_keys_and_sqs_events(
     await provisioning.revoke(session, backend, partner)
     with pytest.raises(botocore.exceptions.ClientError):
         fresh.put_object(Bucket=a.bucket.bucket, Key="revoked.json", Body=b"{}")
+
+
+async def test_unreadable_event_messages_end_in_the_dead_letter_queue(
+    app: Any, settings: Settings
+) -> None:
+    backend = backends.current()
+    assert isinstance(backend, backends.AwsBackend)
+    url, _ = await backend.queue()
+    dead_url = backend.sqs.get_queue_url(QueueName=f"{settings.dropzone.sqs_queue_name}-dead")
+    # Received messages become visible again at once (instead of 30 s later).
+    backend.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})
+    backend.sqs.purge_queue(QueueUrl=url)  # the previous test's events
+    backend.sqs.send_message(QueueUrl=url, MessageBody="not json at all")
+    listener = events.SqsListener(backend, wait_seconds=0)
+    received = [await listener.poll_once() for _ in range(backends.MAX_RECEIVES + 2)]
+    assert received[: backends.MAX_RECEIVES] == [1] * backends.MAX_RECEIVES  # never deleted
+    assert received[-1] == 0  # then moved away
+    dead = backend.sqs.receive_message(QueueUrl=dead_url["QueueUrl"], WaitTimeSeconds=0)
+    assert [m["Body"] for m in dead.get("Messages", [])] == ["not json at all"]

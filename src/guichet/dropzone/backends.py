@@ -327,6 +327,11 @@ class SeaweedBackend(_S3Objects):
 # --- AWS --------------------------------------------------------------------------------------
 
 
+# An event message received this many times without being deleted (unreadable, or its listener
+# kept failing) moves to the dead-letter queue; the sweep still finds the object it announced.
+MAX_RECEIVES = 5
+
+
 def put_only_policy(bucket: str) -> str:
     return json.dumps(
         {
@@ -370,15 +375,14 @@ class AwsBackend(_S3Objects):
         self._queue: tuple[str, str] | None = None
 
     async def queue(self) -> tuple[str, str]:
-        """(url, arn) of the events queue, created with a policy letting S3 send to it."""
+        """(url, arn) of the events queue, created with a policy letting S3 send to it and a
+        dead-letter queue (`<name>-dead`) for messages no listener could read."""
         if self._queue is None:
 
             def run() -> tuple[str, str]:
-                url = self.sqs.create_queue(QueueName=self.settings.sqs_queue_name)["QueueUrl"]
-                attributes = self.sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["QueueArn"]
-                )["Attributes"]
-                arn = attributes["QueueArn"]
+                url, arn = self._create_queue(self.settings.sqs_queue_name)
+                _, dead_arn = self._create_queue(f"{self.settings.sqs_queue_name}-dead")
+                redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": MAX_RECEIVES}
                 policy = {
                     "Version": "2012-10-17",
                     "Statement": [
@@ -395,13 +399,18 @@ class AwsBackend(_S3Objects):
                         }
                     ],
                 }
-                self.sqs.set_queue_attributes(
-                    QueueUrl=url, Attributes={"Policy": json.dumps(policy)}
-                )
+                attributes = {"Policy": json.dumps(policy), "RedrivePolicy": json.dumps(redrive)}
+                self.sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
                 return url, arn
 
             self._queue = await asyncio.to_thread(run)
         return self._queue
+
+    def _create_queue(self, name: str) -> tuple[str, str]:
+        """(url, arn) of the queue `name`, created if needed (blocking)."""
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return url, attributes["Attributes"]["QueueArn"]
 
     async def ensure_bucket(self, bucket: str) -> None:
         await self._create_bucket(bucket)
