@@ -10,7 +10,6 @@ again after the next start. A child that exits on its own is started again after
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
+from guichet import lifetime
 from guichet.config import Settings
 from guichet.logging import get_logger
 
@@ -25,21 +25,13 @@ log = get_logger(__name__)
 
 RESTART_PAUSE = 2.0  # seconds before a child that exited is started again
 PARENT_PID_VARIABLE = "_GUICHET_SERVE_PID"
-_PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """In a child of `serve` (its pid in the environment): ask the kernel (Linux) for a SIGKILL
-    when the parent dies, whatever killed it; exit now if it is already gone. Done by the
-    child itself at start-up: a `preexec_fn` is unsafe in a process with threads."""
+    """In a child of `serve` (its pid in the environment): die with it (see `lifetime`)."""
     expected = os.environ.pop(PARENT_PID_VARIABLE, None)
-    if expected is None:
-        return
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != int(expected):  # the parent died before the request above
-        os._exit(0)
+    if expected is not None:
+        lifetime.die_with_parent(int(expected))
 
 
 def child_environment(settings: Settings) -> dict[str, str]:

@@ -4,6 +4,7 @@ worker killed with SIGKILL in the middle of a file leaves it processed once afte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -301,18 +302,33 @@ def test_sigkill_mid_file_processed_once_after_restart(tmp_path: Path) -> None:
 
 def _workers_of(parent: int) -> list[int]:
     """Pids of the `guichet worker` processes whose parent is `parent`."""
+    return _children_of(parent, [b"-m", b"guichet", b"worker"])
+
+
+def _children_of(parent: int, command: list[bytes] | None = None) -> list[int]:
+    """Pids of the processes whose parent is `parent` (and whose arguments 1… are `command`)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and command[1:4] == [b"-m", b"guichet", b"worker"]:
+        if ppid == parent and (command is None or arguments[1 : 1 + len(command)] == command):
             found.append(int(entry.name))
     return sorted(found)
+
+
+def _pool_of(parent: int) -> list[int]:
+    """The validation pool's processes (multiprocessing) below `parent`."""
+    found = []
+    for child in _children_of(parent):
+        with contextlib.suppress(OSError):
+            if b"multiprocessing" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+    return found
 
 
 def _eventually(check: Any, timeout: float = 20.0) -> Any:
@@ -326,7 +342,8 @@ def _eventually(check: Any, timeout: float = 20.0) -> Any:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_worker_processes_live_and_die_with_serve(tmp_path: Path) -> None:
     """`serve` runs GUICHET_WORKER__PROCESSES workers that process files too, stops them on
-    SIGTERM, and takes them down with it on SIGKILL (no orphan keeps processing)."""
+    SIGTERM, and takes them down with it on SIGKILL (no orphan keeps processing), with the
+    processes of its validation pool."""
     home = tmp_path / "home"
     home.mkdir()
     server = Served(home, free_port(), free_port(), extra_env={"GUICHET_WORKER__PROCESSES": "2"})
@@ -346,8 +363,11 @@ def test_worker_processes_live_and_die_with_serve(tmp_path: Path) -> None:
             client.put_object(Bucket="ql-loader-stg-procs", Key=f"f{n}.json",
                               Body=json.dumps(document))  # fmt: skip
         _eventually(lambda: len(server.outbox()) == 40, timeout=60)
+        pool = _pool_of(parent)
+        assert pool, "the validation pool is warmed at start"
         server.stop(signal.SIGKILL)
-        _eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children))
+        gone = [*children, *pool]  # SeaweedFS and PostgreSQL stay: the next start stops them
+        _eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in gone))
         server.start()
         assert server.process is not None
         parent = server.process.pid

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from guichet import lifetime
 from guichet.bal import HttpBanLookup, validate
 
 # The validator is a port of @ban-team/validateur-bal 3.5.2, reference-exact: clients compare
@@ -157,6 +158,9 @@ class ComputePool:
                     mp_context=multiprocessing.get_context("spawn"),
                     # a recycled process gives back the memory a huge file made it keep
                     max_tasks_per_child=20,
+                    # a SIGKILL of the server must not leave its pool running forever
+                    initializer=lifetime.die_with_parent,
+                    initargs=(os.getpid(),),
                 )
                 if not self._atexit:
                     # before the interpreter tears modules down (else a noisy traceback)
