@@ -44,7 +44,8 @@ def _start(home: Path, port: int, s3_port: int) -> subprocess.Popen[bytes]:
         GUICHET_LOG__LEVEL="WARNING",
         GUICHET_DROPZONE__SEAWEEDFS__S3_PORT=str(s3_port),
     )
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("GUICHET_WORKER__", "GUICHET_DROPZONE__BATCH"))})
+    tuning = ("GUICHET_WORKER__", "GUICHET_DROPZONE__BATCH_SIZE")  # to try other settings
+    env.update({k: v for k, v in os.environ.items() if k.startswith(tuning)})
     log = (home.parent / "serve.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "guichet", "serve", "--port", str(port)],
