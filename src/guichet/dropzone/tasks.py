@@ -1,5 +1,5 @@
-"""Jobs of the drop zone: drain a bucket (process its new objects in batches), e-mail their
-reports, archive them, and sweep the buckets.
+"""Jobs of the drop zone: drain a bucket (process its new objects in batches: `batch`), e-mail
+their reports and archive them (`delivery`), and sweep the buckets.
 
 The pending rows of the ledger are the work queue. A new row wakes `drain_bucket` for its bucket
 (one waiting job per bucket: queueing lock `dropzone:drain:<bucket>`), deferred in the
@@ -21,25 +21,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from procrastinate import Blueprint, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.tasks import Task
 from procrastinate.types import JSONValue, TimeDeltaParams
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet import db, mail, queue, storage
+from guichet import db, queue
 from guichet.config import Settings
-from guichet.dropzone import backends, ledger, processing, report_mail
+from guichet.dropzone import backends, batch, delivery, ledger
 from guichet.dropzone.ledger import Sighting
-from guichet.dropzone.models import DropzoneObject, MailStatus, ObjectStatus, Source
-from guichet.loaders import partners as loader_partners
-from guichet.loaders.models import Partner
+from guichet.dropzone.models import DropzoneObject, ObjectStatus, Source
 from guichet.logging import get_logger
 
 log = get_logger(__name__)
@@ -63,9 +59,6 @@ def current_settings() -> Settings:
 MAIL_PRIORITY = 10  # a processed file's e-mail goes out before more files are processed
 DRAIN_PRIORITY = 0
 ARCHIVE_PRIORITY = -10  # archive copies wait for a quiet moment
-# Downloads of one batch in flight at once; bodies up to PREFETCH_BYTES are read ahead.
-DOWNLOADS = 8
-PREFETCH_BYTES = 1024 * 1024
 # Recovery jobs carry at most this many rows each.
 CHUNK = 200
 
@@ -154,139 +147,15 @@ async def drain_bucket(bucket: str) -> None:
 
 
 async def _process_batch(ids: list[int]) -> tuple[list[int], list[int]]:
-    """Process claimed rows in one transaction; returns (rows processed, rows that failed)."""
+    """Process claimed rows in one transaction, with their e-mail and archive jobs; returns
+    (rows that ended, rows that failed)."""
     async with db.transaction() as session:
-        rows = await _lock_pending(session, ids)
-        if not rows:
-            return [], []
-        partner = await _partner(session, rows[0].partner_id)
-        context = processing.PartnerContext(
-            partner, await loader_partners.own_account_id(session, partner)
-        )
-        prefetched = _prefetch(rows)
-        results: list[_Result] = []
-        failed: list[int] = []
-        try:
-            for obj in rows:
-                result = await _process_one(session, obj, context, prefetched.get(obj.id))
-                if result is None:
-                    failed.append(obj.id)
-                else:
-                    results.append(result)
-        finally:
-            for task in prefetched.values():
-                task.cancel()
-        if results:
-            await session.execute(_RECORD_RESULT, [result.params() for result in results])
-        processed = _json_ids([r.object_id for r in results if r.status is ObjectStatus.DONE])
-        if processed:  # GONE rows are only recorded
-            await _defer(session, mail_objects, priority=MAIL_PRIORITY, object_ids=processed)
-            await _defer(session, archive_objects, priority=ARCHIVE_PRIORITY, object_ids=processed)
-    return [result.object_id for result in results], failed
-
-
-@dataclass(frozen=True, slots=True)
-class _Result:
-    """How one row ends (recorded for the whole batch with one statement)."""
-
-    object_id: int
-    status: ObjectStatus
-    outcome: processing.Outcome | None = None
-
-    def params(self) -> dict[str, Any]:
-        outcome = self.outcome
-        return {
-            "object_id": self.object_id,
-            "new_status": str(self.status),
-            "new_run_id": outcome.run_id if outcome else None,
-            "new_result": str(outcome.status) if outcome else None,
-            "new_report": outcome.report if outcome else None,
-            "new_archive_key": outcome.archive_key if outcome else None,
-        }
-
-
-_objects = cast(Table, DropzoneObject.__table__)  # Core statements: one for a whole batch
-_RECORD_RESULT = (
-    update(_objects)
-    .where(_objects.c.id == bindparam("object_id"))
-    .values(
-        status=bindparam("new_status"),
-        processed_at=func.now(),
-        run_id=bindparam("new_run_id"),
-        result=bindparam("new_result"),
-        report=bindparam("new_report"),
-        archive_key=bindparam("new_archive_key"),
-    )
-)
-
-
-async def _lock_pending(session: AsyncSession, ids: list[int]) -> list[DropzoneObject]:
-    """The rows still pending, locked for this transaction (one held elsewhere is skipped)."""
-    result = await session.scalars(
-        select(DropzoneObject)
-        .where(DropzoneObject.id.in_(ids), DropzoneObject.status == ObjectStatus.PENDING)
-        .order_by(DropzoneObject.id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    return list(result)
-
-
-async def _partner(session: AsyncSession, partner_id: int) -> Partner:
-    partner = await session.get(Partner, partner_id)
-    assert partner is not None  # the ledger row's foreign key
-    return partner
-
-
-Prefetch = dict[int, "asyncio.Task[processing.Download]"]
-
-
-def _prefetch(rows: Sequence[DropzoneObject]) -> Prefetch:
-    """Start downloading the batch's small objects (at most DOWNLOADS at once); larger or
-    unknown-size ones are read when their turn comes, so memory stays bounded."""
-    backend, settings = backends.current(), current_settings().dropzone
-    gate = asyncio.Semaphore(DOWNLOADS)
-
-    async def fetch(obj: DropzoneObject) -> processing.Download:
-        async with gate:
-            return await processing.download(backend, settings, obj)
-
-    started: Prefetch = {}
-    for obj in rows:
-        if obj.size is not None and obj.size <= PREFETCH_BYTES:
-            task = asyncio.ensure_future(fetch(obj))
-            # A download left unawaited (its batch failed first) must not log "never retrieved".
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())
-            started[obj.id] = task
-    return started
-
-
-async def _process_one(
-    session: AsyncSession,
-    obj: DropzoneObject,
-    context: processing.PartnerContext,
-    prefetched: asyncio.Task[processing.Download] | None,
-) -> _Result | None:
-    """Process one row in a savepoint: how it ends, or None if it failed (rolled back, left
-    pending)."""
-    settings = current_settings()
-    object_id, key, attempts = obj.id, obj.key, obj.attempts
-    try:
-        async with session.begin_nested():
-            if prefetched is not None:
-                download = await prefetched
-            else:
-                download = await processing.download(backends.current(), settings.dropzone, obj)
-            outcome = await processing.process(
-                session, storage.current(), settings.dropzone, obj, context, download
-            )
-    except processing.ObjectGone:
-        log.info("dropzone.object_gone", object_id=object_id, key=key)
-        return _Result(object_id, ObjectStatus.GONE)
-    except Exception:
-        log.exception("dropzone.object_failed", object_id=object_id, attempts=attempts)
-        return None
-    return _Result(object_id, ObjectStatus.DONE, outcome)
+        done = await batch.process(session, ids, current_settings())
+        if done.processed:
+            payload = _json_ids(done.processed)
+            await _defer(session, mail_objects, priority=MAIL_PRIORITY, object_ids=payload)
+            await _defer(session, archive_objects, priority=ARCHIVE_PRIORITY, object_ids=payload)
+    return [result.object_id for result in done.ended], done.failed
 
 
 async def _retry_later(bucket: str, failed: list[int]) -> None:
@@ -313,80 +182,15 @@ async def _retry_later(bucket: str, failed: list[int]) -> None:
 @blueprint.task(name="mail_objects", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
 async def mail_objects(object_ids: list[int]) -> None:
     """E-mail the report of each processed row once."""
-    await _mail_step(object_ids)
+    await delivery.send_reports(object_ids, current_settings())
 
 
 async def _send_now(object_ids: list[int]) -> None:
     """The drain sends its batch's e-mails at once; a failure is left to the e-mail job."""
     try:
-        await _mail_step(object_ids)
+        await delivery.send_reports(object_ids, current_settings())
     except Exception as exc:
         log.warning("dropzone.mail_deferred", count=len(object_ids), error=str(exc)[:200])
-
-
-async def _mail_step(object_ids: Sequence[int]) -> None:
-    """Send each row's e-mail once: the rows stay locked while sending, and are recorded as
-    sent in the same transaction. On an SMTP error, the e-mails already sent are recorded and
-    committed, then the error is raised (the job retries the others). A crash between sending
-    and committing resends, with the same Message-ID."""
-    settings = current_settings()
-    failure: Exception | None = None
-    async with db.transaction() as session:
-        found = await session.execute(
-            select(DropzoneObject, Partner)
-            .join(Partner, Partner.id == DropzoneObject.partner_id)
-            .where(
-                DropzoneObject.id.in_(object_ids),
-                DropzoneObject.status == ObjectStatus.DONE,
-                DropzoneObject.mail_status == MailStatus.PENDING,
-            )
-            .order_by(DropzoneObject.id)
-            .with_for_update(of=DropzoneObject)
-            .execution_options(populate_existing=True)
-        )
-        outcomes: list[dict[str, Any]] = []
-        for obj, partner in found:
-            try:
-                outcomes.append(await _send_report(settings, obj, partner))
-            except Exception as exc:
-                failure = exc
-                break
-        if outcomes:
-            await session.execute(_RECORD_MAIL, outcomes)
-    if failure is not None:
-        raise failure
-
-
-_RECORD_MAIL = (
-    update(_objects)
-    .where(_objects.c.id == bindparam("object_id"))
-    .values(
-        mail_status=bindparam("new_mail_status"),
-        mail_sent_at=func.now(),
-        mail_message_id=bindparam("new_message_id"),
-    )
-)
-
-
-async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner) -> dict[str, Any]:
-    """Send one row's e-mail; returns what to record."""
-    if not partner.contact_emails:
-        log.warning("dropzone.no_recipient", object_id=obj.id, partner_id=partner.partner_id)
-        return {
-            "object_id": obj.id,
-            "new_mail_status": str(MailStatus.NO_RECIPIENT),
-            "new_message_id": None,
-        }
-    message = report_mail.build(
-        settings.mail, obj, env=settings.dropzone.env, recipients=partner.contact_emails
-    )
-    await mail.current().send(message)
-    log.info("dropzone.report_sent", object_id=obj.id)
-    return {
-        "object_id": obj.id,
-        "new_mail_status": str(MailStatus.SENT),
-        "new_message_id": report_mail.message_id(obj),
-    }
 
 
 # --- archive --------------------------------------------------------------------------------------
@@ -418,11 +222,11 @@ async def archive_objects(object_ids: list[int], postponed: int = 0) -> None:
                 .with_for_update()
             )
         )
-        gate = asyncio.Semaphore(DOWNLOADS)
+        gate = asyncio.Semaphore(batch.DOWNLOADS)
 
         async def archive(obj: DropzoneObject) -> None:
             async with gate:
-                await _archive(obj)
+                await delivery.archive(obj)
             obj.archived_at = func.now()
 
         outcomes = await asyncio.gather(*(archive(obj) for obj in rows), return_exceptions=True)
@@ -447,15 +251,6 @@ async def _postpone_archive(object_ids: list[int], postponed: int) -> bool:
     return True
 
 
-async def _archive(obj: DropzoneObject) -> None:
-    assert obj.archive_key is not None
-    backend = backends.current()
-    await backend.copy(obj.bucket, obj.key, obj.archive_key)  # False: the source is gone
-    report_key = "reports/" + obj.archive_key.partition("/")[2] + ".report.json"
-    body = json.dumps(obj.report, ensure_ascii=False).encode()
-    await backend.put(obj.bucket, report_key, body, "application/json")
-
-
 # Jobs of earlier layouts, possibly still queued after an upgrade: the same work.
 @blueprint.task(name="process_object", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
 async def process_object(object_id: int) -> None:
@@ -469,7 +264,7 @@ async def process_object(object_id: int) -> None:
 
 @blueprint.task(name="finish_object", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
 async def finish_object(object_id: int) -> None:
-    await _mail_step([object_id])
+    await delivery.send_reports([object_id], current_settings())
     await archive_objects([object_id])
 
 

@@ -1,0 +1,170 @@
+"""One batch of a drain, inside the caller's transaction: lock the claimed rows still pending,
+download them concurrently, process each in its own savepoint (a failing file never undoes the
+others), and record how each ended with one statement for the whole batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet import storage
+from guichet.config import Settings
+from guichet.dropzone import backends, processing
+from guichet.dropzone.models import DropzoneObject, ObjectStatus
+from guichet.loaders import partners as loader_partners
+from guichet.loaders.models import Partner
+from guichet.logging import get_logger
+
+log = get_logger(__name__)
+
+# Downloads of one batch in flight at once; bodies up to PREFETCH_BYTES are read ahead.
+DOWNLOADS = 8
+PREFETCH_BYTES = 1024 * 1024
+
+
+@dataclass
+class Batch:
+    """What became of a batch's rows."""
+
+    ended: list[Result] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # rolled back, still pending
+
+    @property
+    def processed(self) -> list[int]:
+        """Rows DONE: to e-mail and archive (GONE rows are only recorded)."""
+        return [r.object_id for r in self.ended if r.status is ObjectStatus.DONE]
+
+
+async def process(session: AsyncSession, ids: list[int], settings: Settings) -> Batch:
+    """Process the claimed rows `ids` still pending (all of one bucket, so of one partner)."""
+    batch = Batch()
+    rows = await _lock_pending(session, ids)
+    if not rows:
+        return batch
+    partner = await _partner(session, rows[0].partner_id)
+    context = processing.PartnerContext(
+        partner, await loader_partners.own_account_id(session, partner)
+    )
+    prefetched = _prefetch(rows, settings)
+    try:
+        for obj in rows:
+            result = await _process_one(session, obj, context, prefetched.get(obj.id), settings)
+            if result is None:
+                batch.failed.append(obj.id)
+            else:
+                batch.ended.append(result)
+    finally:
+        for task in prefetched.values():
+            task.cancel()
+    if batch.ended:
+        await session.execute(_RECORD_RESULT, [result.params() for result in batch.ended])
+    return batch
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How one row ends (recorded for the whole batch with one statement)."""
+
+    object_id: int
+    status: ObjectStatus
+    outcome: processing.Outcome | None = None
+
+    def params(self) -> dict[str, Any]:
+        outcome = self.outcome
+        return {
+            "object_id": self.object_id,
+            "new_status": str(self.status),
+            "new_run_id": outcome.run_id if outcome else None,
+            "new_result": str(outcome.status) if outcome else None,
+            "new_report": outcome.report if outcome else None,
+            "new_archive_key": outcome.archive_key if outcome else None,
+        }
+
+
+_objects = cast(Table, DropzoneObject.__table__)  # Core statements: one for a whole batch
+_RECORD_RESULT = (
+    update(_objects)
+    .where(_objects.c.id == bindparam("object_id"))
+    .values(
+        status=bindparam("new_status"),
+        processed_at=func.now(),
+        run_id=bindparam("new_run_id"),
+        result=bindparam("new_result"),
+        report=bindparam("new_report"),
+        archive_key=bindparam("new_archive_key"),
+    )
+)
+
+
+async def _lock_pending(session: AsyncSession, ids: list[int]) -> list[DropzoneObject]:
+    """The rows still pending, locked for this transaction (one held elsewhere is skipped)."""
+    result = await session.scalars(
+        select(DropzoneObject)
+        .where(DropzoneObject.id.in_(ids), DropzoneObject.status == ObjectStatus.PENDING)
+        .order_by(DropzoneObject.id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(result)
+
+
+async def _partner(session: AsyncSession, partner_id: int) -> Partner:
+    partner = await session.get(Partner, partner_id)
+    assert partner is not None  # the ledger row's foreign key
+    return partner
+
+
+Prefetch = dict[int, "asyncio.Task[processing.Download]"]
+
+
+def _prefetch(rows: Sequence[DropzoneObject], settings: Settings) -> Prefetch:
+    """Start downloading the batch's small objects (at most DOWNLOADS at once); larger or
+    unknown-size ones are read when their turn comes, so memory stays bounded."""
+    backend, dropzone = backends.current(), settings.dropzone
+    gate = asyncio.Semaphore(DOWNLOADS)
+
+    async def fetch(obj: DropzoneObject) -> processing.Download:
+        async with gate:
+            return await processing.download(backend, dropzone, obj)
+
+    started: Prefetch = {}
+    for obj in rows:
+        if obj.size is not None and obj.size <= PREFETCH_BYTES:
+            task = asyncio.ensure_future(fetch(obj))
+            # A download left unawaited (its batch failed first) must not log "never retrieved".
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            started[obj.id] = task
+    return started
+
+
+async def _process_one(
+    session: AsyncSession,
+    obj: DropzoneObject,
+    context: processing.PartnerContext,
+    prefetched: asyncio.Task[processing.Download] | None,
+    settings: Settings,
+) -> Result | None:
+    """Process one row in a savepoint: how it ends, or None if it failed (rolled back, left
+    pending)."""
+    object_id, key, attempts = obj.id, obj.key, obj.attempts
+    try:
+        async with session.begin_nested():
+            if prefetched is not None:
+                download = await prefetched
+            else:
+                download = await processing.download(backends.current(), settings.dropzone, obj)
+            outcome = await processing.process(
+                session, storage.current(), settings.dropzone, obj, context, download
+            )
+    except processing.ObjectGone:
+        log.info("dropzone.object_gone", object_id=object_id, key=key)
+        return Result(object_id, ObjectStatus.GONE)
+    except Exception:
+        log.exception("dropzone.object_failed", object_id=object_id, attempts=attempts)
+        return None
+    return Result(object_id, ObjectStatus.DONE, outcome)
