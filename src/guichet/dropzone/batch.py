@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet import storage
 from guichet.config import Settings
 from guichet.dropzone import backends, processing
-from guichet.dropzone.models import DropzoneObject, ObjectStatus
+from guichet.dropzone.models import DropzoneObject, ObjectStatus, dropzone_object_table
 from guichet.loaders import partners as loader_partners
 from guichet.loaders.models import Partner
 from guichet.logging import get_logger
@@ -86,10 +86,9 @@ class Result:
         }
 
 
-_objects = cast(Table, DropzoneObject.__table__)  # Core statements: one for a whole batch
 _RECORD_RESULT = (
-    update(_objects)
-    .where(_objects.c.id == bindparam("object_id"))
+    update(dropzone_object_table)
+    .where(dropzone_object_table.c.id == bindparam("object_id"))
     .values(
         status=bindparam("new_status"),
         processed_at=func.now(),

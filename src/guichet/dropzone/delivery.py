@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from guichet import db, mail
 from guichet.config import Settings
 from guichet.dropzone import backends, report_mail
-from guichet.dropzone.models import DropzoneObject, MailStatus, ObjectStatus
+from guichet.dropzone.models import DropzoneObject, MailStatus, ObjectStatus, dropzone_object_table
 from guichet.loaders.models import Partner
 from guichet.logging import get_logger
 
 log = get_logger(__name__)
-
-_objects = cast(Table, DropzoneObject.__table__)
 
 
 async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
@@ -54,8 +52,8 @@ async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
 
 
 _RECORD_MAIL = (
-    update(_objects)
-    .where(_objects.c.id == bindparam("object_id"))
+    update(dropzone_object_table)
+    .where(dropzone_object_table.c.id == bindparam("object_id"))
     .values(
         mail_status=bindparam("new_mail_status"),
         mail_sent_at=func.now(),

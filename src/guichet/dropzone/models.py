@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -127,3 +129,7 @@ class DropzoneCheckpoint(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+# The table itself, for the Core statements that update a whole batch of rows at once.
+dropzone_object_table = cast(Table, DropzoneObject.__table__)

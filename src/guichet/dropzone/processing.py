@@ -16,7 +16,6 @@ nothing integrated; the retried job starts from scratch.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import uuid
@@ -51,10 +50,6 @@ class Outcome:
     report: dict[str, Any]
     run_id: uuid.UUID
     archive_key: str
-
-
-# Bodies up to this size are checked on the event loop (well under a millisecond).
-INLINE_CHECK_BYTES = 64 * 1024
 
 
 class ObjectGone(Exception):
@@ -163,12 +158,9 @@ async def _checked(
         return download.rejection
     body, now = download.body, loader_service.utcnow()
     try:
-        if len(body) <= INLINE_CHECK_BYTES:  # a thread hop costs more than the check
-            check_header(body, partner, obj.bucket, max_bytes=max_bytes, now=now)
-        else:
-            await asyncio.to_thread(
-                check_header, body, partner, obj.bucket, max_bytes=max_bytes, now=now
-            )
+        await loader_service.run_cpu(
+            len(body), check_header, body, partner, obj.bucket, max_bytes=max_bytes, now=now
+        )
     except FileRejected as rejected:
         return rejected
     return None

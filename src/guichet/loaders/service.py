@@ -61,7 +61,7 @@ INLINE_BYTES = 64 * 1024
 T = TypeVar("T")
 
 
-async def _cpu(size: int, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+async def run_cpu(size: int, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run CPU-bound `function` inline for a small file, else in a thread."""
     if size <= INLINE_BYTES:
         return function(*args, **kwargs)
@@ -87,7 +87,7 @@ async def receive(
         run = Run(id=uuid.uuid4(), partner_id=partner.id, channel=channel, received_at=received_at)
         source = await store_source(store, partner, run, body)
         try:
-            validation = await _cpu(size, validate, document, now=received_at)
+            validation = await run_cpu(size, validate, document, now=received_at)
         except FileRejected as rejected:
             reply = Reply(rejected.http_status, rejected.to_json(), run.id)
             await record_run(session, run, source, RunStatus.REJECTED, reply.body, {})
@@ -98,7 +98,7 @@ async def receive(
         account_id = known.own_account_id if known is not None else None
         await integrate(session, partner, validation, report, run, own_account_id=account_id)
         finished_at = utcnow()
-        result = await _cpu(size, report.to_json, end_date=finished_at)
+        result = await run_cpu(size, report.to_json, end_date=finished_at)
         tally = {
             str(model): {str(outcome): n for outcome, n in counter.items()}
             for model, counter in report.tally().items()
@@ -118,7 +118,7 @@ async def receive(
 async def parse(body: bytes, *, max_bytes: int) -> Any:
     """The JSON value of the body (in a thread); `FileRefused` (400 WrongFormat / 413)."""
     try:
-        return await _cpu(len(body), load_json, body, max_bytes=max_bytes)
+        return await run_cpu(len(body), load_json, body, max_bytes=max_bytes)
     except FileRejected as rejected:
         raise FileRefused(rejected) from None
 
