@@ -99,8 +99,6 @@ class Backend(Protocol):
 
     async def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
 
-    async def get(self, bucket: str, key: str) -> bytes: ...
-
     async def fetch(
         self, bucket: str, key: str, *, max_bytes: int
     ) -> tuple[ObjectInfo, bytes | None] | None: ...
@@ -173,12 +171,6 @@ class _S3Objects:
 
     async def head(self, bucket: str, key: str) -> ObjectInfo | None:
         return await self.objects.head(bucket, key)
-
-    async def get(self, bucket: str, key: str) -> bytes:
-        found = await self.objects.fetch(bucket, key, max_bytes=sys.maxsize)
-        if found is None or found[1] is None:
-            raise FileNotFoundError(f"s3://{bucket}/{key}")
-        return found[1]
 
     async def fetch(
         self, bucket: str, key: str, *, max_bytes: int
