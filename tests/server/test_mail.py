@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import mailbox
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from guichet import mail
+import pytest
+
+from guichet import mail, mail_headers
 from guichet.config import MailSettings, SmtpSettings
 from tests.conftest import Inbox, make_settings, read_outbox
 
@@ -33,6 +36,59 @@ class TestBuildMessage:
         assert plain is not None and "Votre code : 123456" in plain.get_content()
 
 
+# A body with lines starting with "." (SMTP dot-stuffing) and a lone ".": a bare DATA terminator.
+DOTTED_BODY = "first line\n.\n..two dots\n.hidden\nlast line\n"
+
+
+def rendered(to: tuple[str, ...] = ("a@example.fr", "b@example.fr")) -> mail.RenderedMessage:
+    data = "".join(
+        [
+            mail_headers.structured_header("From", "Guichet <noreply@guichet.test>"),
+            mail_headers.header("To", ", ".join(to)),
+            mail_headers.header("Subject", "Rapport d’intégration\r\nBcc: x@evil.test"),
+            mail_headers.structured_header("Message-ID", "<rendered-1@guichet.test>"),
+            'Content-Type: text/plain; charset="us-ascii"\n',
+            "\n",
+            DOTTED_BODY,
+        ]
+    )
+    return mail.RenderedMessage(
+        data=data.encode("ascii"),
+        sender="noreply@guichet.test",
+        recipients=to,
+        message_id="<rendered-1@guichet.test>",
+    )
+
+
+class TestRendering:
+    def test_short_plain_values_are_written_as_is(self) -> None:
+        assert mail_headers.header("Subject", "Bonjour") == "Subject: Bonjour\n"
+        assert mail_headers.mime_parameter("filename", "a.json", 31) == '; filename="a.json"'
+
+    def test_long_ascii_values_are_folded_before_spaces(self) -> None:
+        value = " ".join(["word"] * 100)
+        line = mail_headers.header("Subject", value)
+        assert all(len(part) <= 78 for part in line.splitlines())
+        parsed = message_from_bytes(line.encode() + b"\n", policy=policy.default)
+        assert parsed["Subject"] == value
+
+    @pytest.mark.parametrize(
+        "value", ["é", "a\r\nBcc: x", "\x00\x1b", "=?utf-8?q?x?=", " lead", "trail ", "x" * 2000]
+    )
+    def test_other_values_are_encoded_words(self, value: str) -> None:
+        line = mail_headers.header("Subject", value)
+        assert line.startswith("Subject: =?utf-8?b?") and line.isascii()
+        assert all(len(part) <= 78 for part in line.splitlines())
+        parsed = message_from_bytes(line.encode() + b"\n", policy=policy.default)
+        assert parsed["Subject"] == value
+
+    def test_structured_values_are_never_encoded(self) -> None:
+        with pytest.raises(ValueError):
+            mail_headers.structured_header("Message-ID", "<a\nBcc: x@evil>")
+        with pytest.raises(ValueError):
+            mail_headers.structured_header("From", "x" * 1000 + "@example.fr")
+
+
 class TestSmtpMailer:
     async def test_sends_to_recipients_and_bcc(self, smtp_server: tuple[Inbox, int]) -> None:
         inbox, port = smtp_server
@@ -46,6 +102,22 @@ class TestSmtpMailer:
         received = message_from_bytes(envelope.content, policy=policy.default)
         assert received["Subject"] == "Code d’identification"
         assert received["Bcc"] is None
+
+    async def test_sends_a_rendered_message(self, smtp_server: tuple[Inbox, int]) -> None:
+        inbox, port = smtp_server
+        mailer = mail.SmtpMailer(
+            SmtpSettings(host="127.0.0.1", port=port, security="none"), bcc=["audit@guichet.test"]
+        )
+        await mailer.send(rendered())
+        [envelope] = inbox.envelopes
+        assert envelope.mail_from == "noreply@guichet.test"
+        assert envelope.rcpt_tos == ["a@example.fr", "b@example.fr", "audit@guichet.test"]
+        # CRLF on the wire, and the dot-stuffing undone by the server: the same message.
+        assert envelope.content.replace(b"\r\n", b"\n") == rendered().data
+        received = message_from_bytes(envelope.content, policy=policy.default)
+        assert received["Subject"] == "Rapport d’intégration\r\nBcc: x@evil.test"
+        assert received["Bcc"] is None
+        assert received.get_content().replace("\r\n", "\n") == DOTTED_BODY
 
     async def test_create_mailer_picks_smtp_when_host_is_set(
         self, smtp_server: tuple[Inbox, int], tmp_path: Path
@@ -72,3 +144,21 @@ class TestMaildirMailer:
         assert stored["Subject"] == "Code d’identification"
         assert stored["X-Guichet-Envelope-To"] == "mairie@example.fr, audit@guichet.test"
         assert not list((tmp_path / "outbox" / "tmp").iterdir())
+
+    async def test_writes_a_rendered_message(self, tmp_path: Path) -> None:
+        mailer = mail.MaildirMailer(tmp_path / "outbox", bcc=["audit@guichet.test", "a@example.fr"])
+        await mailer.send(rendered())
+        [stored] = read_outbox(tmp_path / "outbox")
+        assert stored["X-Guichet-Envelope-To"] == "a@example.fr, b@example.fr, audit@guichet.test"
+        assert stored["Subject"] == "Rapport d’intégration\r\nBcc: x@evil.test"
+        assert stored["Bcc"] is None
+        assert stored.get_content() == DOTTED_BODY
+        [(_, raw)] = mailbox.Maildir(tmp_path / "outbox", create=False).items()
+        assert raw["Message-ID"] == "<rendered-1@guichet.test>"
+        assert raw.get_payload() == DOTTED_BODY
+
+    async def test_the_envelope_header_is_encoded_when_needed(self, tmp_path: Path) -> None:
+        mailer = mail.MaildirMailer(tmp_path / "outbox")
+        await mailer.send(rendered(to=("josé@exemple.fr",)))
+        [stored] = read_outbox(tmp_path / "outbox")
+        assert stored["X-Guichet-Envelope-To"] == "josé@exemple.fr"

@@ -1,19 +1,23 @@
 """The result e-mail of one dropped file (SPEC §5.2): status in the subject, a French summary in
 the body, the full JSON report attached. The Message-ID is derived from the ledger row, so the
 (rare) resend after a crash between "sent" and "recorded" is recognisable as the same message.
+
+One e-mail goes out per processed file, so the message is rendered straight to bytes (a
+`mail.RenderedMessage`) rather than built from `email.mime` objects and flattened, which cost
+about a sixth of the processing CPU. The layout is what `email.mime` produced: multipart/mixed,
+a base64 UTF-8 text part, the base64 JSON attachment.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
-from email.header import Header
-from email.message import Message
-from email.mime.application import MIMEApplication
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+import secrets
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
+from guichet import mail, mail_headers
 from guichet.config import MailSettings
 from guichet.dropzone.models import DropzoneObject
 
@@ -71,7 +75,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
 
 def build(
     settings: MailSettings, obj: DropzoneObject, *, env: str, recipients: list[str]
-) -> Message:
+) -> mail.RenderedMessage:
     status = obj.result or "ERROR"
     report: dict[str, Any] = dict(obj.report or {})
     name = obj.key.rpartition("/")[2]
@@ -101,33 +105,55 @@ def build(
         "etag": obj.etag,
         "version_id": None,
     }
-    message = MIMEMultipart()
-    message["From"] = _address(settings.sender)
-    message["To"] = ", ".join(recipients)
-    message["Subject"] = _header(f"[Guichet loader][{env}] {obj.key} : {status}")
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = message_id(obj)
-    message.attach(MIMEText("\n".join(lines), "plain", "utf-8"))
-    part = MIMEApplication(json.dumps(attachment, ensure_ascii=False, indent=2).encode(), "json")
     filename = f"report-{name}.json" if not name.endswith(".json") else f"report-{name}"
-    part.add_header("Content-Disposition", "attachment", filename=_parameter(filename))
-    message.attach(part)
-    return message
+    identifier = message_id(obj)
+    from_, sender = _from(settings.sender)
+    # The parts are base64 only, whose alphabet has no "_": "=_" can never appear in them.
+    boundary = f"=_guichet_{secrets.token_hex(12)}"
+    data = "".join(
+        [
+            "MIME-Version: 1.0\n",
+            from_,
+            mail_headers.header("To", ", ".join(recipients)),
+            mail_headers.header("Subject", f"[Guichet loader][{env}] {obj.key} : {status}"),
+            f"Date: {formatdate(usegmt=True)}\n",
+            mail_headers.structured_header("Message-ID", identifier),
+            f'Content-Type: multipart/mixed; boundary="{boundary}"\n',
+            f"\n--{boundary}\n",
+            _part('Content-Type: text/plain; charset="utf-8"\n', "\n".join(lines)),
+            f"\n--{boundary}\n",
+            _part(
+                "Content-Type: application/json\n",
+                json.dumps(attachment, ensure_ascii=False, indent=2),
+                _DISPOSITION
+                + mail_headers.mime_parameter("filename", filename, len(_DISPOSITION))
+                + "\n",
+            ),
+            f"\n--{boundary}--\n",
+        ]
+    )
+    return mail.RenderedMessage(
+        data=data.encode("ascii"),
+        sender=sender,
+        recipients=tuple(dict.fromkeys(recipients)),
+        message_id=identifier,
+    )
 
 
-# The message is built with the `email.mime` classes: one per dropped file, and about ten times
-# cheaper than `EmailMessage` (whose header registry parses every header it is given).
+_DISPOSITION = "Content-Disposition: attachment"
 
 
-def _header(value: str) -> str:
-    """RFC 2047 encoded when not ASCII."""
-    return value if value.isascii() else Header(value, "utf-8").encode()
+def _part(content_type: str, text: str, disposition: str = "") -> str:
+    """A MIME part: its headers, then the UTF-8 text in base64 lines of 76 characters (what
+    `email.mime` wrote; ASCII whatever the text, so the message stays 7-bit)."""
+    body = base64.encodebytes(text.encode("utf-8")).decode("ascii")
+    return f"{content_type}Content-Transfer-Encoding: base64\n{disposition}\n{body}"
 
 
-def _address(value: str) -> str:
-    name, address = parseaddr(value)
-    return formataddr((name, address), charset="utf-8") if name else address
-
-
-def _parameter(value: str) -> str | tuple[str, str, str]:
-    return value if value.isascii() else ("utf-8", "", value)
+@functools.lru_cache(maxsize=8)
+def _from(sender: str) -> tuple[str, str]:
+    """The From header line and the envelope sender: the same for every message (one setting),
+    so parsed once."""
+    name, address = parseaddr(sender)
+    value = formataddr((name, address), charset="utf-8") if name else address
+    return mail_headers.structured_header("From", value), address
