@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.config import LoadersSettings
@@ -39,6 +39,28 @@ class KnownPartner:
 
     partner: Partner
     own_account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A body's JSON value, when the caller has already parsed it (the S3 channel does, for its
+    own header rules): not parsed twice."""
+
+    document: Any
+
+
+class RunRows:
+    """Runs collected to be inserted with one statement (a batch of files in one transaction)
+    rather than one INSERT each. The caller inserts them before its transaction ends; a run
+    whose file is undone must not be collected (collect only where nothing is rolled back)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    async def insert(self, session: AsyncSession) -> None:
+        if self.rows:
+            await session.execute(_INSERT_RUN, self.rows)
+            self.rows = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,33 +99,55 @@ async def receive(
     channel: Channel = Channel.REST,
     received_at: dt.datetime | None = None,
     known: KnownPartner | None = None,
+    parsed: Parsed | None = None,
+    run_id: uuid.UUID | None = None,
+    runs: RunRows | None = None,
+    entry_savepoints: bool = True,
 ) -> Reply:
-    """Process one loader file for the partner it authenticates as (SPEC §5.1)."""
+    """Process one loader file for the partner it authenticates as (SPEC §5.1).
+
+    A channel processing files in batches (the drop zone) passes what it knows already: the
+    partner (`known`), the JSON value (`parsed`), the run id (kept when it redoes a file: the
+    stored source is then overwritten, not left behind), where the run goes (`runs`: collected,
+    else inserted at once) and `entry_savepoints` (see `Integrator`)."""
     received_at = received_at or utcnow()
     size = len(body)
-    document = await parse(body, max_bytes=settings.max_body_bytes)
+    if parsed is not None:
+        document = parsed.document
+    else:
+        document = await parse(body, max_bytes=settings.max_body_bytes)
     partner = await authenticate(session, document, known=known)
     with structlog.contextvars.bound_contextvars(partner_id=partner.partner_id):
-        run = Run(id=uuid.uuid4(), partner_id=partner.id, channel=channel, received_at=received_at)
+        run = Run(
+            id=run_id or uuid.uuid4(), partner_id=partner.id, channel=channel,
+            received_at=received_at,
+        )  # fmt: skip
         source = await store_source(store, partner, run, body)
         try:
             validation = await run_cpu(size, validate, document, now=received_at)
         except FileRejected as rejected:
             reply = Reply(rejected.http_status, rejected.to_json(), run.id)
-            await record_run(session, run, source, RunStatus.REJECTED, reply.body, {})
+            await record_run(session, run, source, RunStatus.REJECTED, reply.body, {}, runs=runs)
             log.info("loaders.file_rejected", run_id=str(run.id), type=rejected.wire_type)
             return reply
         report = Report(validation, now=received_at)
-        await record_run(session, run, source, RunStatus.ERROR, {}, {})  # records point at it
         account_id = known.own_account_id if known is not None else None
-        await integrate(session, partner, validation, report, run, own_account_id=account_id)
+        await integrate(
+            session, partner, validation, report, run,
+            own_account_id=account_id, entry_savepoints=entry_savepoints,
+        )  # fmt: skip
         finished_at = utcnow()
         result = await run_cpu(size, report.to_json, end_date=finished_at)
         tally = {
             str(model): {str(outcome): n for outcome, n in counter.items()}
             for model, counter in report.tally().items()
         }
-        await finish_run(session, run, RunStatus(result["status"]), result, tally, finished_at)
+        # Written once, finished: the records carry its id, and the caller's transaction
+        # commits the run with them (nothing ever sees a run half done).
+        status = RunStatus(result["status"])
+        await record_run(
+            session, run, source, status, result, tally, finished_at=finished_at, runs=runs
+        )
         log.info(
             "loaders.file_integrated",
             run_id=str(run.id),
@@ -163,12 +207,14 @@ async def integrate(
     run: Run,
     *,
     own_account_id: int | None = None,
+    entry_savepoints: bool = True,
 ) -> None:
     if own_account_id is None:
         own_account_id = await partners.own_account_id(session, partner)
     integrator = Integrator(
-        session, report, partner_id=partner.id, own_account_id=own_account_id, run_id=run.id
-    )
+        session, report, partner_id=partner.id, own_account_id=own_account_id, run_id=run.id,
+        entry_savepoints=entry_savepoints,
+    )  # fmt: skip
     await integrator.integrate(validation)
 
 
@@ -179,43 +225,26 @@ async def record_run(
     status: RunStatus,
     report: dict[str, Any],
     tally: dict[str, dict[str, int]],
+    *,
+    finished_at: dt.datetime | None = None,
+    runs: RunRows | None = None,
 ) -> None:
     run.source_key, run.source_size, run.source_sha256 = source.key, source.size, source.sha256
-    run.finished_at = utcnow()
+    run.finished_at = finished_at or utcnow()
     run.status = status
     counts = (report.get(key, 0) for key in ("total_count", "success_count", "failed_count"))
     run.total_count, run.success_count, run.failed_count = counts
     run.report, run.tally = report, tally
     # Core statements rather than the unit of work: one file makes one run, and the ORM flush
     # machinery cost more than the INSERT itself (the drop zone writes hundreds per second).
-    await session.execute(_INSERT_RUN, {name: getattr(run, name) for name in _RUN_FIELDS})
-
-
-async def finish_run(
-    session: AsyncSession,
-    run: Run,
-    status: RunStatus,
-    report: dict[str, Any],
-    tally: dict[str, dict[str, int]],
-    finished_at: dt.datetime,
-) -> None:
-    run.status, run.report, run.tally, run.finished_at = status, report, tally, finished_at
-    run.total_count = report["total_count"]
-    run.success_count = report["success_count"]
-    run.failed_count = report["failed_count"]
-    await session.execute(
-        _FINISH_RUN, {"run_id": run.id, **{name: getattr(run, name) for name in _FINISHED}}
-    )
+    row = {name: getattr(run, name) for name in _RUN_FIELDS}
+    if runs is not None:
+        runs.rows.append(row)
+    else:
+        await session.execute(_INSERT_RUN, row)
 
 
 # Built once (and compiled once): statements built per call cost more than they do.
 _runs = cast(Table, Run.__table__)
 _RUN_FIELDS = tuple(column.key for column in _runs.columns)
 _INSERT_RUN = insert(_runs)
-_FINISHED = ("status", "report", "tally", "finished_at", "total_count", "success_count",
-             "failed_count")  # fmt: skip
-_FINISH_RUN = (
-    update(_runs)
-    .where(_runs.c.id == bindparam("run_id"))
-    .values({name: bindparam(name) for name in _FINISHED})
-)
