@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.config import Settings
 from guichet.dropzone import backends, dataplane, processing, tasks
+from guichet.loader import Item, Model
+from guichet.loaders.integrate import Integrator
 from tests.dropzone.conftest import PartnerFactory, loader_body, service_client
 from tests.dropzone.test_guarantees import counts, put
 from tests.loader import factories as f
@@ -83,6 +85,54 @@ class TestBatches:
             "c.json : SUCCESS",
         ]
         assert (await counts(session))["records"] == 3
+
+    async def test_a_database_error_in_an_entry_fails_that_entry_alone(
+        self,
+        new_partner: PartnerFactory,
+        session: AsyncSession,
+        outbox: Callable[[], list[EmailMessage]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Files are integrated under one savepoint; a real database error (which aborts the
+        transaction up to that savepoint) makes the file redone with a savepoint per entry:
+        as on the REST endpoint, that entry fails and the others are kept, at the first try."""
+        p = await new_partner("entries")
+        real_store = Integrator._store
+
+        async def store_then_break(
+            self: Integrator, model: Model, items: list[Item], account_id: int
+        ) -> None:
+            await real_store(self, model, items, account_id)
+            client = items[0].entry.client
+            if model is Model.TRANSACTIONS and client and client.email.startswith("bad"):
+                await self.session.execute(text("SELECT 1 / 0"))  # a real database error
+
+        monkeypatch.setattr(Integrator, "_store", store_then_break)
+        entries = [
+            f.client("good@example.org", properties=[f.property_("P1")],
+                     transactions=[f.transaction("T1", "P1")]),
+            f.client("bad@example.org", properties=[f.property_("P2")],
+                     transactions=[f.transaction("T2", "P2")]),
+        ]  # fmt: skip
+        put(p, "two.json", loader_body(p, clients=entries))
+        put(p, "alone.json", loader_body(p, clients=entries[1:]))
+        put(p, "fine.json", loader_body(p, properties=[f.property_("P3")]))
+        await tasks.sweep()
+        await tasks.drain_bucket(p["bucket"])
+        assert {key: status for key, (status, _, _) in (await rows(session)).items()} == {
+            "two.json": "done", "alone.json": "done", "fine.json": "done",
+        }  # fmt: skip
+        results = dict(
+            (await session.execute(text("SELECT key, result FROM dropzone_object"))).all()
+        )
+        assert results == {"two.json": "PARTIAL_SUCCESS", "alone.json": "ERROR",
+                           "fine.json": "SUCCESS"}  # fmt: skip
+        stored = await session.execute(
+            text("SELECT model, external_id FROM loader_record ORDER BY model, external_id")
+        )
+        assert stored.all() == [("properties", "P1"), ("properties", "P3"), ("transactions", "T1")]
+        assert (await counts(session))["runs"] == 3
+        assert len(outbox()) == 3
 
     async def test_archives_wait_while_files_wait(
         self, new_partner: PartnerFactory, session: AsyncSession
@@ -177,3 +227,73 @@ class TestObjectCalls:
         assert await objects.fetch(p["bucket"], "a//b.json", max_bytes=10) is None
         assert await objects.copy(p["bucket"], "a//b.json", "success/b.json") is False
         assert calls == ["head a//b.json", "fetch a//b.json", "copy a//b.json"]
+
+
+class TestFilerReads:
+    """The SeaweedFS backend reads objects through its filer; the S3 API stays the authority."""
+
+    async def test_the_filer_serves_what_s3_serves(
+        self, new_partner: PartnerFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        p = await new_partner("filer")
+        backend = backends.current()
+        assert isinstance(backend, backends.SeaweedBackend)
+        for key in ["in/a.json", "a b/é+%?#&=;.json", "x" * 200 + ".json"]:
+            body = f'{{"key": "{key[:20]}"}}'.encode()
+            etag = put(p, key, body)
+            read = await backend.filer_reads.fetch(p["bucket"], key, max_bytes=1024)
+            assert read is not None, key
+            assert (read[0].etag, read[0].size, read[1]) == (etag, len(body), body)
+            via_s3 = await backend.objects.fetch(p["bucket"], key, max_bytes=1024)
+            assert via_s3 is not None and via_s3[0].etag == read[0].etag
+
+        async def no_s3(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the S3 GET was used")
+
+        monkeypatch.setattr(backend.objects, "fetch", no_s3)
+        fetched = await backend.fetch(p["bucket"], "in/a.json", max_bytes=1024)
+        assert fetched is not None and fetched[1] == b'{"key": "in/a.json"}'
+
+    async def test_anything_unclear_is_left_to_s3(
+        self, new_partner: PartnerFactory, settings: Settings
+    ) -> None:
+        p = await new_partner("filerno")
+        backend = backends.current()
+        assert isinstance(backend, backends.SeaweedBackend)
+        reads = backend.filer_reads
+        put(p, "small.json", b'{"a": 1}')
+        assert await reads.fetch(p["bucket"], "missing.json", max_bytes=1024) is None
+        assert await reads.fetch(p["bucket"], "small.json", max_bytes=4) is None  # over the cap
+        assert await reads.fetch(p["bucket"], "a//b.json", max_bytes=1024) is None
+        # The filer's ETag of a multipart object is its own: such objects go through S3.
+        client = service_client(settings)
+        upload = client.create_multipart_upload(Bucket=p["bucket"], Key="multi.json")
+        parts = []
+        for number, chunk in enumerate([b"[" + b" " * (5 * 1024 * 1024), b"]"], start=1):
+            done = client.upload_part(
+                Bucket=p["bucket"], Key="multi.json", UploadId=upload["UploadId"],
+                PartNumber=number, Body=chunk,
+            )  # fmt: skip
+            parts.append({"ETag": done["ETag"], "PartNumber": number})
+        finished = client.complete_multipart_upload(
+            Bucket=p["bucket"], Key="multi.json", UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": parts},
+        )  # fmt: skip
+        assert await reads.fetch(p["bucket"], "multi.json", max_bytes=10**8) is None
+        fetched = await backend.fetch(p["bucket"], "multi.json", max_bytes=10**8)
+        assert fetched is not None and fetched[1] is not None and len(fetched[1]) == 5 * 2**20 + 2
+        assert fetched[0].etag == dataplane.clean_etag(finished["ETag"])
+        # An unreachable filer: no read (and no retries), S3 answers.
+        dead = dataplane.FilerReads("127.0.0.1:9")
+        assert await dead.fetch(p["bucket"], "small.json", max_bytes=1024) is None
+        backend.filer_reads, real = dead, backend.filer_reads
+        try:
+            fetched = await backend.fetch(p["bucket"], "small.json", max_bytes=1024)
+            assert fetched is not None and fetched[1] == b'{"a": 1}'
+        finally:
+            backend.filer_reads = real
+
+    def test_filer_address(self) -> None:
+        assert dataplane.filer_http_address("127.0.0.1:8888") == "127.0.0.1:8888"
+        assert dataplane.filer_http_address("127.0.0.1:8888.18888") == "127.0.0.1:8888"
+        assert dataplane.filer_http_address("filer.internal:8888") == "filer.internal:8888"

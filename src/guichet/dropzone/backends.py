@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guichet.config import DropzoneSettings, S3Settings
-from guichet.dropzone.dataplane import ObjectCalls, ObjectInfo, clean_etag
+from guichet.dropzone.dataplane import (
+    FilerReads,
+    ObjectCalls,
+    ObjectInfo,
+    clean_etag,
+    filer_http_address,
+)
 from guichet.errors import BadRequest, ServiceUnavailable
 from guichet.logging import get_logger
 from guichet.storage import create_s3_client
@@ -282,6 +288,16 @@ class SeaweedBackend(_S3Objects):
             raise BackendUnavailable("SeaweedFS master and filer addresses are not known")
         self.master, self.filer = settings.seaweedfs.master, settings.seaweedfs.filer
         self.weed = weed_binary(settings.seaweedfs.weed_binary)
+        self.filer_reads = FilerReads(filer_http_address(self.filer))
+
+    async def fetch(
+        self, bucket: str, key: str, *, max_bytes: int
+    ) -> tuple[ObjectInfo, bytes | None] | None:
+        """From the filer when it plainly serves the object (cheaper), else the S3 GET."""
+        read = await self.filer_reads.fetch(bucket, key, max_bytes=max_bytes)
+        if read is not None:
+            return read
+        return await super().fetch(bucket, key, max_bytes=max_bytes)
 
     async def ensure_bucket(self, bucket: str) -> None:
         await self._create_bucket(bucket)

@@ -1,10 +1,19 @@
 """One batch of a drain, inside the caller's transaction: lock the claimed rows still pending,
-download them concurrently, process each in its own savepoint (a failing file never undoes the
-others), and record how each ended with one statement for the whole batch."""
+download them concurrently, process them, and record how each ended with one statement for the
+whole batch.
+
+Processing is optimistic: the whole batch runs under one savepoint, with its runs inserted by
+one statement, which is the common case. If any file meets an error there (a database error in
+a client entry, a bug), that savepoint is rolled back and the batch is redone file by file, each
+file in its own savepoint and each client entry in its own: a failing entry fails alone (as on
+the REST endpoint), a failing file is left pending for a later retry, and neither undoes the
+others. A redone file keeps its run id, so its stored source is overwritten, not left behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +26,7 @@ from guichet.config import Settings
 from guichet.dropzone import backends, processing
 from guichet.dropzone.models import DropzoneObject, ObjectStatus, dropzone_object_table
 from guichet.loaders import partners as loader_partners
+from guichet.loaders import service as loader_service
 from guichet.loaders.models import Partner
 from guichet.logging import get_logger
 
@@ -50,17 +60,25 @@ async def process(session: AsyncSession, ids: list[int], settings: Settings) -> 
     context = processing.PartnerContext(
         partner, await loader_partners.own_account_id(session, partner)
     )
+    run_ids = {obj.id: uuid.uuid4() for obj in rows}
     prefetched = _prefetch(rows, settings)
     try:
-        for obj in rows:
-            result = await _process_one(session, obj, context, prefetched.get(obj.id), settings)
-            if result is None:
-                batch.failed.append(obj.id)
-            else:
-                batch.ended.append(result)
+        try:
+            results = await _all_at_once(session, rows, context, prefetched, settings, run_ids)
+        except Exception:
+            log.warning("dropzone.batch_redone", files=len(rows), exc_info=True)
+            results = [
+                await _one_by_one(session, obj, context, prefetched, settings, run_ids[obj.id])
+                for obj in rows
+            ]
     finally:
         for task in prefetched.values():
             task.cancel()
+    for obj, result in zip(rows, results, strict=True):
+        if result is None:
+            batch.failed.append(obj.id)
+        else:
+            batch.ended.append(result)
     if batch.ended:
         await session.execute(_RECORD_RESULT, [result.params() for result in batch.ended])
     return batch
@@ -141,29 +159,71 @@ def _prefetch(rows: Sequence[DropzoneObject], settings: Settings) -> Prefetch:
     return started
 
 
-async def _process_one(
+async def _downloaded(
+    obj: DropzoneObject, prefetched: Prefetch, settings: Settings
+) -> processing.Download | Result | None:
+    """The row's download, or how it ends without one: GONE, or None (S3 trouble: left
+    pending)."""
+    task = prefetched.get(obj.id)
+    try:
+        if task is not None and not task.cancelled():
+            return await task
+        return await processing.download(backends.current(), settings.dropzone, obj)
+    except processing.ObjectGone:
+        log.info("dropzone.object_gone", object_id=obj.id, key=obj.key)
+        return Result(obj.id, ObjectStatus.GONE)
+    except Exception:
+        log.exception("dropzone.object_failed", object_id=obj.id, attempts=obj.attempts)
+        return None
+
+
+async def _all_at_once(
+    session: AsyncSession,
+    rows: Sequence[DropzoneObject],
+    context: processing.PartnerContext,
+    prefetched: Prefetch,
+    settings: Settings,
+    run_ids: dict[int, uuid.UUID],
+) -> list[Result | None]:
+    """Every row under one savepoint, runs inserted together; raises (rolled back) if any
+    file's processing does."""
+    runs = loader_service.RunRows()
+    results: list[Result | None] = []
+    async with session.begin_nested():
+        for obj in rows:
+            download = await _downloaded(obj, prefetched, settings)
+            if not isinstance(download, processing.Download):
+                results.append(download)
+                continue
+            in_batch = processing.InBatch(run_ids[obj.id], runs, entry_savepoints=False)
+            outcome = await processing.process(
+                session, storage.current(), settings.dropzone, obj, context, download, in_batch
+            )
+            results.append(Result(obj.id, ObjectStatus.DONE, outcome))
+        await runs.insert(session)
+    return results
+
+
+async def _one_by_one(
     session: AsyncSession,
     obj: DropzoneObject,
     context: processing.PartnerContext,
-    prefetched: asyncio.Task[processing.Download] | None,
+    prefetched: Prefetch,
     settings: Settings,
+    run_id: uuid.UUID,
 ) -> Result | None:
-    """Process one row in a savepoint: how it ends, or None if it failed (rolled back, left
+    """One row in its own savepoint: how it ends, or None if it failed (rolled back, left
     pending)."""
-    object_id, key, attempts = obj.id, obj.key, obj.attempts
+    download = await _downloaded(obj, prefetched, settings)
+    if not isinstance(download, processing.Download):
+        return download
     try:
         async with session.begin_nested():
-            if prefetched is not None:
-                download = await prefetched
-            else:
-                download = await processing.download(backends.current(), settings.dropzone, obj)
             outcome = await processing.process(
-                session, storage.current(), settings.dropzone, obj, context, download
-            )
-    except processing.ObjectGone:
-        log.info("dropzone.object_gone", object_id=object_id, key=key)
-        return Result(object_id, ObjectStatus.GONE)
+                session, storage.current(), settings.dropzone, obj, context, download,
+                processing.InBatch(run_id),
+            )  # fmt: skip
     except Exception:
-        log.exception("dropzone.object_failed", object_id=object_id, attempts=attempts)
+        log.exception("dropzone.object_failed", object_id=obj.id, attempts=obj.attempts)
         return None
-    return Result(object_id, ObjectStatus.DONE, outcome)
+    return Result(obj.id, ObjectStatus.DONE, outcome)

@@ -5,18 +5,22 @@ calls run several times per dropped file; listings and the control plane stay on
 
 object_store cannot name every S3 key (empty, `.` or `..` path segments): such keys, which a
 partner may still upload, go through the boto3 calls given as `fallback`.
+
+`FilerReads` reads objects straight from a SeaweedFS filer's HTTP port: see its docstring.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import obstore
+from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import InvalidPathError, NotFoundError
-from obstore.store import S3Store
+from obstore.store import HTTPStore, S3Store
 
 from guichet.config import DropzoneSettings
 
@@ -153,6 +157,60 @@ class ObjectCalls:
             return self.fallback.put(bucket, key, body, content_type)
 
         await self._call((key,), fast, slow)
+
+
+_FILER_TIMEOUT = dt.timedelta(seconds=30)
+
+
+class FilerReads:
+    """GETs served by a SeaweedFS filer's HTTP port (`http://<filer>/buckets/<bucket>/<key>`)
+    rather than its S3 gateway: the same bytes without the gateway's signature check and extra
+    hop, which is about half of SeaweedFS's CPU per GET (measured on the embedded server: 0.8 ms
+    against 1.4 ms per small object). The filer is the service's own trusted, local endpoint (it
+    already serves the metadata events and identity changes).
+
+    A read counts only when it plainly is the object: found, single-part ETag, body within the
+    cap and matching that ETag. Anything else (not found, a multipart ETag the filer computes
+    its own way, a large body, any error) returns None: the caller asks the S3 API, which alone
+    decides that an object is gone."""
+
+    def __init__(self, filer_http: str) -> None:
+        self.base_url = f"http://{filer_http}/buckets"
+        self._stores: dict[str, HTTPStore] = {}
+
+    def _store(self, bucket: str) -> HTTPStore:
+        store = self._stores.get(bucket)
+        if store is None:
+            # No retries and a short timeout: a failed read only means asking the S3 API.
+            store = self._stores[bucket] = HTTPStore.from_url(
+                f"{self.base_url}/{bucket}",
+                client_options={"allow_http": True, "timeout": _FILER_TIMEOUT},
+                retry_config={"max_retries": 0},
+            )
+        return store
+
+    async def fetch(
+        self, bucket: str, key: str, *, max_bytes: int
+    ) -> tuple[ObjectInfo, bytes] | None:
+        if not representable(key):
+            return None
+        try:
+            result = await obstore.get_async(self._store(bucket), key)
+            info = _info(key, result.meta)
+            if "-" in info.etag or not info.etag or info.size > max_bytes:
+                return None  # dropping the result closes it, body unread
+            body = bytes(await result.bytes_async())
+        except (ObstoreError, FileNotFoundError, OSError):
+            return None
+        if hashlib.md5(body, usedforsecurity=False).hexdigest() != info.etag:
+            return None
+        return info, body
+
+
+def filer_http_address(filer: str) -> str:
+    """`host:port` of a filer given as `host:port` or `host:port.grpcPort` (weed's notation)."""
+    host, _, ports = filer.rpartition(":")
+    return f"{host}:{ports.partition('.')[0]}"
 
 
 def _info(key: str, meta: Any) -> ObjectInfo:

@@ -66,8 +66,8 @@ def _field(key: str, reason: str) -> str:
 
 def check_header(
     body: bytes, partner: Partner, bucket: str, *, max_bytes: int, now: dt.datetime
-) -> None:
-    """The S3 channel's header rules; raises `FileRejected` (a KO report)."""
+) -> Any:
+    """The S3 channel's header rules; the body's JSON value, or `FileRejected` (a KO report)."""
     document = load_json(body, max_bytes=max_bytes)
     header = read_header(document, now=now)
     problems = []
@@ -88,6 +88,7 @@ def check_header(
         )
     if problems:
         raise InvalidValue(problems)
+    return document
 
 
 def archive_key(key: str, status: RunStatus, processed_at: dt.datetime) -> str:
@@ -105,11 +106,14 @@ async def _reject(
     body: bytes,
     report: dict[str, Any],
     received_at: dt.datetime,
+    batch: InBatch,
 ) -> uuid.UUID:
     """Record a REJECTED run with the REST channel's own functions (source kept, as for REST)."""
-    run = Run(id=uuid.uuid4(), partner_id=partner.id, channel=Channel.S3, received_at=received_at)
+    run = Run(id=batch.run_id, partner_id=partner.id, channel=Channel.S3, received_at=received_at)
     source = await loader_service.store_source(store, partner, run, body)
-    await loader_service.record_run(session, run, source, RunStatus.REJECTED, report, {})
+    await loader_service.record_run(
+        session, run, source, RunStatus.REJECTED, report, {}, runs=batch.runs
+    )
     return run.id
 
 
@@ -152,21 +156,32 @@ def _too_large(size: int, max_bytes: int) -> FileTooLarge:
 
 async def _checked(
     download: Download, partner: Partner, obj: DropzoneObject, max_bytes: int
-) -> FileRejected | None:
-    """The S3 channel's header rules on a downloaded body (in a thread when it is large)."""
+) -> FileRejected | loader_service.Parsed:
+    """The S3 channel's header rules on a downloaded body (in a thread when it is large): its
+    JSON value, or why it is rejected."""
     if download.rejection is not None:
         return download.rejection
     body, now = download.body, loader_service.utcnow()
     try:
-        await loader_service.run_cpu(
+        document = await loader_service.run_cpu(
             len(body), check_header, body, partner, obj.bucket, max_bytes=max_bytes, now=now
         )
     except FileRejected as rejected:
         return rejected
-    return None
+    return loader_service.Parsed(document)
 
 
 PartnerContext = loader_service.KnownPartner
+
+
+@dataclass(frozen=True, slots=True)
+class InBatch:
+    """How a batch processes this file: its run id (the same if the file is redone), where
+    its run goes (`None`: inserted at once) and whether each client entry gets a savepoint."""
+
+    run_id: uuid.UUID
+    runs: loader_service.RunRows | None = None
+    entry_savepoints: bool = True
 
 
 async def process(
@@ -176,25 +191,29 @@ async def process(
     obj: DropzoneObject,
     context: PartnerContext,
     download: Download,
+    batch: InBatch | None = None,
 ) -> Outcome:
     """Check, integrate and record one downloaded object version (of `context.partner`'s
     bucket)."""
+    batch = batch or InBatch(uuid.uuid4())
     partner = context.partner
     max_bytes = settings.max_file_bytes
     body = download.body
     received_at = download.received_at or obj.seen_at
-    rejection = await _checked(download, partner, obj, max_bytes)
-    if rejection is not None:
-        report = rejection.to_json()
-        run_id = await _reject(session, store, partner, body, report, received_at)
+    checked = await _checked(download, partner, obj, max_bytes)
+    if isinstance(checked, FileRejected):
+        report = checked.to_json()
+        run_id = await _reject(session, store, partner, body, report, received_at, batch)
         return _outcome(obj, RunStatus.REJECTED, report, run_id)
     limits = LoadersSettings(max_body_bytes=max_bytes)
     try:
         reply = await loader_service.receive(
-            session, store, limits, body, channel=Channel.S3, received_at=received_at, known=context
-        )
+            session, store, limits, body, channel=Channel.S3, received_at=received_at,
+            known=context, parsed=checked, run_id=batch.run_id, runs=batch.runs,
+            entry_savepoints=batch.entry_savepoints,
+        )  # fmt: skip
     except FileRefused as refused:
-        run_id = await _reject(session, store, partner, body, refused.body, received_at)
+        run_id = await _reject(session, store, partner, body, refused.body, received_at, batch)
         return _outcome(obj, RunStatus.REJECTED, refused.body, run_id)
     except PartnerUnauthorized:
         report = {
@@ -203,7 +222,7 @@ async def process(
             "message": AUTH_MESSAGE,
             "errors": AUTH_DETAIL,
         }
-        run_id = await _reject(session, store, partner, body, report, received_at)
+        run_id = await _reject(session, store, partner, body, report, received_at, batch)
         return _outcome(obj, RunStatus.REJECTED, report, run_id)
     assert reply.run_id is not None
     status = RunStatus(reply.body["status"]) if reply.status_code == 200 else RunStatus.REJECTED
