@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -115,6 +116,8 @@ class EmbeddedSeaweed(OwnedService):
                 process.wait()
             log.info("embedded.seaweedfs.stopped", pid=process.pid)
             (self.root / "state.json").unlink(missing_ok=True)
+            # Its sockets go with it: nothing of this home is left in the shared TMPDIR.
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
