@@ -52,6 +52,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db.pool_timeout,
         pool_pre_ping=True,  # survive a database restart without a burst of 500s
         echo=settings.db.echo,
+        # A database error's message otherwise carries the statement's parameters (partners'
+        # records, personal data) into the logs; only an explicit debugging echo shows them.
+        hide_parameters=not settings.db.echo,
     )
 
 

@@ -9,8 +9,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from guichet.config import LogSettings
+from guichet.config import LogSettings, Settings
+from guichet.db import create_engine
 from guichet.logging import configure_logging, get_logger, redact_secrets
 
 
@@ -52,3 +55,19 @@ class TestRequestLog:
         assert event["request_id"] == "req-42"
         assert event["status"] == 404 and event["path"] == "/nowhere"
         assert "secret" not in json.dumps(event)
+
+
+async def test_database_errors_do_not_carry_parameters(settings: Settings) -> None:
+    """A failed statement's exception (logged with its traceback) names no bound value."""
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(DBAPIError) as raised:
+                await connection.execute(
+                    text("SELECT CAST(:value AS text), 1 / 0"),
+                    {"value": "claire.martin@example.org"},
+                )
+    finally:
+        await engine.dispose()
+    assert "claire.martin" not in str(raised.value)
+    assert "parameters hidden" in str(raised.value)
