@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from guichet.config import DropzoneSettings, S3Settings
 from guichet.dropzone.dataplane import (
+    Boto3Calls,
     FilerReads,
     ObjectCalls,
     ObjectInfo,
     clean_etag,
     filer_http_address,
+    s3_error_code,
 )
 from guichet.errors import BadRequest, ServiceUnavailable
 from guichet.logging import get_logger
@@ -114,11 +116,6 @@ class Backend(Protocol):
     async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 class _S3Objects:
     """The S3 data-plane calls, shared by both backends."""
 
@@ -137,7 +134,7 @@ class _S3Objects:
             )
         )
         self.objects = ObjectCalls(
-            settings, virtual_hosted=addressing_style == "virtual", fallback=_Boto3Calls(self.s3)
+            settings, virtual_hosted=addressing_style == "virtual", fallback=Boto3Calls(self.s3)
         )
 
     @property
@@ -152,7 +149,7 @@ class _S3Objects:
         try:
             await asyncio.to_thread(self.s3.create_bucket, **kwargs)
         except Exception as exc:
-            if _error_code(exc) in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+            if s3_error_code(exc) in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 return False
             raise
         return True
@@ -191,74 +188,6 @@ class _S3Objects:
 
     async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         await self.objects.put(bucket, key, body, content_type)
-
-
-class _Boto3Calls:
-    """The per-object calls through boto3 (in a thread): for keys obstore cannot name."""
-
-    def __init__(self, s3: S3Client) -> None:
-        self.s3 = s3
-
-    async def head(self, bucket: str, key: str) -> ObjectInfo | None:
-        try:
-            response = await asyncio.to_thread(self.s3.head_object, Bucket=bucket, Key=key)
-        except Exception as exc:
-            if _error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                return None
-            raise
-        return ObjectInfo(
-            key,
-            clean_etag(response["ETag"]),
-            response["ContentLength"],
-            response.get("LastModified"),
-        )
-
-    async def fetch(
-        self, bucket: str, key: str, *, max_bytes: int
-    ) -> tuple[ObjectInfo, bytes | None] | None:
-        """One GET: the object's metadata and body (None when larger than `max_bytes`: the
-        stream is closed unread), or None if the object is gone. Replaces HEAD + GET."""
-
-        def run() -> tuple[ObjectInfo, bytes | None] | None:
-            try:
-                response = self.s3.get_object(Bucket=bucket, Key=key)
-            except Exception as exc:
-                if _error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                    return None
-                raise
-            info = ObjectInfo(
-                key,
-                clean_etag(response["ETag"]),
-                response["ContentLength"],
-                response.get("LastModified"),
-            )
-            stream = response["Body"]
-            if info.size > max_bytes:
-                stream.close()
-                return info, None
-            return info, stream.read()
-
-        return await asyncio.to_thread(run)
-
-    async def copy(self, bucket: str, source_key: str, target_key: str) -> bool:
-        """Server-side copy; False if the source is gone (no HEAD first: one call)."""
-        try:
-            await asyncio.to_thread(
-                self.s3.copy_object,
-                Bucket=bucket,
-                Key=target_key,
-                CopySource={"Bucket": bucket, "Key": source_key},
-            )
-        except Exception as exc:
-            if _error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                return False
-            raise
-        return True
-
-    async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        await asyncio.to_thread(
-            self.s3.put_object, Bucket=bucket, Key=key, Body=body, ContentType=content_type
-        )
 
 
 # --- SeaweedFS --------------------------------------------------------------------------------
@@ -436,7 +365,7 @@ class AwsBackend(_S3Objects):
             try:
                 self.iam.create_user(UserName=identity, Path=IAM_PATH)
             except Exception as exc:
-                if _error_code(exc) != "EntityAlreadyExists":
+                if s3_error_code(exc) != "EntityAlreadyExists":
                     raise
             self.iam.put_user_policy(
                 UserName=identity, PolicyName=POLICY_NAME, PolicyDocument=put_only_policy(bucket)
@@ -451,7 +380,7 @@ class AwsBackend(_S3Objects):
             try:
                 self.iam.delete_access_key(UserName=identity, AccessKeyId=access_key_id)
             except Exception as exc:
-                if _error_code(exc) != "NoSuchEntity":
+                if s3_error_code(exc) != "NoSuchEntity":
                     raise
 
         await asyncio.to_thread(run)

@@ -6,11 +6,13 @@ calls run several times per dropped file; listings and the control plane stay on
 object_store cannot name every S3 key (empty, `.` or `..` path segments): such keys, which a
 partner may still upload, go through the boto3 calls given as `fallback`.
 
-`FilerReads` reads objects straight from a SeaweedFS filer's HTTP port: see its docstring.
+`Boto3Calls` are those calls through boto3. `FilerReads` reads objects straight from a SeaweedFS
+filer's HTTP port: see its docstring.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -25,6 +27,7 @@ from obstore.store import HTTPStore, S3Store
 from guichet.config import DropzoneSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from obstore.store import ClientConfig  # typing only (stubs)
 
 T = TypeVar("T")
@@ -215,3 +218,79 @@ def filer_http_address(filer: str) -> str:
 
 def _info(key: str, meta: Any) -> ObjectInfo:
     return ObjectInfo(key, clean_etag(meta.get("e_tag") or ""), meta["size"], meta["last_modified"])
+
+
+# --- boto3 (the fallback) -------------------------------------------------------------------
+
+
+def s3_error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class Boto3Calls:
+    """The per-object calls through boto3 (in a thread): for keys obstore cannot name."""
+
+    def __init__(self, s3: S3Client) -> None:
+        self.s3 = s3
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            response = await asyncio.to_thread(self.s3.head_object, Bucket=bucket, Key=key)
+        except Exception as exc:
+            if s3_error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return ObjectInfo(
+            key,
+            clean_etag(response["ETag"]),
+            response["ContentLength"],
+            response.get("LastModified"),
+        )
+
+    async def fetch(
+        self, bucket: str, key: str, *, max_bytes: int
+    ) -> tuple[ObjectInfo, bytes | None] | None:
+        """One GET: the object's metadata and body (None when larger than `max_bytes`: the
+        stream is closed unread), or None if the object is gone. Replaces HEAD + GET."""
+
+        def run() -> tuple[ObjectInfo, bytes | None] | None:
+            try:
+                response = self.s3.get_object(Bucket=bucket, Key=key)
+            except Exception as exc:
+                if s3_error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                    return None
+                raise
+            info = ObjectInfo(
+                key,
+                clean_etag(response["ETag"]),
+                response["ContentLength"],
+                response.get("LastModified"),
+            )
+            stream = response["Body"]
+            if info.size > max_bytes:
+                stream.close()
+                return info, None
+            return info, stream.read()
+
+        return await asyncio.to_thread(run)
+
+    async def copy(self, bucket: str, source_key: str, target_key: str) -> bool:
+        """Server-side copy; False if the source is gone (no HEAD first: one call)."""
+        try:
+            await asyncio.to_thread(
+                self.s3.copy_object,
+                Bucket=bucket,
+                Key=target_key,
+                CopySource={"Bucket": bucket, "Key": source_key},
+            )
+        except Exception as exc:
+            if s3_error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        await asyncio.to_thread(
+            self.s3.put_object, Bucket=bucket, Key=key, Body=body, ContentType=content_type
+        )
