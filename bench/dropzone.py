@@ -112,12 +112,13 @@ def _quantile(values: list[float], q: float) -> float:
 def _worker_settings() -> str:
     """The job workers the served process runs (its defaults unless GUICHET_WORKER__*)."""
     from guichet.config import Settings
+    from guichet.dropzone.tasks import DRAINS_PER_PROCESS
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     processes = settings.worker_processes
     return (
         f"in-process worker + {processes} `guichet worker` process(es),"
-        f" concurrency {settings.worker.concurrency} each,"
+        f" at most {DRAINS_PER_PROCESS} drains at once each,"
         f" batches of {settings.dropzone.batch_size}"
     )
 

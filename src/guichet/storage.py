@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, Protocol
@@ -97,6 +97,28 @@ async def put_bytes(store: BlobStore, key: str, data: bytes, **kwargs: str) -> S
         yield data
 
     return await store.put_stream(key, one_chunk(), **kwargs)  # type: ignore[arg-type]
+
+
+async def put_many(store: BlobStore, items: Sequence[tuple[str, bytes]]) -> None:
+    """Store several bodies already in memory (keys distinct); all stored when it returns."""
+    if isinstance(store, LocalBlobStore):  # one thread hop for all
+        await asyncio.to_thread(store.write_many, items)
+        return
+    gate = asyncio.Semaphore(8)
+
+    async def one(key: str, data: bytes) -> None:
+        async with gate:
+            await put_bytes(store, key, data)
+
+    await asyncio.gather(*(one(key, data) for key, data in items))
+
+
+def digest_of(key: str, data: bytes) -> StoredBlob:
+    """What storing `data` under `key` gives, computed without storing it."""
+    digest = _Digest(None)
+    digest.count(data)
+    digest.update(data)
+    return digest.result(key)
 
 
 async def get_bytes(store: BlobStore, key: str) -> bytes:
@@ -219,6 +241,30 @@ class LocalBlobStore:
             raise
         return digest.result(key)
 
+    def write_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """`write_bytes` of several bodies, blocking (call it from a thread): each written to a
+        temp file, fsynced and renamed into place, then each directory fsynced once, after
+        which every rename is durable (rather than one directory fsync per body)."""
+        directories: dict[Path, None] = {}
+        for key, data in items:
+            path = self._path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                tmp = Path(tmp_name)
+                tmp.chmod(0o644)  # mkstemp creates 0600 files
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
+            directories[path.parent] = None
+        for directory in directories:
+            _fsync_directory(directory)
+
     async def open(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> BlobReader:
         path = self._path(key)
         try:
@@ -247,8 +293,12 @@ def _write(file: BinaryIO, digest: _Digest, data: bytes, *, final: bool = False)
 def _publish(tmp: Path, path: Path) -> None:
     tmp.chmod(0o644)  # mkstemp creates 0600 files
     os.replace(tmp, path)
-    # fsync the directory so that the rename itself survives a crash.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """fsync a directory, so that the renames into it survive a crash."""
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

@@ -4,6 +4,7 @@ and is retried on its own; archive copies wait while files wait; the per-object 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
@@ -12,10 +13,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet import storage
 from guichet.config import Settings
 from guichet.dropzone import backends, dataplane, processing, tasks
 from guichet.loader import Item, Model
 from guichet.loaders.integrate import Integrator
+from guichet.storage import get_bytes
 from tests.dropzone.conftest import PartnerFactory, loader_body, service_client
 from tests.dropzone.test_guarantees import counts, put
 from tests.loader import factories as f
@@ -29,6 +32,21 @@ async def rows(session: AsyncSession) -> dict[str, tuple[str, int, bool]]:
         text("SELECT key, status, attempts, archived_at IS NOT NULL FROM dropzone_object")
     )
     return {key: (status, attempts, archived) for key, status, attempts, archived in result}
+
+
+async def assert_sources_stored(session: AsyncSession, settings: Settings) -> None:
+    """Every run's source is stored, whole, and no other source is (none left behind by a
+    redone batch)."""
+    runs = (await session.execute(text("SELECT source_key, source_sha256 FROM loader_run"))).all()
+    store = storage.current()
+    for key, sha256 in runs:
+        assert hashlib.sha256(await get_bytes(store, key)).hexdigest() == sha256
+    stored = {
+        path.relative_to(settings.blobs_dir).as_posix()
+        for path in (settings.blobs_dir / "loaders").rglob("*")
+        if path.is_file()
+    }
+    assert stored == {key for key, _ in runs}
 
 
 class TestBatches:
@@ -90,6 +108,7 @@ class TestBatches:
         self,
         new_partner: PartnerFactory,
         session: AsyncSession,
+        settings: Settings,
         outbox: Callable[[], list[EmailMessage]],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
@@ -133,6 +152,7 @@ class TestBatches:
         assert stored.all() == [("properties", "P1"), ("properties", "P3"), ("transactions", "T1")]
         assert (await counts(session))["runs"] == 3
         assert len(outbox()) == 3
+        await assert_sources_stored(session, settings)
 
     async def test_archives_wait_while_files_wait(
         self, new_partner: PartnerFactory, session: AsyncSession

@@ -18,8 +18,10 @@ from guichet.storage import (
     InvalidBlobKey,
     LocalBlobStore,
     S3BlobStore,
+    digest_of,
     get_bytes,
     put_bytes,
+    put_many,
 )
 from tests.conftest import S3Server
 
@@ -137,6 +139,28 @@ class TestBlobStoreContract:
     async def test_unsafe_keys_are_refused(self, store: BlobStore, key: str) -> None:
         with pytest.raises(InvalidBlobKey):
             await put_bytes(store, key, b"1")
+
+
+class TestPutMany:
+    async def test_every_body_is_stored_as_put_bytes_would(self, store: BlobStore) -> None:
+        items = [
+            (f"runs/{day}/{n}.json", f'{{"n": {n}}}'.encode()) for day in "ab" for n in range(3)
+        ]
+        await put_many(store, items)
+        expected = dict(items)
+        for key, data in expected.items():
+            assert await get_bytes(store, key) == data
+        await put_many(store, [])
+        reference = await put_bytes(store, "ref", b'{"n": 1}')
+        assert digest_of("ref", b'{"n": 1}') == reference
+
+    async def test_local_leaves_no_temp_file_and_plain_modes(self, tmp_path: Path) -> None:
+        store = LocalBlobStore(tmp_path)
+        await put_many(store, [("d/a", b"1"), ("d/b", b"2"), ("e/c", b"3")])
+        assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["a", "b"]
+        assert (tmp_path / "e" / "c").stat().st_mode & 0o777 == 0o644
+        with pytest.raises(InvalidBlobKey):
+            await put_many(store, [("d/ok", b"1"), ("../escape", b"2")])
 
 
 class TestLocalBackend:

@@ -2,12 +2,13 @@
 download them concurrently, process them, and record how each ended with one statement for the
 whole batch.
 
-Processing is optimistic: the whole batch runs under one savepoint, with its runs inserted by
-one statement, which is the common case. If any file meets an error there (a database error in
-a client entry, a bug), that savepoint is rolled back and the batch is redone file by file, each
-file in its own savepoint and each client entry in its own: a failing entry fails alone (as on
-the REST endpoint), a failing file is left pending for a later retry, and neither undoes the
-others. A redone file keeps its run id, so its stored source is overwritten, not left behind.
+Processing is optimistic: the whole batch runs under one savepoint, its runs inserted by one
+statement and its sources stored together, which is the common case. If any file meets an
+error there (a database error in a client entry, a bug), that savepoint is rolled back and the
+batch is redone file by file, each file in its own savepoint and each client entry in its own:
+a failing entry fails alone (as on the REST endpoint), a failing file is left pending for a
+later retry, and neither undoes the others. A redone file keeps its run id, so its stored
+source is overwritten, not left behind.
 """
 
 from __future__ import annotations
@@ -185,9 +186,9 @@ async def _all_at_once(
     settings: Settings,
     run_ids: dict[int, uuid.UUID],
 ) -> list[Result | None]:
-    """Every row under one savepoint, runs inserted together; raises (rolled back) if any
-    file's processing does."""
-    runs = loader_service.RunRows()
+    """Every row under one savepoint, runs and small sources written together; raises (rolled
+    back) if any file's processing does."""
+    writes = loader_service.BatchWrites()
     results: list[Result | None] = []
     async with session.begin_nested():
         for obj in rows:
@@ -195,12 +196,12 @@ async def _all_at_once(
             if not isinstance(download, processing.Download):
                 results.append(download)
                 continue
-            in_batch = processing.InBatch(run_ids[obj.id], runs, entry_savepoints=False)
+            in_batch = processing.InBatch(run_ids[obj.id], writes, entry_savepoints=False)
             outcome = await processing.process(
                 session, storage.current(), settings.dropzone, obj, context, download, in_batch
             )
             results.append(Result(obj.id, ObjectStatus.DONE, outcome))
-        await runs.insert(session)
+        await writes.flush(session, storage.current())
     return results
 
 

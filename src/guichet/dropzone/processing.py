@@ -110,9 +110,9 @@ async def _reject(
 ) -> uuid.UUID:
     """Record a REJECTED run with the REST channel's own functions (source kept, as for REST)."""
     run = Run(id=batch.run_id, partner_id=partner.id, channel=Channel.S3, received_at=received_at)
-    source = await loader_service.store_source(store, partner, run, body)
+    source = await loader_service.store_source(store, partner, run, body, batch.writes)
     await loader_service.record_run(
-        session, run, source, RunStatus.REJECTED, report, {}, runs=batch.runs
+        session, run, source, RunStatus.REJECTED, report, {}, writes=batch.writes
     )
     return run.id
 
@@ -177,10 +177,11 @@ PartnerContext = loader_service.KnownPartner
 @dataclass(frozen=True, slots=True)
 class InBatch:
     """How a batch processes this file: its run id (the same if the file is redone), where
-    its run goes (`None`: inserted at once) and whether each client entry gets a savepoint."""
+    its run and source go (`None`: written at once) and whether each client entry gets a
+    savepoint."""
 
     run_id: uuid.UUID
-    runs: loader_service.RunRows | None = None
+    writes: loader_service.BatchWrites | None = None
     entry_savepoints: bool = True
 
 
@@ -209,7 +210,7 @@ async def process(
     try:
         reply = await loader_service.receive(
             session, store, limits, body, channel=Channel.S3, received_at=received_at,
-            known=context, parsed=checked, run_id=batch.run_id, runs=batch.runs,
+            known=context, parsed=checked, run_id=batch.run_id, writes=batch.writes,
             entry_savepoints=batch.entry_savepoints,
         )  # fmt: skip
     except FileRefused as refused:

@@ -27,7 +27,7 @@ from guichet.loaders.errors import FileRefused, PartnerUnauthorized
 from guichet.loaders.integrate import Integrator
 from guichet.loaders.models import Channel, Partner, Run, RunStatus
 from guichet.logging import get_logger
-from guichet.storage import BlobStore, StoredBlob, put_bytes
+from guichet.storage import BlobStore, StoredBlob, digest_of, put_bytes, put_many
 
 log = get_logger(__name__)
 
@@ -49,18 +49,24 @@ class Parsed:
     document: Any
 
 
-class RunRows:
-    """Runs collected to be inserted with one statement (a batch of files in one transaction)
-    rather than one INSERT each. The caller inserts them before its transaction ends; a run
-    whose file is undone must not be collected (collect only where nothing is rolled back)."""
+class BatchWrites:
+    """What a batch of files in one transaction writes together rather than file by file: the
+    runs (one INSERT) and the small sources (one thread hop, one fsync per directory). The
+    caller calls `flush` before its transaction ends; a file that may still be undone must not
+    use it (a collected run or source would outlive it)."""
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.runs: list[dict[str, Any]] = []
+        self.sources: list[tuple[str, bytes]] = []
 
-    async def insert(self, session: AsyncSession) -> None:
-        if self.rows:
-            await session.execute(_INSERT_RUN, self.rows)
-            self.rows = []
+    async def flush(self, session: AsyncSession, store: BlobStore) -> None:
+        """Store the sources, then insert the runs that point at them."""
+        if self.sources:
+            await put_many(store, self.sources)
+            self.sources = []
+        if self.runs:
+            await session.execute(_INSERT_RUN, self.runs)
+            self.runs = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +107,15 @@ async def receive(
     known: KnownPartner | None = None,
     parsed: Parsed | None = None,
     run_id: uuid.UUID | None = None,
-    runs: RunRows | None = None,
+    writes: BatchWrites | None = None,
     entry_savepoints: bool = True,
 ) -> Reply:
     """Process one loader file for the partner it authenticates as (SPEC §5.1).
 
     A channel processing files in batches (the drop zone) passes what it knows already: the
     partner (`known`), the JSON value (`parsed`), the run id (kept when it redoes a file: the
-    stored source is then overwritten, not left behind), where the run goes (`runs`: collected,
-    else inserted at once) and `entry_savepoints` (see `Integrator`)."""
+    stored source is then overwritten, not left behind), where the run and the source go
+    (`writes`: collected, else written at once) and `entry_savepoints` (see `Integrator`)."""
     received_at = received_at or utcnow()
     size = len(body)
     if parsed is not None:
@@ -122,12 +128,14 @@ async def receive(
             id=run_id or uuid.uuid4(), partner_id=partner.id, channel=channel,
             received_at=received_at,
         )  # fmt: skip
-        source = await store_source(store, partner, run, body)
+        source = await store_source(store, partner, run, body, writes)
         try:
             validation = await run_cpu(size, validate, document, now=received_at)
         except FileRejected as rejected:
             reply = Reply(rejected.http_status, rejected.to_json(), run.id)
-            await record_run(session, run, source, RunStatus.REJECTED, reply.body, {}, runs=runs)
+            await record_run(
+                session, run, source, RunStatus.REJECTED, reply.body, {}, writes=writes
+            )
             log.info("loaders.file_rejected", run_id=str(run.id), type=rejected.wire_type)
             return reply
         report = Report(validation, now=received_at)
@@ -146,7 +154,7 @@ async def receive(
         # commits the run with them (nothing ever sees a run half done).
         status = RunStatus(result["status"])
         await record_run(
-            session, run, source, status, result, tally, finished_at=finished_at, runs=runs
+            session, run, source, status, result, tally, finished_at=finished_at, writes=writes
         )
         log.info(
             "loaders.file_integrated",
@@ -193,9 +201,14 @@ async def authenticate(
     return await partners.authenticate(session, *found)
 
 
-async def store_source(store: BlobStore, partner: Partner, run: Run, body: bytes) -> StoredBlob:
+async def store_source(
+    store: BlobStore, partner: Partner, run: Run, body: bytes, writes: BatchWrites | None = None
+) -> StoredBlob:
     day = run.received_at.astimezone(dt.UTC).strftime("%Y/%m/%d")
     key = f"loaders/partners/{partner.id}/runs/{day}/{run.id}.json"
+    if writes is not None and len(body) <= INLINE_BYTES:
+        writes.sources.append((key, body))
+        return digest_of(key, body)
     return await put_bytes(store, key, body, content_type="application/json")
 
 
@@ -227,7 +240,7 @@ async def record_run(
     tally: dict[str, dict[str, int]],
     *,
     finished_at: dt.datetime | None = None,
-    runs: RunRows | None = None,
+    writes: BatchWrites | None = None,
 ) -> None:
     run.source_key, run.source_size, run.source_sha256 = source.key, source.size, source.sha256
     run.finished_at = finished_at or utcnow()
@@ -238,8 +251,8 @@ async def record_run(
     # Core statements rather than the unit of work: one file makes one run, and the ORM flush
     # machinery cost more than the INSERT itself (the drop zone writes hundreds per second).
     row = {name: getattr(run, name) for name in _RUN_FIELDS}
-    if runs is not None:
-        runs.rows.append(row)
+    if writes is not None:
+        writes.runs.append(row)
     else:
         await session.execute(_INSERT_RUN, row)
 
