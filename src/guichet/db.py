@@ -121,8 +121,8 @@ MODEL_MODULES: list[str] = [
     "guichet.dropzone.models",
 ]
 
-# migrations/ sits at the repository root, next to alembic.ini (editable installs, CI, dev).
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Shipped inside the package, so that an installed wheel migrates its database too.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def load_models() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,6 +16,8 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from guichet import db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -29,7 +34,7 @@ def scratch_url(postgres_server: str) -> Iterator[str]:
 
 
 def head_revision() -> str:
-    """The newest revision of migrations/, whatever domains have added since."""
+    """The newest revision of the migrations, whatever domains have added since."""
     head = ScriptDirectory.from_config(
         db.alembic_config("postgresql+psycopg:///unused")
     ).get_current_head()
@@ -65,3 +70,21 @@ class TestMigrations:
     def test_migrating_twice_is_a_no_op(self, database_url: str) -> None:
         db.migrate(database_url)
         assert db.current_revision(database_url) == head_revision()
+
+
+class TestPackaging:
+    def test_the_migrations_ship_inside_the_package(self) -> None:
+        """An installed wheel migrates its database: the migrations live in the package, and
+        every file they need that is not a Python module is declared as package data."""
+        package = Path(db.__file__).resolve().parent
+        assert db.MIGRATIONS_DIR.is_relative_to(package)
+        declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "package-data"
+        ]["guichet"]
+        files = [p for p in db.MIGRATIONS_DIR.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".sql" for p in files) and any(p.suffix == ".mako" for p in files)
+        for path in files:
+            if path.suffix in {".py", ".pyc"} or "__pycache__" in path.parts:
+                continue
+            relative = path.relative_to(package).as_posix()
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in declared), relative

@@ -4,8 +4,9 @@ Revision ID: 0003_loaders
 Revises: 0002_depot
 Create Date: 2026-11-22 19:00:00
 
-A record is unique per (partner, model, external id): `loader_record_partner_id_model_external_id_key`
-is what makes a file posted twice (even concurrently) integrate once. Partners keep only the
+A record is unique per (partner, model, external id):
+`loader_record_partner_id_model_external_id_key` is what makes a file posted twice (even
+concurrently) integrate once. Partners keep only the
 SHA-256 of their API key.
 """
 

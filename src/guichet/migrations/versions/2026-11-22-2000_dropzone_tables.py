@@ -39,7 +39,7 @@ def upgrade() -> None:
             ["loader_partner.id"],
             name=op.f("dropzone_bucket_partner_id_fkey"),
             ondelete="CASCADE",
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("dropzone_bucket_pkey")),
         sa.UniqueConstraint("bucket", name=op.f("dropzone_bucket_bucket_key")),
         sa.UniqueConstraint("partner_id", name=op.f("dropzone_bucket_partner_id_key")),
@@ -82,13 +82,13 @@ def upgrade() -> None:
             ["loader_partner.id"],
             name=op.f("dropzone_object_partner_id_fkey"),
             ondelete="CASCADE",
-        ),  # fmt: skip
+        ),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["loader_run.id"],
             name=op.f("dropzone_object_run_id_fkey"),
             ondelete="SET NULL",
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("dropzone_object_pkey")),
         sa.UniqueConstraint(
             "bucket", "key", "etag", name=op.f("dropzone_object_bucket_key_etag_key")
