@@ -261,6 +261,7 @@ class TestFilerReads:
         for key in ["in/a.json", "a b/é+%?#&=;.json", "x" * 200 + ".json"]:
             body = f'{{"key": "{key[:20]}"}}'.encode()
             etag = put(p, key, body)
+            assert backend.filer_reads is not None
             read = await backend.filer_reads.fetch(p["bucket"], key, max_bytes=1024)
             assert read is not None, key
             assert (read[0].etag, read[0].size, read[1]) == (etag, len(body), body)
@@ -281,6 +282,7 @@ class TestFilerReads:
         backend = backends.current()
         assert isinstance(backend, backends.SeaweedBackend)
         reads = backend.filer_reads
+        assert reads is not None
         put(p, "small.json", b'{"a": 1}')
         assert await reads.fetch(p["bucket"], "missing.json", max_bytes=1024) is None
         assert await reads.fetch(p["bucket"], "small.json", max_bytes=4) is None  # over the cap
@@ -312,6 +314,14 @@ class TestFilerReads:
             assert fetched is not None and fetched[1] == b'{"a": 1}'
         finally:
             backend.filer_reads = real
+
+    def test_an_external_filer_is_not_read(self, settings: Settings) -> None:
+        dropzone = settings.dropzone
+        external = dropzone.model_copy(
+            update={"seaweedfs": dropzone.seaweedfs.model_copy(update={"embedded": False})}
+        )
+        assert backends.SeaweedBackend(external).filer_reads is None
+        assert backends.SeaweedBackend(dropzone).filer_reads is not None
 
     def test_filer_address(self) -> None:
         assert dataplane.filer_http_address("127.0.0.1:8888") == "127.0.0.1:8888"

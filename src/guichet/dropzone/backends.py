@@ -217,15 +217,20 @@ class SeaweedBackend(_S3Objects):
             raise BackendUnavailable("SeaweedFS master and filer addresses are not known")
         self.master, self.filer = settings.seaweedfs.master, settings.seaweedfs.filer
         self.weed = weed_binary(settings.seaweedfs.weed_binary)
-        self.filer_reads = FilerReads(filer_http_address(self.filer))
+        # Only the embedded server's filer is known to be local and open to the service; an
+        # external one may be firewalled or want read tokens: its objects are read through S3.
+        self.filer_reads = (
+            FilerReads(filer_http_address(self.filer)) if settings.seaweedfs.embedded else None
+        )
 
     async def fetch(
         self, bucket: str, key: str, *, max_bytes: int
     ) -> tuple[ObjectInfo, bytes | None] | None:
         """From the filer when it plainly serves the object (cheaper), else the S3 GET."""
-        read = await self.filer_reads.fetch(bucket, key, max_bytes=max_bytes)
-        if read is not None:
-            return read
+        if self.filer_reads is not None:
+            read = await self.filer_reads.fetch(bucket, key, max_bytes=max_bytes)
+            if read is not None:
+                return read
         return await super().fetch(bucket, key, max_bytes=max_bytes)
 
     async def ensure_bucket(self, bucket: str) -> None:

@@ -162,6 +162,7 @@ class ObjectCalls:
         await self._call((key,), fast, slow)
 
 
+_FILER_CONNECT_TIMEOUT = dt.timedelta(seconds=1)
 _FILER_TIMEOUT = dt.timedelta(seconds=30)
 
 
@@ -187,7 +188,11 @@ class FilerReads:
             # No retries and a short timeout: a failed read only means asking the S3 API.
             store = self._stores[bucket] = HTTPStore.from_url(
                 f"{self.base_url}/{bucket}",
-                client_options={"allow_http": True, "timeout": _FILER_TIMEOUT},
+                client_options={
+                    "allow_http": True,
+                    "connect_timeout": _FILER_CONNECT_TIMEOUT,
+                    "timeout": _FILER_TIMEOUT,
+                },
                 retry_config={"max_retries": 0},
             )
         return store
