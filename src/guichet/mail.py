@@ -14,8 +14,9 @@ Any Maildir reader shows the outbox: `mutt -f var/outbox`, or Python's `mailbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mailbox
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
@@ -49,8 +50,15 @@ class RenderedMessage:
     message_id: str
 
 
+Send = Callable[["Message | RenderedMessage"], Awaitable[None]]
+
+
 class Mailer(Protocol):
     async def send(self, message: Message | RenderedMessage) -> None: ...
+
+    def session(self) -> contextlib.AbstractAsyncContextManager[Send]:
+        """A `send` for several messages in a row (one SMTP connection for all)."""
+        ...
 
 
 def build_message(
@@ -110,26 +118,36 @@ class SmtpMailer:
         self.bcc = bcc or []
 
     async def send(self, message: Message | RenderedMessage) -> None:
+        async with self.session() as send:
+            await send(message)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Send]:
+        """Send several messages over one connection: one TCP connect, TLS handshake and
+        login for all (the drop zone e-mails a batch of files at once). It connects on the
+        first message only."""
+        client: aiosmtplib.SMTP | None = None
+
+        async def send(message: Message | RenderedMessage) -> None:
+            nonlocal client
+            if client is None:
+                client = self._client()
+                await client.connect()
+            await self._send_on(client, message)
+
+        try:
+            yield send
+        finally:
+            if client is not None and client.is_connected:
+                # The messages are accepted already: a failing QUIT changes nothing.
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                    await client.quit()
+                client.close()
+
+    def _client(self) -> aiosmtplib.SMTP:
         settings = self.settings
-        recipients = _recipients(message, self.bcc)
-        payload: Message | bytes
-        if isinstance(message, RenderedMessage):
-            # Raw bytes: aiosmtplib needs the envelope sender, and converts the bare LFs to CRLF
-            # and dot-stuffs the lines starting with "." itself (`execute_data_command`).
-            payload, sender = message.data, message.sender
-            # What `send_message` would decide for a Message: UTF-8 addresses need SMTPUTF8
-            # (refused with SMTPNotSupported by a server without it). The data is ASCII already.
-            ascii_only = sender.isascii() and all(address.isascii() for address in recipients)
-            options = [] if ascii_only else ["SMTPUTF8"]
-        else:
-            del message["Bcc"]  # never shown to the recipients
-            payload, sender, options = message, None, None
         password = settings.password.get_secret_value() if settings.password else None
-        await aiosmtplib.send(
-            payload,
-            sender=sender,
-            recipients=recipients,
-            mail_options=options,
+        return aiosmtplib.SMTP(
             hostname=settings.host,
             port=settings.port,
             username=settings.username,
@@ -139,6 +157,21 @@ class SmtpMailer:
             start_tls={"auto": None, "starttls": True}.get(settings.security, False),
             timeout=settings.timeout,
         )
+
+    async def _send_on(self, client: aiosmtplib.SMTP, message: Message | RenderedMessage) -> None:
+        recipients = _recipients(message, self.bcc)
+        if isinstance(message, RenderedMessage):
+            # Raw bytes: aiosmtplib needs the envelope sender, and converts the bare LFs to CRLF
+            # and dot-stuffs the lines starting with "." itself (`execute_data_command`).
+            # What `send_message` would decide for a Message: UTF-8 addresses need SMTPUTF8
+            # (refused with SMTPNotSupported by a server without it). The data is ASCII already.
+            sender = message.sender
+            ascii_only = sender.isascii() and all(address.isascii() for address in recipients)
+            options = [] if ascii_only else ["SMTPUTF8"]
+            await client.sendmail(sender, recipients, message.data, mail_options=options)
+        else:
+            del message["Bcc"]  # never shown to the recipients
+            await client.send_message(message, recipients=recipients)
         log.info(
             "mail.sent",
             transport="smtp",
@@ -183,6 +216,11 @@ class MaildirMailer:
             to_count=len(recipients),
             message_id=_message_id(message),
         )
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Send]:
+        """Nothing to share between messages: each is its own file."""
+        yield self.send
 
     def _deliver(self, data: bytes) -> None:
         if self._maildir is None:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from guichet import mail, mail_headers
 from guichet.config import MailSettings, SmtpSettings
-from tests.conftest import Inbox, make_settings, read_outbox
+from tests.conftest import Inbox, free_port, make_settings, read_outbox
 
 
 def message(**overrides: Any) -> EmailMessage:
@@ -118,6 +119,43 @@ class TestSmtpMailer:
         assert received["Subject"] == "Rapport d’intégration\r\nBcc: x@evil.test"
         assert received["Bcc"] is None
         assert received.get_content().replace("\r\n", "\n") == DOTTED_BODY
+
+    async def test_a_session_sends_over_one_connection(self) -> None:
+        class Peers:
+            def __init__(self) -> None:
+                self.greetings = 0
+                self.peers: list[Any] = []
+
+            async def handle_EHLO(
+                self, server: Any, session: Any, envelope: Any, hostname: str, responses: Any
+            ) -> Any:
+                self.greetings += 1
+                session.host_name = hostname
+                return responses
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                self.peers.append(session.peer)
+                return "250 OK"
+
+        handler = Peers()
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+        controller.start()
+        try:
+            mailer = mail.SmtpMailer(
+                SmtpSettings(host="127.0.0.1", port=controller.port, security="none")
+            )
+            async with mailer.session():
+                pass  # nothing to send: no connection at all
+            assert handler.greetings == 0
+            async with mailer.session() as send:
+                for _ in range(3):
+                    await send(rendered())
+            assert len(handler.peers) == 3 and len(set(handler.peers)) == 1
+            assert handler.greetings == 1
+            await mailer.send(message())  # `send` alone: a connection of its own
+            assert len(set(handler.peers)) == 2
+        finally:
+            controller.stop()
 
     async def test_create_mailer_picks_smtp_when_host_is_set(
         self, smtp_server: tuple[Inbox, int], tmp_path: Path

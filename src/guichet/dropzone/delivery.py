@@ -23,7 +23,7 @@ async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
     """Send each row's e-mail once: the rows stay locked while sending, and are recorded as
     sent in the same transaction. On an SMTP error, the e-mails already sent are recorded and
     committed, then the error is raised (the job retries the others). A crash between sending
-    and committing resends, with the same Message-ID."""
+    and committing resends, with the same Message-ID. The messages share one SMTP connection."""
     failure: Exception | None = None
     async with db.transaction() as session:
         found = await session.execute(
@@ -39,12 +39,12 @@ async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
             .execution_options(populate_existing=True)
         )
         outcomes: list[dict[str, Any]] = []
-        for obj, partner in found:
-            try:
-                outcomes.append(await _send_report(settings, obj, partner))
-            except Exception as exc:
-                failure = exc
-                break
+        try:
+            async with mail.current().session() as send:  # one SMTP connection for all
+                for obj, partner in found:
+                    outcomes.append(await _send_report(settings, obj, partner, send))
+        except Exception as exc:
+            failure = exc
         if outcomes:
             await session.execute(_RECORD_MAIL, outcomes)
     if failure is not None:
@@ -62,7 +62,9 @@ _RECORD_MAIL = (
 )
 
 
-async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner) -> dict[str, Any]:
+async def _send_report(
+    settings: Settings, obj: DropzoneObject, partner: Partner, send: mail.Send
+) -> dict[str, Any]:
     """Send one row's e-mail; returns what to record."""
     if not partner.contact_emails:
         log.warning("dropzone.no_recipient", object_id=obj.id, partner_id=partner.partner_id)
@@ -74,7 +76,7 @@ async def _send_report(settings: Settings, obj: DropzoneObject, partner: Partner
     message = report_mail.build(
         settings.mail, obj, env=settings.dropzone.env, recipients=partner.contact_emails
     )
-    await mail.current().send(message)
+    await send(message)
     log.info("dropzone.report_sent", object_id=obj.id)
     return {
         "object_id": obj.id,
