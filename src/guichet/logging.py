@@ -6,6 +6,7 @@ import logging
 import logging.config
 import re
 import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -36,6 +37,68 @@ def redact_secrets(
     return event_dict
 
 
+def redact_database_errors(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A database error is logged with its traceback and SQLSTATE but not its message:
+    PostgreSQL's own text quotes values ("Key (email)=(…) already exists", "invalid input
+    syntax for type integer: …"), which are partners' records. Also when it is the cause or
+    context of the exception logged."""
+    error = _exception(event_dict.get("exc_info"))
+    if error is None:
+        return event_dict
+    chain = _chain(error)
+    if not any(_is_database_error(link) for link in chain):
+        return event_dict
+    del event_dict["exc_info"]
+    event_dict["exception"] = "".join(_format(link, index) for index, link in enumerate(chain))
+    return event_dict
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The exception and those it came from, oldest first (as tracebacks print them)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return chain[::-1]
+
+
+def _format(error: BaseException, index: int) -> str:
+    separator = ""
+    if index:
+        separator = "\nThe above exception led to the following one:\n\n"
+    kind = f"{type(error).__module__}.{type(error).__qualname__}"
+    if _is_database_error(error):
+        code = getattr(getattr(error, "orig", error), "sqlstate", None)
+        last = f"{kind}: message hidden (SQLSTATE {code})"
+    else:
+        last = "".join(traceback.format_exception_only(type(error), error)).rstrip()
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    return f"{separator}Traceback (most recent call last):\n{frames}{last}\n"
+
+
+def _exception(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if exc_info is True:
+        return sys.exc_info()[1]
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        found: BaseException | None = exc_info[1]
+        return found
+    return None
+
+
+def _is_database_error(error: BaseException) -> bool:
+    # By module, not by class: logging is set up before (and without) the database drivers.
+    return type(error).__module__.split(".")[0] in {"sqlalchemy", "psycopg", "asyncpg"} and any(
+        klass.__name__ in {"DBAPIError", "Error"} for klass in type(error).__mro__
+    )
+
+
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is at emit time (test runners swap it per test)."""
 
@@ -59,7 +122,12 @@ def configure_logging(settings: LogSettings) -> None:
         # take seconds to render.
         else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
-    pre_chain = [*_SHARED_PROCESSORS, structlog.stdlib.ExtraAdder(), redact_secrets]
+    pre_chain = [
+        *_SHARED_PROCESSORS,
+        structlog.stdlib.ExtraAdder(),
+        redact_secrets,
+        redact_database_errors,
+    ]
     logging.config.dictConfig(
         {
             "version": 1,
@@ -96,6 +164,7 @@ def configure_logging(settings: LogSettings) -> None:
             *_SHARED_PROCESSORS,
             structlog.processors.StackInfoRenderer(),
             redact_secrets,
+            redact_database_errors,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,

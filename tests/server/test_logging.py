@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Iterator
 
 import httpx
@@ -71,3 +72,64 @@ async def test_database_errors_do_not_carry_parameters(settings: Settings) -> No
         await engine.dispose()
     assert "claire.martin" not in str(raised.value)
     assert "parameters hidden" in str(raised.value)
+
+
+async def test_database_error_messages_stay_out_of_the_logs(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL's own message quotes the value: the log keeps the traceback and the SQLSTATE,
+    for our events and for the stdlib loggers of libraries alike."""
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            with json_logs():
+                try:
+                    await connection.execute(
+                        text("SELECT CAST(:value AS integer)"), {"value": "claire@example.org"}
+                    )
+                except DBAPIError:
+                    get_logger("test").exception("entry_failed", entry=3)
+                    logging.getLogger("procrastinate.test").exception("job failed")
+    finally:
+        await engine.dispose()
+    logged = events(capsys.readouterr().err)
+    assert [event["event"] for event in logged] == ["entry_failed", "job failed"]
+    for event in logged:
+        assert "claire" not in json.dumps(event)
+        assert "SQLSTATE 22P02" in event["exception"]
+        assert "test_database_error_messages_stay_out_of_the_logs" in event["exception"]
+    assert logged[0]["entry"] == 3
+
+
+def test_other_errors_keep_their_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with json_logs():
+        try:
+            raise ValueError("a plain bug")
+        except ValueError:
+            get_logger("test").exception("failed")
+    [event] = events(capsys.readouterr().err)
+    assert "ValueError: a plain bug" in event["exception"]
+
+
+async def test_a_database_error_behind_another_is_hidden_too(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            with json_logs():
+                try:
+                    try:
+                        await connection.execute(
+                            text("SELECT CAST(:value AS integer)"), {"value": "paul@example.org"}
+                        )
+                    except DBAPIError as exc:
+                        raise RuntimeError("integration failed") from exc
+                except RuntimeError:
+                    get_logger("test").exception("file_failed")
+    finally:
+        await engine.dispose()
+    [event] = events(capsys.readouterr().err)
+    assert "paul" not in json.dumps(event)
+    assert "SQLSTATE 22P02" in event["exception"]
+    assert "RuntimeError: integration failed" in event["exception"]
