@@ -7,11 +7,13 @@ import uuid
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from guichet.loaders import cli
+from guichet.loaders.schemas import PartnerCreate
 from tests.loader import factories as f
 from tests.loaders.conftest import ADMIN_TOKEN
 from tests.loaders.helpers import ADMIN, admin_headers, loader_file, post
@@ -176,3 +178,26 @@ def _drop_partner(database_url: str, partner_id: str) -> None:
 
     with psycopg.connect(libpq_url(database_url)) as conn:
         conn.execute("DELETE FROM loader_partner WHERE partner_id = %s", (partner_id,))
+
+
+class TestContactEmails:
+    @pytest.mark.parametrize(
+        ("given", "stored"),
+        [
+            ("a@bnk.test", "a@bnk.test"),
+            (" Claire.Martin+compta@Example.FR ", "Claire.Martin+compta@example.fr"),
+            ("o'neil@cabinet.fr", "o'neil@cabinet.fr"),
+            ("compta@société.fr", "compta@xn--socit-esab.fr"),  # IDNA: a header carries it
+        ],
+    )
+    def test_accepted_as_a_header_can_carry_them(self, given: str, stored: str) -> None:
+        assert PartnerCreate(partner_id="x", contact_emails=[given]).contact_emails == [stored]
+
+    @pytest.mark.parametrize(
+        "given",
+        ["nope", "a,b@x.fr", '"q"@x.fr', "x@y", "a@b..fr", "a@-b.fr", "é@x.fr", "a@x.fr>",
+         "a b@x.fr", "a@x.fr\nBcc: e@vil.fr", "." + "a" * 250 + "@x.fr"],
+    )  # fmt: skip
+    def test_refused_when_a_header_would_change_meaning(self, given: str) -> None:
+        with pytest.raises(ValidationError, match=r"adresse e-mail invalide|at most"):
+            PartnerCreate(partner_id="x", contact_emails=[given])

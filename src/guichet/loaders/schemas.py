@@ -7,19 +7,40 @@ loader file, read raw and checked by `guichet.loader`, and its answers are the c
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 PartnerId = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
 ]
 """`inigPtynm`: what the partner writes in every file (letters, digits, `._-`; ≤ 100)."""
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _mailbox(value: str) -> str:
+    """An address the result e-mails can carry in a header as is: an ASCII dot-atom local part
+    and a domain of letters, digits and hyphens, an internationalised one in its ASCII (IDNA)
+    form. Commas, quotes, angle brackets and other specials are refused: they would change
+    what a header means."""
+    local, _, domain = value.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValueError("adresse e-mail invalide") from None
+    address = f"{local}@{ascii_domain}"
+    if not _LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(ascii_domain) or len(address) > 254:
+        raise ValueError("adresse e-mail invalide")
+    return address
+
+
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
+
 Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_mailbox)
 ]
 Emails = Annotated[list[Email], Field(max_length=20)]
 
