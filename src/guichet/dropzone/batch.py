@@ -167,7 +167,7 @@ async def _downloaded(
     pending)."""
     task = prefetched.get(obj.id)
     try:
-        if task is not None and not task.cancelled():
+        if task is not None:
             return await task
         return await processing.download(backends.current(), settings.dropzone, obj)
     except processing.ObjectGone:

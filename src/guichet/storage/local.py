@@ -17,6 +17,7 @@ from guichet.storage._base import (
     StoredBlob,
     _Digest,
     check_key,
+    digest_of,
 )
 
 
@@ -78,19 +79,8 @@ class LocalBlobStore:
 
     def write_bytes(self, key: str, data: bytes) -> StoredBlob:
         """`put_stream` of a body already in memory, blocking (call it from a thread)."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
-        digest = _Digest(None)
-        digest.count(data)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                _write(file, digest, data, final=True)
-            _publish(Path(tmp_name), path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        return digest.result(key)
+        self.write_many([(key, data)])
+        return digest_of(key, data)
 
     def write_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         """`write_bytes` of several bodies, blocking (call it from a thread): each written to a
@@ -106,9 +96,7 @@ class LocalBlobStore:
                     file.write(data)
                     file.flush()
                     os.fsync(file.fileno())
-                tmp = Path(tmp_name)
-                tmp.chmod(0o644)  # mkstemp creates 0600 files
-                os.replace(tmp, path)
+                _place(Path(tmp_name), path)
             except BaseException:
                 Path(tmp_name).unlink(missing_ok=True)
                 raise
@@ -142,9 +130,13 @@ def _write(file: BinaryIO, digest: _Digest, data: bytes, *, final: bool = False)
 
 
 def _publish(tmp: Path, path: Path) -> None:
+    _place(tmp, path)
+    _fsync_directory(path.parent)
+
+
+def _place(tmp: Path, path: Path) -> None:
     tmp.chmod(0o644)  # mkstemp creates 0600 files
     os.replace(tmp, path)
-    _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:
