@@ -18,19 +18,21 @@ BanLookup = Callable[[str], "str | None"]
 """Gives the BAN id of a commune from its INSEE code, or None when unknown or unreachable."""
 
 
-def check_rows(table: RowTable, ban_lookup: BanLookup | None) -> list[str]:
-    """Run every cross-row check; row codes are added to the table, ``rows.*`` codes returned."""
+def check_rows(table: RowTable, commune_ids: dict[str, str]) -> list[str]:
+    """Run every cross-row check; row codes are added to the table, ``rows.*`` codes returned.
+
+    ``commune_ids``: the BAN id of each commune (:func:`commune_ban_ids`)."""
     global_codes: list[str] = []
     if not table.count:
         global_codes.append("rows.empty")
-    global_codes.extend(_check_use_ban_ids(table, _commune_ban_ids(table, ban_lookup)))
+    global_codes.extend(_check_use_ban_ids(table, commune_ids))
     _check_voie_ban_ids(table)
     _check_adresse_ban_ids(table)
     _check_lieudit_declared(table)
     return global_codes
 
 
-def _commune_ban_ids(table: RowTable, ban_lookup: BanLookup | None) -> dict[str, str]:
+def commune_ban_ids(table: RowTable, ban_lookup: BanLookup | None) -> dict[str, str]:
     """One lookup per distinct commune, in row order; failures are simply absent."""
     if ban_lookup is None:
         return {}

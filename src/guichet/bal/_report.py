@@ -11,6 +11,7 @@ from typing import Any
 
 from guichet.bal._csv import ParseError
 from guichet.bal._fields import Column
+from guichet.bal._remediations import RowRemediations
 from guichet.bal._rows import Error, RowTable
 from guichet.bal._schema import (
     FIELDS,
@@ -94,6 +95,9 @@ class Report:
     row_count: int = 0
     file_error: FileError | None = None
     fatal_parse: bool = False
+    remediations: list[tuple[int, RowRemediations]] | None = None
+    """(line, remediations) of the rows that have some, when asked for (``validate(...,
+    remediations=True)``): the reference's ``row.remediations``, same keys and values."""
 
     # -- verdicts ---------------------------------------------------------------------------
 
@@ -244,8 +248,10 @@ class Report:
             "uniqueErrors": self.unique_errors,
             "profile": self.profile,
             "profilErrors": self.profil_errors(),
-            "rowCount": self.row_count,
         }
+        if self.remediations is not None:
+            summary["remediations"] = [[line, rem] for line, rem in self.remediations]
+        summary["rowCount"] = self.row_count
         if row_errors:
             summary["rowErrors"] = [
                 [line, code, level] for line, code, _, level in self.row_errors()

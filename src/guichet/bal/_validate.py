@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from guichet.bal._columns import FieldCountMismatch, parse_columns
-from guichet.bal._crossrows import BanLookup, check_rows
+from guichet.bal._crossrows import BanLookup, check_rows, commune_ban_ids
 from guichet.bal._csv import ParsedCsv, parse_csv
 from guichet.bal._encoding import (
     BalFileError,
@@ -22,6 +22,7 @@ from guichet.bal._encoding import (
 from guichet.bal._fields import Column, compute_fields
 from guichet.bal._parallel import CrashedRows, Progress, read_rows
 from guichet.bal._reader import RowsReader
+from guichet.bal._remediations import NewUuid, compute_remediations, random_uuid
 from guichet.bal._report import FileError, Report
 from guichet.bal._rows import ReferenceCrash
 from guichet.bal._schema import get_profile
@@ -69,6 +70,8 @@ def validate(
     ban_lookup: BanLookup | None = None,
     progress: Progress | None = None,
     processes: int | None = None,
+    remediations: bool = False,
+    new_uuid: NewUuid | None = None,
 ) -> Report:
     """Validate a BAL file (bytes or a path) against ``profile`` (auto-detected when None).
 
@@ -76,6 +79,9 @@ def validate(
     to its BAN commune id (None: offline, as the reference behaves without network).
     ``processes``: how many processes may read the rows (None: a big file is read by up to two,
     one of them forked for the call; 1: this process only). The report is the same either way.
+    ``remediations``: also compute the reference's per-row remediations
+    (:attr:`Report.remediations`; a second pass over the rows, so only on demand), with uuids
+    from ``new_uuid`` (default: random uuid v4).
     """
     if profile is not None:
         get_profile(profile)
@@ -87,6 +93,7 @@ def validate(
             ban_lookup=ban_lookup,
             progress=progress,
             processes=processes,
+            new_uuid=(new_uuid or random_uuid) if remediations else None,
         )
 
 
@@ -98,6 +105,7 @@ def _validate(
     ban_lookup: BanLookup | None,
     progress: Progress | None,
     processes: int | None,
+    new_uuid: NewUuid | None,
 ) -> Report:
     buf = _read(source)
     try:
@@ -147,14 +155,23 @@ def _validate(
     except CrashedRows as crashed:
         return _crash_report(replace(base, row_count=crashed.rows), crashed.crash)
     delimiter, linebreak = parsed.delimiter, parsed.linebreak
+    kept = text if new_uuid is not None else None  # read again for the remediations
     del text, parsed  # the text is the biggest object: not kept for the cross-row checks
     base = replace(base, row_count=table.count)
     global_errors = [f"field.{name}.missing" for name in fields.not_found]
+    commune_ids = commune_ban_ids(table, ban_lookup)
     try:
-        global_errors += check_rows(table, ban_lookup)
+        global_errors += check_rows(table, commune_ids)
     except NormalizeError as exc:  # only reachable through names already normalized per row
         return _crash_report(base, ReferenceCrash(-1, str(exc), f"TypeError: {exc}"))
     global_errors += _file_codes(encoding, delimiter, linebreak)
+    fixes = None
+    if kept is not None and new_uuid is not None:
+        again = parse_columns(kept)
+        assert not isinstance(again, ParsedCsv)  # the same text parsed without a fatal error
+        fixes = compute_remediations(
+            again.chunks, fields.columns, value_reader, commune_ids, new_uuid
+        )
     return replace(
         base,
         profile=profile or detect_profile(fields.columns),
@@ -162,6 +179,7 @@ def _validate(
         not_found=fields.not_found,
         global_errors=list(dict.fromkeys(global_errors)),
         table=table,
+        remediations=fixes,
     )
 
 
