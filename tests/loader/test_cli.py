@@ -38,7 +38,7 @@ class TestValidate:
         assert result.exit_code == 1, result.output
         assert "sans fuseau : Europe/Paris supposé" in result.output
         assert "Disposition : à plat" in result.output
-        assert "Champ 'ccy' dans transactions 'T2' invalide : Input should be" in result.output
+        assert "Champ 'ccy' dans transactions 'T2' invalide : valeur non autorisée" in result.output
         assert "1 propriétés (vérifiés à l'intégration)" in result.output
         assert "Résultat : PARTIAL_SUCCESS" in result.output
 
@@ -56,7 +56,8 @@ class TestValidate:
         body = json.loads(result.stdout)
         assert body["status"] == "ERROR"
         assert body["errors"][0]["error"] == (
-            "Champ 'amt' dans transactions 'T1' invalide : Input should be a valid decimal"
+            "Champ 'amt' dans transactions 'T1' invalide : un nombre décimal est attendu "
+            '(nombre JSON, ou texte comme "12.50")'
         )
 
     def test_rejected_file_exits_2(self, tmp_path: Path) -> None:

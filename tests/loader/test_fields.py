@@ -1,7 +1,7 @@
 """Every model's required fields, types, code lists and patterns (SPEC §3 and the JSON schema).
 
 Each refusal must name the model, the item id and the field, in the contract's words:
-"Champ 'amt' dans transactions 'T1' invalide : Field required".
+"Champ 'amt' dans transactions 'T1' invalide : champ obligatoire".
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def check_refused(model: Model, field: str, value: Any, code: str, *, missing: b
 )
 def test_required_field_missing(model: Model, field: str) -> None:
     message = check_refused(model, field, None, "required", missing=True)
-    assert message.endswith("invalide : Field required")
+    assert message.endswith("invalide : champ obligatoire")
 
 
 WRONG = [
@@ -168,7 +168,8 @@ def test_wrong_value_is_refused(model: Model, field: str, value: Any, code: str)
 def test_enum_message_lists_the_codes() -> None:
     message = check_refused(T, "ccy", "CHF", "enum")
     assert message == (
-        "Champ 'ccy' dans transactions 'X1' invalide : Input should be 'EUR', 'USD' or 'GBP'"
+        "Champ 'ccy' dans transactions 'X1' invalide : "
+        "valeur non autorisée (attendu : 'EUR', 'USD' ou 'GBP')"
     )
 
 
@@ -178,7 +179,7 @@ def test_contract_sample_message_is_reproduced() -> None:
     validation = validate(in_context(T, item))
     (issue,) = validation.issues()
     assert issue.message == (
-        "Champ 'amt' dans transactions 'qlower-loader-transaction-544' invalide : Field required"
+        "Champ 'amt' dans transactions 'qlower-loader-transaction-544' invalide : champ obligatoire"
     )
 
 
@@ -224,7 +225,7 @@ def test_item_that_is_not_an_object(model: Model) -> None:
     container = doc["declarants"][0]["associates"] if model is A else doc[str(model)]
     container[0] = ["not", "an", "object"]
     issue = assert_one_issue(validate(doc), model, PATH[model], None)
-    assert issue.message.endswith("invalide : Input should be a valid dictionary")
+    assert issue.message.endswith("invalide : un objet JSON est attendu")
 
 
 def test_several_problems_of_one_item_are_all_reported() -> None:

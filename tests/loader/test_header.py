@@ -39,12 +39,12 @@ class TestMissingKey:
             "status": "KO",
             "type": "KeyError",
             "message": "Clé manquante dans les données",
-            "errors": f"Champ '{key}' dans l'en-tête invalide : Field required",
+            "errors": f"Champ '{key}' dans l'en-tête invalide : champ obligatoire",
         }
 
     def test_all_missing_keys_are_listed(self) -> None:
         exc = rejection({})
-        assert exc.errors.count("Field required") == 4
+        assert exc.errors.count("champ obligatoire") == 4
         assert exc.http_status == 400
 
 
@@ -52,13 +52,13 @@ class TestShape:
     @pytest.mark.parametrize(
         ("key", "value", "reason"),
         [
-            ("inigPtynm", "", "String should have at least 1 character"),
-            ("inigPtynm", 42, "Input should be a valid string"),
-            ("apiKey", "", "String should have at least 1 character"),
-            ("apiKey", None, "Input should be a valid string"),
-            ("apiKey", "k" * 1025, "String should have at most 1024 characters"),
-            ("creDtTm", 20240115, "Input should be a valid string"),
-            ("versionId", 2.0, "Input should be a valid string"),
+            ("inigPtynm", "", "ne doit pas être vide"),
+            ("inigPtynm", 42, "une chaîne de caractères est attendue"),
+            ("apiKey", "", "ne doit pas être vide"),
+            ("apiKey", None, "une chaîne de caractères est attendue"),
+            ("apiKey", "k" * 1025, "trop long (au plus 1024 caractères)"),
+            ("creDtTm", 20240115, "une chaîne de caractères est attendue"),
+            ("versionId", 2.0, "une chaîne de caractères est attendue"),
         ],
     )
     def test_wrong_type(self, key: str, value: Any, reason: str) -> None:

@@ -34,9 +34,7 @@ class TestFlat:
     @pytest.mark.parametrize("value", [{}, None, "[]", 0])
     def test_section_must_be_an_array(self, section: str, value: Any) -> None:
         exc = refused(f.header(**{section: value}))
-        assert (
-            exc.errors == f"Champ '{section}' à la racine invalide : Input should be a valid list"
-        )
+        assert exc.errors == f"Champ '{section}' à la racine invalide : un tableau JSON est attendu"
 
     def test_items_come_in_integration_order(self) -> None:
         doc = f.header(
@@ -91,7 +89,7 @@ class TestClients:
         issue = assert_one_issue(
             validate(f.header(clients=[[]])), Model.CLIENTS, "$.clients[0]", None
         )
-        assert issue.reason == "Input should be a valid dictionary"
+        assert issue.reason == "un objet JSON est attendu"
 
     def test_client_block_is_required(self) -> None:
         doc = f.header(clients=[{"transactions": []}])

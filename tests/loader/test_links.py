@@ -171,7 +171,7 @@ class TestDocuments:
 
     def test_top_level_document_needs_a_link(self) -> None:
         issue = assert_one_issue(flat(documents=[f.document("DOC1")]), DOC, "DOC1", "propertyId")
-        assert issue.reason == "Field required (propertyId ou declarantId)"
+        assert issue.reason == "champ obligatoire (propertyId ou declarantId)"
         empty = flat(documents=[f.document("DOC1", propertyId="", declarantId="")])
         assert_one_issue(empty, DOC, "DOC1", "propertyId")
 

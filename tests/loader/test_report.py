@@ -35,7 +35,7 @@ class TestWireShape:
                     "model": "transactions",
                     "type": "ValidationError",
                     "error": "Champ 'amt' dans transactions 'qlower-loader-transaction-544' "
-                    "invalide : Field required",
+                    "invalide : champ obligatoire",
                     "created_at": "2025-12-02T09:46:28.480939Z",
                     "id": "qlower-loader-transaction-544",
                 }

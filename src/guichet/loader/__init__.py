@@ -22,6 +22,7 @@ from guichet.loader._errors import (
 from guichet.loader._header import Header, read_header
 from guichet.loader._items import Client, ClientEntry, Issue, Item, Reference
 from guichet.loader._layout import Layout
+from guichet.loader._messages import pydantic_reason
 from guichet.loader._models import Model
 from guichet.loader._report import Outcome, Report, ReportError, Status
 from guichet.loader._schema import json_schema
@@ -61,6 +62,7 @@ __all__ = [
     "internal_error_json",
     "json_schema",
     "load_json",
+    "pydantic_reason",
     "read_file",
     "read_header",
     "validate",

@@ -1,8 +1,9 @@
 """Field checks: small pure functions over plain JSON values, built once at import.
 
-A check returns ``None`` (fine) or a `Problem` ``(code, reason)``: a stable machine code and the
-human reason. Reasons use Pydantic v2's wording because the contract's only sample error ends with
-Pydantic's "Field required"; partners may already match on these texts.
+A check returns ``None`` (fine) or a `Problem` ``(code, reason)``: a stable machine code (the
+``code`` of `Issue`, unchanged since the first release) and the French reason partners read.
+Reasons come from `_messages`, keyed by the Pydantic error type each check mirrors, so the
+package and the server's Pydantic models word the same problem the same way.
 
 Hot path: one call per present field per item, so checks compare ``type(value)`` (JSON values are
 never subclasses) and return preallocated tuples.
@@ -16,19 +17,24 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from guichet.loader._messages import EMAIL_REASON, reason
+
 Problem = tuple[str, str]
 Check = Callable[[Any], Problem | None]
 
-REQUIRED: Problem = ("required", "Field required")
-NOT_OBJECT: Problem = ("type", "Input should be a valid dictionary")
-NOT_LIST: Problem = ("type", "Input should be a valid list")
-NOT_STRING: Problem = ("type", "Input should be a valid string")
-NOT_INTEGER: Problem = ("type", "Input should be a valid integer")
-NOT_DECIMAL: Problem = ("type", "Input should be a valid decimal")
-NOT_DATE: Problem = ("date", "Input should be a valid date in the format YYYY-MM-DD")
-NOT_URL: Problem = ("url", "Input should be a valid URL, with an http or https scheme")
-NOT_EMAIL: Problem = ("email", "value is not a valid email address")
-NOT_YEAR: Problem = ("pattern", "Input should be a year (YYYY)")
+REQUIRED: Problem = ("required", reason("missing"))
+NOT_OBJECT: Problem = ("type", reason("dict_type"))
+NOT_LIST: Problem = ("type", reason("list_type"))
+NOT_STRING: Problem = ("type", reason("string_type"))
+NOT_INTEGER: Problem = ("type", reason("int_type"))
+NOT_DECIMAL: Problem = ("type", reason("decimal_type"))
+NOT_DATE: Problem = ("date", reason("date_parsing"))
+NO_SUCH_DATE: Problem = ("date", "date inexistante dans le calendrier (format AAAA-MM-JJ)")
+NOT_URL: Problem = ("url", "une URL absolue en http ou https est attendue")
+NOT_EMAIL: Problem = ("email", EMAIL_REASON)
+_YEAR_REASON = 'une année sur 4 chiffres est attendue ("2023" ou 2023)'
+NOT_YEAR: Problem = ("pattern", _YEAR_REASON)
+YEAR_TYPE: Problem = ("type", _YEAR_REASON)
 
 # Shared with the shipped JSON Schema (data/loader-2.x.schema.json); a test keeps them equal.
 EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
@@ -57,11 +63,8 @@ def is_list(value: Any) -> Problem | None:
 
 def sized_text(*, min_length: int = 0, max_length: int | None = None) -> Check:
     """A string of bounded length (``minLength`` / ``maxLength`` of the schema)."""
-    too_short: Problem = (
-        "length",
-        f"String should have at least {min_length} character{'s' if min_length > 1 else ''}",
-    )
-    too_long: Problem = ("length", f"String should have at most {max_length} characters")
+    too_short: Problem = ("length", reason("string_too_short", min_length=min_length))
+    too_long: Problem = ("length", reason("string_too_long", max_length=max_length))
     longest = max_length if max_length is not None else math.inf
 
     def check(value: Any) -> Problem | None:
@@ -80,14 +83,13 @@ nonempty_text = sized_text(min_length=1)
 
 def _one_of(values: tuple[str, ...]) -> str:
     quoted = [f"'{v}'" for v in values]
-    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-    return f"Input should be {listed}"
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} ou {quoted[-1]}"
 
 
 def choice(values: tuple[str, ...], *, ints: bool = False, nullable: bool = False) -> Check:
     """A code of a closed list; ``ints`` also accepts the JSON integer form of numeric codes."""
     allowed = frozenset(values)
-    problem: Problem = ("enum", _one_of(values))
+    problem: Problem = ("enum", reason("enum", expected=_one_of(values)))
 
     def check(value: Any) -> Problem | None:
         kind = type(value)
@@ -100,10 +102,11 @@ def choice(values: tuple[str, ...], *, ints: bool = False, nullable: bool = Fals
     return check
 
 
-def matching(pattern: str) -> Check:
-    """A string matching a regular expression (ASCII digits, whole value)."""
+def matching(pattern: str, expected: str) -> Check:
+    """A string matching a regular expression (whole value). ``expected`` is the reason, in
+    words: partners cannot be expected to read a regular expression."""
     regex = re.compile(pattern, re.ASCII)
-    problem: Problem = ("pattern", f"String should match pattern '^{pattern}$'")
+    problem: Problem = ("pattern", expected)
 
     def check(value: Any) -> Problem | None:
         if type(value) is not str:
@@ -122,7 +125,7 @@ def iso_date(value: Any) -> Problem | None:
     try:
         dt.date.fromisoformat(value)
     except ValueError:
-        return NOT_DATE
+        return NO_SUCH_DATE
     return None
 
 
@@ -140,7 +143,8 @@ def decimal(value: Any) -> Problem | None:
 
 def integer(*, minimum: int | None = None) -> Check:
     """A JSON integer; ``3.0`` counts, as in JSON Schema."""
-    below: Problem = ("range", f"Input should be greater than or equal to {minimum}")
+    lowest = -math.inf if minimum is None else minimum
+    below: Problem = ("range", reason("greater_than_equal", ge=lowest))
 
     def check(value: Any) -> Problem | None:
         kind = type(value)
@@ -148,7 +152,7 @@ def integer(*, minimum: int | None = None) -> Check:
             value = int(value)
         elif kind is not int:
             return NOT_INTEGER
-        return below if minimum is not None and value < minimum else None
+        return below if value < lowest else None
 
     return check
 
@@ -159,7 +163,7 @@ def year(value: Any) -> Problem | None:
         return None if _YEAR.fullmatch(value) else NOT_YEAR
     if kind is int:
         return None if 1000 <= value <= 9999 else NOT_YEAR
-    return NOT_STRING
+    return YEAR_TYPE
 
 
 def web_url(value: Any) -> Problem | None:

@@ -6,6 +6,7 @@ file, too large, not JSON, header or layout refused: the REST API's 400 ``KO`` c
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -30,6 +31,17 @@ app = typer.Typer(help="Fichiers partenaires « Loaders 2.0 » (JSON).", no_args
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 _SHOWN_ERRORS = 50
 _NOUNS = {Model.PROPERTIES: "propriétés", Model.DECLARANTS: "déclarants"}
+# The operating system words its errors in English (strerror): the usual ones, in French.
+_OS_REASONS = {
+    errno.ENOENT: "fichier introuvable",
+    errno.EACCES: "accès refusé",
+    errno.EPERM: "accès refusé",
+    errno.EISDIR: "c'est un dossier, pas un fichier",
+    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+    errno.ENAMETOOLONG: "nom de fichier trop long",
+    errno.ELOOP: "trop de liens symboliques",
+    errno.EIO: "erreur d'entrée-sortie",
+}
 
 
 @app.command("validate")
@@ -54,7 +66,7 @@ def validate_command(
     try:
         validation = validate_file(file, max_bytes=max_bytes, self_contained=self_contained)
     except OSError as exc:
-        err.print(Text(f"Fichier illisible : {exc.strerror or exc} ({file})", style="red"))
+        err.print(Text(f"Fichier illisible : {os_reason(exc)} ({file})", style="red"))
         raise typer.Exit(EXIT_UNREADABLE) from None
     except FileRejected as exc:
         if as_json:
@@ -76,6 +88,13 @@ def validate_command(
 def schema_command() -> None:
     """Affiche le JSON Schema (2020-12) du format accepté."""
     _write_json(json_schema(), indent=2)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why ``exc`` prevented reading, in French (never the system's English text)."""
+    if exc.errno is None:
+        return "lecture impossible"
+    return _OS_REASONS.get(exc.errno, f"lecture impossible (erreur système {exc.errno})")
 
 
 def _write_json(value: Any, indent: int | None = None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from guichet.loader import _checks as c
 from guichet.loader._items import ClientEntry, Issue, Item, Reference, link_key, singular
 from guichet.loader._models import INTEGRATION_ORDER, Model
 
@@ -82,7 +83,8 @@ class Linker:
         linked |= self._refer(item, "declarantId", _DECLARANTS)
         # Absent or empty both: a wrongly typed link is already reported by the field check.
         if not linked and all(item.data.get(key) in (None, "") for key in _DOCUMENT_LINKS):
-            item.add_issue("propertyId", "Field required (propertyId ou declarantId)", "required")
+            reason = f"{c.REQUIRED[1]} (propertyId ou declarantId)"
+            item.add_issue("propertyId", reason, "required")
 
     def _refer(self, item: Item, key: str, target_model: Model) -> bool:
         """Resolve ``item.data[key]``; False when the key is absent or empty (no link)."""

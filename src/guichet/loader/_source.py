@@ -6,11 +6,32 @@ Every failure becomes a `WrongFormat` (or `FileTooLarge`); nothing else escapes 
 from __future__ import annotations
 
 import json
+import sys
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, NoReturn
 
 from guichet.loader._errors import FileTooLarge, WrongFormat
+
+NOT_JSON_HINT = (
+    " ; le contenu doit être un document JSON brut (Content-Type: application/json),"
+    " pas un CSV ni un formulaire multipart"
+)
+# Messages of CPython's json module (C and Python scanners, 3.11 to 3.13), by prefix.
+_JSON_SYNTAX = (
+    ("Expecting value", "valeur attendue"),
+    ("Expecting property name enclosed in double quotes", "nom de clé entre guillemets attendu"),
+    ("Expecting ':' delimiter", "deux-points ':' attendu"),
+    ("Expecting ',' delimiter", "virgule ',' attendue"),
+    ("Unterminated string starting at", "chaîne de caractères non terminée"),
+    ("Invalid control character", "caractère de contrôle interdit dans une chaîne"),
+    ("Invalid \\uXXXX escape", "séquence d'échappement \\uXXXX incorrecte"),
+    ("Invalid \\escape", "séquence d'échappement incorrecte"),
+    ("Extra data", "données en trop après le document JSON"),
+    ("Illegal trailing comma", "virgule en trop avant la fin de l'objet ou du tableau"),
+)
+_JSON_BLANKS = " \t\n\r"  # the only whitespace JSON allows
+_JSON_BLANK_BYTES = _JSON_BLANKS.encode()
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """A 100,000-transaction file weighs about 20 MB; three times that is still a sane upper bound."""
@@ -53,7 +74,9 @@ def load_json(
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise WrongFormat(f"UTF-8 invalide à l'octet {exc.start}") from None
+        # A spreadsheet or a form with a binary part fails here, before any JSON parsing.
+        first = raw.lstrip(_JSON_BLANK_BYTES)[:1].decode("latin-1")
+        raise WrongFormat(f"UTF-8 invalide à l'octet {exc.start}{_hint(first)}") from None
     value = _parse(text)
     if suspicious_depth and _depth(value) > max_depth:
         raise WrongFormat(f"imbrication trop profonde (plus de {max_depth} niveaux)")
@@ -91,21 +114,47 @@ def _scan_brackets(raw: bytes, *, max_depth: int, max_containers: int) -> bool:
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth
 
 
+class _ForbiddenConstant(ValueError):
+    """``NaN``/``Infinity``: Python's json accepts them, JSON (RFC 8259) does not."""
+
+
 def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} n'est pas du JSON valide")
+    raise _ForbiddenConstant(name)
 
 
 def _parse(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise WrongFormat(
-            f"JSON invalide : {exc.msg} (ligne {exc.lineno}, colonne {exc.colno})"
-        ) from None
+        if not text.strip(_JSON_BLANKS):
+            raise WrongFormat(f"JSON invalide : contenu vide{NOT_JSON_HINT}") from None
+        where = f"(ligne {exc.lineno}, colonne {exc.colno})"
+        hint = _hint(text.lstrip(_JSON_BLANKS)[:1])
+        raise WrongFormat(f"JSON invalide : {json_syntax_reason(exc.msg)} {where}{hint}") from None
     except RecursionError:
         raise WrongFormat("imbrication trop profonde") from None
-    except ValueError as exc:  # NaN/Infinity (above) or an integer with thousands of digits
-        raise WrongFormat(f"JSON invalide : {exc}") from None
+    except _ForbiddenConstant as exc:
+        raise WrongFormat(f"JSON invalide : {exc} n'est pas une valeur JSON") from None
+    except ValueError:  # an integer literal longer than Python's int conversion allows
+        limit = sys.get_int_max_str_digits()
+        raise WrongFormat(
+            f"JSON invalide : nombre entier trop long (plus de {limit} chiffres)"
+        ) from None
+
+
+def json_syntax_reason(message: str) -> str:
+    """The French reason for a `json.JSONDecodeError` message (English, from the json module)."""
+    for prefix, reason in _JSON_SYNTAX:
+        if message.startswith(prefix):
+            return reason
+    return "syntaxe incorrecte"
+
+
+def _hint(first: str) -> str:
+    """A hint when the content is visibly not a JSON document at all (a CSV, a multipart form,
+    a spreadsheet): ``first`` is its first non-blank character, and a loader file starts with
+    ``{`` (an array at least is JSON-shaped, so its errors are plain syntax errors)."""
+    return "" if first in ("{", "[") else NOT_JSON_HINT
 
 
 def _depth(value: Any) -> int:
