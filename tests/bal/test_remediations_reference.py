@@ -108,3 +108,26 @@ def test_uuids_are_random_by_default() -> None:
     ids = [rem["id_ban_adresse"]["value"] for _, rem in first if "id_ban_adresse" in rem]
     assert ids and all(len(i) == 36 and i[14] == "4" for i in ids)
     assert ids != [rem["id_ban_adresse"]["value"] for _, rem in second if "id_ban_adresse" in rem]
+
+
+def test_the_json_report_carries_them_when_asked() -> None:
+    from typer.testing import CliRunner
+
+    from guichet.bal._cli import app
+
+    path = CORPUS / "fixtures" / "sample.csv"
+    args = ["validate", str(path), "--json", "--today", "2026-11-22"]
+    plain = json.loads(CliRunner().invoke(app, args).output)
+    assert "remediations" not in plain
+    done = CliRunner().invoke(app, [*args, "--remediations"])
+    report = json.loads(done.output)
+    lines = [line for line, _ in report["remediations"]]
+    assert lines == sorted(lines) and len(lines) == 15
+    direct = validate(path, today=TODAY, remediations=True, new_uuid=counter_uuids())
+    assert direct.remediations is not None
+    # the same remediations but the ids, random in the command
+    pairs = zip(report["remediations"], direct.remediations, strict=True)
+    for (line, got), (want_line, want) in pairs:
+        assert line == want_line and list(got) == list(want)
+        assert got.get("date_der_maj") == want.get("date_der_maj")
+    assert report["rowErrors"] == plain["rowErrors"]

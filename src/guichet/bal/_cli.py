@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
 
+from guichet.bal._cli_messages import looks_binary, os_error, parse_failure, unreadable_file
 from guichet.bal._report import Problem, Report, RowProblem
 from guichet.bal._schema import PROFILES, label_of
 from guichet.bal._validate import gc_paused, validate
@@ -52,6 +53,13 @@ def validate_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Rapport JSON sur la sortie.")] = False,
     today: Annotated[str | None, typer.Option(help="Date du jour (AAAA-MM-JJ).")] = None,
+    remediations: Annotated[
+        bool,
+        typer.Option(
+            "--remediations",
+            help="Avec --json : les corrections proposées par ligne (clé remediations).",
+        ),
+    ] = False,
 ) -> None:
     """Valide FILE comme le validateur de référence et résume le résultat."""
     if profile is not None and profile not in PROFILES:
@@ -59,22 +67,88 @@ def validate_command(
             f"[red]Profil inconnu : {profile}[/red] (profils : {', '.join(PROFILES)})"
         )
         raise typer.Exit(EXIT_UNREADABLE)
-    try:
-        size = file.stat().st_size
-    except OSError as exc:
-        _console(stderr=True).print(f"[red]Fichier illisible : {exc.strerror} ({file})[/red]")
-        raise typer.Exit(EXIT_UNREADABLE) from None
+    size = _size_or_exit(file)
     day = _parse_today(today)
     with gc_paused():  # the report is written from 100ks of objects: no cycles to look for
-        if size > _BIG_FILE and _may_be_terminal() and (err := _console(stderr=True)).is_terminal:
+        if (
+            size > _BIG_FILE
+            and not remediations
+            and _may_be_terminal()
+            and (err := _console(stderr=True)).is_terminal
+        ):
             report = _run_with_progress(file, profile, day, err)
         else:
-            report = validate(file, profile, today=day)
+            report = validate(file, profile, today=day, remediations=remediations)
         if as_json:
             _write_json(report, sys.stdout)
+        elif report.file_error is None and not report.parse_ok:
+            _print_lines(parse_failure(report, _looks_binary(file)), _console(soft_wrap=True))
         else:
             _print_text(report, _console(soft_wrap=True))
     _exit(_exit_status(report))
+
+
+def _size_or_exit(file: Path) -> int:
+    """The size of ``file``; one plain French line and exit 2 if it is not a readable file."""
+    unreadable = unreadable_file(file)
+    if unreadable is None:
+        try:
+            return file.stat().st_size
+        except OSError as exc:
+            unreadable = os_error(file, exc)
+    _console(stderr=True, soft_wrap=True).print(
+        unreadable, style="red", markup=False, highlight=False
+    )
+    raise typer.Exit(EXIT_UNREADABLE)
+
+
+def _looks_binary(file: Path) -> bool:
+    with file.open("rb") as f:
+        return looks_binary(f.read(1024))
+
+
+def _print_lines(lines: Iterable[str], console: Console) -> None:
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+
+
+@app.command("fix")
+def fix_command(
+    file: Annotated[Path, typer.Argument(help="Fichier BAL (CSV) à corriger.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Fichier corrigé à écrire.")],
+    profile: Annotated[
+        str | None,
+        typer.Option(help=f"Profil : {', '.join(PROFILES)} (détecté si absent)."),
+    ] = None,
+    today: Annotated[str | None, typer.Option(help="Date du jour (AAAA-MM-JJ).")] = None,
+) -> None:
+    """Applique les corrections proposées (dates, commune, identifiants BAN) et écrit OUTPUT."""
+    from guichet.bal._fix import describe, fix  # only this command needs it
+
+    if profile is not None and profile not in PROFILES:
+        _console(stderr=True).print(f"Profil inconnu : {profile}", style="red", markup=False)
+        raise typer.Exit(EXIT_UNREADABLE)
+    _size_or_exit(file)
+    day = _parse_today(today)
+    data = file.read_bytes()
+    with gc_paused():
+        result = fix(data, profile, today=day)
+        if result.data is None:  # not a BAL the validator can read: say why, write nothing
+            report = result.before
+            if report.file_error is not None:
+                lines = [f"Fichier non validable : {report.file_error.message}"]
+            else:
+                lines = parse_failure(report, looks_binary(data[:1024]))
+            _print_lines([*lines, "Aucun fichier écrit."], _console(stderr=True, soft_wrap=True))
+            raise typer.Exit(EXIT_UNREADABLE)
+        try:
+            output.write_bytes(result.data)
+        except OSError as exc:
+            _console(stderr=True).print(os_error(output, exc), style="red", markup=False)
+            raise typer.Exit(EXIT_UNREADABLE) from None
+        after = validate(result.data, result.before.profile, today=day)
+        _print_lines(describe(result, after, str(output)), _console(soft_wrap=True))
+    raise typer.Exit(_exit_status(after))
 
 
 def run_fast(args: Sequence[str]) -> None:

@@ -156,13 +156,41 @@ def column_in_format(header_name: str | None, fmt: str) -> bool:
     return field is None or fmt in field.formats
 
 
+GUICHET_LABELS: Final[dict[str, str]] = {
+    # the reference has no label for these and shows the code itself
+    "commune_nom.casse_incorrecte": (
+        "Le nom de la commune ne doit être ni tout en majuscules ni tout en minuscules"
+    ),
+    "file.encoding.non_standard": "L’encodage du fichier n’est pas UTF-8",
+    "file.delimiter.non_standard": "Le séparateur de colonnes n’est pas le point-virgule (;)",
+    "file.linebreak.non_standard": "Les fins de ligne ne sont ni LF (Unix) ni CRLF (Windows)",
+    "commune_deleguee_insee.commune_non_deleguee": (
+        "Le code commune_deleguee_insee n’est pas celui d’une commune déléguée"
+    ),
+    "uid_adresse.incoherence_ids_ban": (
+        "Les identifiants BAN de uid_adresse ne correspondent pas aux colonnes id_ban_*"
+    ),
+    # the reference's "… n’est pas déclaré en ligne 99999" reads as a line number: 99999 is
+    # the numero that marks a toponyme row
+    "row.lieudit_complement_nom_not_declared": (
+        "Le lieu-dit complémentaire n’est déclaré par aucune ligne de toponyme "
+        "(ligne dont le numero est 99999)"
+    ),
+}
+"""Guichet's messages where the reference's are missing or misleading (``getLabel`` otherwise)."""
+
+
 @cache
 def label_of(code: str) -> str:
-    """``getLabel``: the French message the reference shows for a code."""
+    """The French message for a code: the reference's (``getLabel``), except for the few codes
+    of :data:`GUICHET_LABELS`."""
     parsed = parse_code(code)
     shown = f"{parsed.schema_name}.{parsed.field_error}" if parsed.locale else code
+    suffix = f" [{parsed.locale}]" if parsed.locale else ""
+    if shown in GUICHET_LABELS:
+        return GUICHET_LABELS[shown] + suffix
     if shown in LABELS:
-        return LABELS[shown] + (f" [{parsed.locale}]" if parsed.locale else "")
+        return LABELS[shown] + suffix
     for pattern, label in LABELS.items():
         if pattern.startswith("*.") and shown.endswith(pattern[2:]):
             return label.replace("{}", shown.split(".")[0])
