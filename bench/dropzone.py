@@ -111,8 +111,8 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _worker_settings() -> str:
     """The job workers the served process runs (its defaults unless GUICHET_WORKER__*)."""
-    from guichet.config import Settings
-    from guichet.dropzone.tasks import DRAINS_PER_PROCESS
+    from guichet.core.config import Settings
+    from guichet.partners.dropzone.tasks import DRAINS_PER_PROCESS
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     processes = settings.worker_processes

@@ -7,7 +7,7 @@ rolled back after each test, and an app / client wired to it.
     connection        function AsyncConnection inside an outer transaction, rolled back at the end
     sessionmaker      function sessionmaker whose sessions join `connection` through SAVEPOINTs
                                (so code that commits works, and everything still rolls back);
-                               `db.transaction()` (jobs) uses it too during the test
+                               the installed `Services` (jobs) use it too during the test
     session           function an AsyncSession from `sessionmaker`
     app               function create_app(settings) with app.state.sessionmaker = `sessionmaker`
     client            function httpx.AsyncClient on `app` (ASGITransport, no lifespan)
@@ -52,11 +52,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from guichet import db
-from guichet.app import create_app
-from guichet.config import LogSettings, S3Settings, Settings
-from guichet.embedded import EmbeddedPostgres
-from guichet.logging import configure_logging
+from guichet.core import db, services
+from guichet.core.config import LogSettings, S3Settings, Settings
+from guichet.core.logging import configure_logging
+from guichet.runtime.app import build_services, create_app
+from guichet.runtime.postgres import EmbeddedPostgres
 
 JobList = Callable[[], Awaitable[list[dict[str, Any]]]]
 
@@ -143,13 +143,23 @@ async def connection(database_url: str) -> AsyncIterator[AsyncConnection]:
 
 
 @pytest.fixture
-def sessionmaker(connection: AsyncConnection) -> Iterator[async_sessionmaker[AsyncSession]]:
+async def sessionmaker(
+    connection: AsyncConnection, settings: Settings
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     maker = async_sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    db.configure(maker)
+    # The process's services as the runtime builds them, on the test's connection.
+    built = build_services(settings).evolve(sessionmaker=maker)
+    services.install(built)
     yield maker
-    db.configure(None)
+    services.install(None)
+    await built.aclose()
+
+
+def replace_services(**changes: Any) -> None:
+    """Swap parts of the installed services (a failing mailer, other settings) in a test."""
+    services.install(services.current().evolve(**changes))
 
 
 @pytest.fixture
@@ -162,11 +172,10 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 async def app(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
     # Requests get their own sessions, on the test connection: `get_session` and its commit
     # run for real, inside SAVEPOINTs that the outer rollback discards.
-    application.state.sessionmaker = sessionmaker
-    db.configure(sessionmaker)
+    application = create_app(settings, services.current())
+    assert application.state.sessionmaker is sessionmaker
     yield application
     await application.state.engine.dispose()
 

@@ -1,3 +1,3 @@
-from guichet.cli import main
+from guichet.runtime.cli import main
 
 main()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.config import Settings
+from guichet.core.config import Settings
 from guichet.depot import compute
 from tests.conftest import make_settings
 from tests.depot import factories

@@ -11,7 +11,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from guichet.config import BanSettings
+from guichet.core.config import BanSettings
 from guichet.depot import ban
 from tests.depot.factories import Parties
 from tests.depot.helpers import computed

@@ -183,7 +183,7 @@ class TestComputeFailures:
         first = body["validation"]["reportUrl"]
         again = await client.post(f"/revisions/{body['id']}/compute", headers=parties.chef.headers)
         assert again.json()["validation"]["reportUrl"] == first  # same route, new content
-        from guichet.config import Settings
+        from guichet.core.config import Settings
 
         assert isinstance(settings, Settings)
         reports = list((settings.blobs_dir / "revisions" / body["id"] / "reports").iterdir())

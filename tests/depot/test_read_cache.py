@@ -25,12 +25,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from guichet import db
-from guichet.app import create_app
-from guichet.config import Settings
+from guichet.core import db, services
+from guichet.core.config import Settings
 from guichet.depot import views
 from guichet.depot.cache import ResponseCache
 from guichet.depot.models import ChefDeFile, File, Mandataire
+from guichet.runtime.app import create_app
 from tests.conftest import free_port, make_settings
 from tests.depot import factories
 from tests.depot.conftest import ADMIN, ADMIN_TOKEN
@@ -193,7 +193,7 @@ async def running_app(database_url: str, tmp_path: Path) -> AsyncIterator[FastAP
             await _until(lambda: _cache(app).enabled, "listener connected")
             yield app
     finally:
-        db.configure(None)
+        services.install(None)
 
 
 def _settings(database_url: str, home: Path) -> Settings:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.config import Settings
+from guichet.core.config import Settings
 from guichet.depot.models import File
 from guichet.depot.upload import MAX_BYTES
 from tests.depot.factories import Parties

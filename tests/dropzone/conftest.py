@@ -15,10 +15,10 @@ from botocore.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from guichet.config import DropzoneSettings, Settings
-from guichet.dropzone import backends, provisioning, tasks
-from guichet.dropzone.embedded import EmbeddedSeaweed
-from guichet.loaders import partners
+from guichet.core.config import DropzoneSettings, Settings
+from guichet.partners import registry as partners
+from guichet.partners.dropzone import backends, provisioning, tasks
+from guichet.runtime.seaweedfs import EmbeddedSeaweed
 from tests.conftest import make_settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.config import Settings
-from guichet.dropzone import backends, events, provisioning, tasks
-from guichet.loaders import partners
+from guichet.core.config import Settings
+from guichet.partners import registry as partners
+from guichet.partners.dropzone import backends, events, provisioning, tasks
 from tests.conftest import free_port, make_settings
 from tests.dropzone.conftest import s3_client
 

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet import storage
-from guichet.config import Settings
-from guichet.dropzone import backends, dataplane, processing, tasks
+from guichet.core import storage
+from guichet.core.config import Settings
+from guichet.core.storage import get_bytes
 from guichet.loader import Item, Model
-from guichet.loaders.integrate import Integrator
-from guichet.storage import get_bytes
+from guichet.partners.dropzone import backends, dataplane, processing, tasks
+from guichet.partners.integrate import Integrator
 from tests.dropzone.conftest import PartnerFactory, loader_body, service_client
 from tests.dropzone.test_guarantees import counts, put
 from tests.loader import factories as f

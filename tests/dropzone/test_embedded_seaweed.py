@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from guichet.config import DropzoneSettings
-from guichet.dropzone import backends
-from guichet.dropzone.embedded import EmbeddedSeaweed
+from guichet.core.config import DropzoneSettings
+from guichet.partners.dropzone import backends
+from guichet.runtime.seaweedfs import EmbeddedSeaweed
 
 
 def test_stop_leaves_nothing_in_tmpdir(tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.config import Settings
-from guichet.dropzone import backends, events, provisioning, tasks
-from guichet.dropzone.ledger import Sighting
-from guichet.dropzone.models import Source
-from guichet.loaders import partners
+from guichet.core.config import Settings
+from guichet.partners import registry as partners
+from guichet.partners.dropzone import backends, events, provisioning, tasks
+from guichet.partners.dropzone.ledger import Sighting
+from guichet.partners.dropzone.models import Source
+from tests.conftest import replace_services
 from tests.dropzone.conftest import ADMIN_TOKEN, PartnerFactory, loader_body, service_client
 from tests.loader import factories as f
 
@@ -294,14 +295,14 @@ class TestMail:
         smtp_server: Any,
         settings: Settings,
     ) -> None:
-        from guichet import mail
+        from guichet.core import mail
 
         inbox, port = smtp_server
         p = await new_partner("smtp")
         put(p, "a.json", loader_body(p))
         await tasks.sweep()
-        mail.configure(
-            mail.SmtpMailer(
+        replace_services(
+            mailer=mail.SmtpMailer(
                 settings.smtp.model_copy(
                     update={"host": "127.0.0.1", "port": 1, "security": "none", "timeout": 2}
                 )
@@ -309,8 +310,8 @@ class TestMail:
         )
         with pytest.raises(OSError):
             await run_jobs()
-        mail.configure(
-            mail.SmtpMailer(
+        replace_services(
+            mailer=mail.SmtpMailer(
                 settings.smtp.model_copy(
                     update={"host": "127.0.0.1", "port": port, "security": "none"}
                 )

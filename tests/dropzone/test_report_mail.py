@@ -22,9 +22,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from guichet.config import MailSettings
-from guichet.dropzone import report_mail
-from guichet.dropzone.models import DropzoneObject
+from guichet.core.config import MailSettings
+from guichet.partners.dropzone import report_mail
+from guichet.partners.dropzone.models import DropzoneObject
 
 SENDER = "Guichet Équipe <noreply@guichet.test>"
 RECIPIENTS = ["ops@acme.test", "dev@acme.test"]

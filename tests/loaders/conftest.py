@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.config import Settings
+from guichet.core.config import Settings
 from tests.conftest import make_settings
 from tests.loaders.helpers import new_partner
 

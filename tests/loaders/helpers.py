@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.loaders import partners
+from guichet.partners import registry as partners
 from tests.loader import factories as f
 
 ENDPOINT = "/api/third_party/loader"

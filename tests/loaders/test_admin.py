@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from guichet.loaders import cli
-from guichet.loaders.schemas import PartnerCreate
+from guichet.partners.schemas import PartnerCreate
+from guichet.runtime.cli import build_app
 from tests.loader import factories as f
 from tests.loaders.conftest import ADMIN_TOKEN
 from tests.loaders.helpers import ADMIN, admin_headers, loader_file, post
@@ -149,32 +149,34 @@ class TestCli:
     def test_partner_lifecycle(self, database_url: str, tmp_path: object) -> None:
         runner = CliRunner()
         env = {"GUICHET_DATABASE_URL": database_url, "GUICHET_LOG__LEVEL": "WARNING"}
-        app = cli.app
+        app = build_app()  # the whole `guichet` command, as a user runs it
         pid = f"cli-{uuid.uuid4().hex[:8]}"
         try:
-            created = runner.invoke(app, ["create-partner", pid, "--email", "a@b.test"], env=env)
+            created = runner.invoke(
+                app, ["loaders", "create-partner", pid, "--email", "a@b.test"], env=env
+            )
             assert created.exit_code == 0, created.output
             key = json.loads(created.stdout)["api_key"]
             assert len(key) == 32
-            listed = runner.invoke(app, ["list-partners"], env=env)
+            listed = runner.invoke(app, ["loaders", "list-partners"], env=env)
             assert pid in listed.stdout and key not in listed.stdout
-            rotated = runner.invoke(app, ["rotate-key", pid], env=env)
+            rotated = runner.invoke(app, ["loaders", "rotate-key", pid], env=env)
             assert json.loads(rotated.stdout)["api_key"] != key
-            off = runner.invoke(app, ["deactivate", pid], env=env)
+            off = runner.invoke(app, ["loaders", "deactivate", pid], env=env)
             assert json.loads(off.stdout)["is_active"] is False
-            again = runner.invoke(app, ["create-partner", pid], env=env)
+            again = runner.invoke(app, ["loaders", "create-partner", pid], env=env)
             assert again.exit_code == 1 and "existe déjà" in again.stderr
-            bad = runner.invoke(app, ["set-contacts", pid, "--email", "nope"], env=env)
+            bad = runner.invoke(app, ["loaders", "set-contacts", pid, "--email", "nope"], env=env)
             assert bad.exit_code == 2
         finally:
-            runner.invoke(app, ["deactivate", pid], env=env)
+            runner.invoke(app, ["loaders", "deactivate", pid], env=env)
             _drop_partner(database_url, pid)
 
 
 def _drop_partner(database_url: str, partner_id: str) -> None:
     import psycopg
 
-    from guichet.db import libpq_url
+    from guichet.core.db import libpq_url
 
     with psycopg.connect(libpq_url(database_url)) as conn:
         conn.execute("DELETE FROM loader_partner WHERE partner_id = %s", (partner_id,))

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.loader import Item, Model
-from guichet.loaders.integrate import Integrator
+from guichet.partners.integrate import Integrator
 from tests.conftest import JobList
 from tests.loader import factories as f
 from tests.loaders.helpers import loader_file, new_partner, post, records

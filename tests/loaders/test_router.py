@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet.core.storage import get_bytes
 from guichet.loader import Validation, validate_file
-from guichet.loaders import partners, service
-from guichet.storage import get_bytes
+from guichet.partners import registry as partners
+from guichet.partners import service
 from tests.conftest import JobList
 from tests.loader import factories as f
 from tests.loaders.conftest import ADMIN_TOKEN

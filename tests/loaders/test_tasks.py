@@ -16,11 +16,11 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet import queue
-from guichet.config import LoadersSettings
-from guichet.loaders import fetch, tasks
-from guichet.storage import LocalBlobStore, get_bytes
-from tests.conftest import free_port
+from guichet.core import queue, services
+from guichet.core.config import LoadersSettings
+from guichet.core.storage import LocalBlobStore, get_bytes
+from guichet.partners import fetch, tasks
+from tests.conftest import free_port, replace_services
 from tests.loader import factories as f
 from tests.loaders.helpers import loader_file, post
 
@@ -67,9 +67,13 @@ def http_server() -> Iterator[str]:
 
 @pytest.fixture
 def allow_private(app: FastAPI) -> Iterator[None]:
-    tasks.configure(LoadersSettings(fetch_allow_private_addresses=True, document_max_bytes=LIMIT))
+    with_loaders(LoadersSettings(fetch_allow_private_addresses=True, document_max_bytes=LIMIT))
     yield
-    tasks.configure(None)
+
+
+def with_loaders(loaders: LoadersSettings) -> None:
+    settings = services.current().settings
+    replace_services(settings=settings.model_copy(update={"loaders": loaders}))
 
 
 CONTEXT = SimpleNamespace(job=SimpleNamespace(attempts=0))
@@ -108,7 +112,7 @@ class TestFetchDocument:
         self, client: httpx.AsyncClient, session: AsyncSession, acme_key: str, http_server: str,
         app: FastAPI,
     ) -> None:  # fmt: skip
-        tasks.configure(LoadersSettings())  # production default
+        with_loaders(LoadersSettings())  # production default
         record_id = await document_for(client, session, acme_key, f"{http_server}/doc.pdf")
         await tasks.fetch_document(CONTEXT, record_id=record_id)
         row = await state(session, record_id)

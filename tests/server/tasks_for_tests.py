@@ -7,7 +7,7 @@ import asyncio
 from procrastinate import Blueprint
 from sqlalchemy import text
 
-from guichet import db
+from guichet.core import services
 
 blueprint = Blueprint()
 
@@ -17,8 +17,8 @@ done = asyncio.Event()
 
 @blueprint.task(name="record")
 async def record(table: str, value: int) -> None:
-    """Insert `value` into `table` in the job's own transaction (`db.transaction()`)."""
-    async with db.transaction() as session:
+    """Insert `value` into `table` in the job's own transaction (`services.transaction()`)."""
+    async with services.transaction() as session:
         await session.execute(
             text(f"INSERT INTO {table} (value) VALUES (:value)"), {"value": value}
         )

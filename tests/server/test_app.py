@@ -9,7 +9,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
-from guichet.errors import (
+from guichet.core.errors import (
     DefaultFormat,
     GuichetError,
     NotFound,

@@ -10,9 +10,9 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import SecretStr
 
-from guichet import auth
-from guichet.config import Settings
-from guichet.errors import StatusCodeFormat, route_class
+from guichet.core import auth
+from guichet.core.config import Settings
+from guichet.core.errors import StatusCodeFormat, route_class
 
 TOKEN = "t" * 40
 

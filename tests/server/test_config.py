@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from guichet.config import Settings
+from guichet.core.config import Settings
 
 
 def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:

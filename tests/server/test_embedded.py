@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from guichet.db import libpq_url
-from guichet.embedded import EmbeddedPostgres
+from guichet.core.db import libpq_url
+from guichet.runtime.postgres import EmbeddedPostgres
 
 
 def query(url: str, statement: str) -> Any:

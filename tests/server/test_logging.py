@@ -13,9 +13,9 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from guichet.config import LogSettings, Settings
-from guichet.db import create_engine
-from guichet.logging import configure_logging, get_logger, redact_secrets
+from guichet.core.config import LogSettings, Settings
+from guichet.core.db import create_engine
+from guichet.core.logging import configure_logging, get_logger, redact_secrets
 
 
 @contextlib.contextmanager

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from guichet import mail, mail_headers
-from guichet.config import MailSettings, SmtpSettings
+from guichet.core import mail
+from guichet.core.config import MailSettings, SmtpSettings
+from guichet.core.mail import headers as mail_headers
 from tests.conftest import Inbox, free_port, make_settings, read_outbox
 
 

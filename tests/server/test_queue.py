@@ -14,15 +14,16 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from guichet import queue
-from guichet.app import create_app
-from guichet.config import Settings
-from guichet.db import Session
-from guichet.errors import Conflict
+from guichet.core import queue
+from guichet.core.config import Settings
+from guichet.core.db import Session
+from guichet.core.errors import Conflict
+from guichet.core.fronts import TaskModule
+from guichet.runtime.app import create_app
 from tests.conftest import JobList, make_settings
 from tests.server import tasks_for_tests
 
-queue.load_tasks([tasks_for_tests.__name__])
+queue.load_tasks([TaskModule("tests_server_tasks_for_tests", tasks_for_tests.__name__)])
 
 
 class TestDeferInTestTransaction:

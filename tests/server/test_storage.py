@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from guichet.storage import (
+from guichet.core.storage import (
     BlobNotFound,
     BlobStore,
     BlobTooLarge,

@@ -1,4 +1,4 @@
-"""The BAL publication API (wire-compatible with BaseAdresseNationale/api-depot).
+"""Front 1, the BAL publication API (wire-compatible with BaseAdresseNationale/api-depot).
 
 Revisions of one BAL file per commune: create → upload → compute → publish; public reading;
 clients, mandataires and chefs de file administered with the admin token.
@@ -14,18 +14,5 @@ clients, mandataires and chefs de file administered with the admin token.
     service    revisions: create, attach file, record validation, publish, read
     parties    clients, mandataires, chefs de file
     router     publication and reading routes; parties_router: clients & co
+    front      the front's declaration (models, routers, commands, lifespan)
 """
-
-from __future__ import annotations
-
-from fastapi import FastAPI
-
-
-def include_routers(app: FastAPI) -> None:
-    """Called by `guichet.app._include_domain_routers`."""
-    from guichet.depot import parties_router, read_router, router
-
-    # Reading first: `/revisions/client/{id}` must win over `/revisions/{id}/…` patterns.
-    app.include_router(read_router.router)
-    app.include_router(router.router)
-    app.include_router(parties_router.router)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import httpx
 
-from guichet.config import BanSettings
-from guichet.logging import get_logger
+from guichet.core.config import BanSettings
+from guichet.core.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from guichet.core.errors import BadRequest, RequestInvalid
 from guichet.depot import errors
-from guichet.errors import BadRequest, RequestInvalid
 
 JSON_LIMIT = 100 * 1024
 

@@ -34,9 +34,9 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from guichet import db
-from guichet.config import Settings
-from guichet.logging import get_logger
+from guichet.core import db
+from guichet.core.config import Settings
+from guichet.core.logging import get_logger
 
 log = get_logger(__name__)
 

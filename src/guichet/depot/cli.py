@@ -1,48 +1,47 @@
-"""`guichet depot …`: administration of the publication API from a shell (the lead wires
-`register` into `guichet.cli`)."""
+"""`guichet depot …`: administration of the publication API from a shell (declared by
+`guichet.depot.front`)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet import db
-from guichet.config import Settings
+from guichet.core.errors import GuichetError
+from guichet.core.fronts import CommandRunner
+from guichet.core.services import Services
 from guichet.depot import parties, views
 from guichet.depot.deps import load
 from guichet.depot.models import Client
-from guichet.errors import GuichetError
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, run: CommandRunner) -> None:
+    global _runner
+    _runner = run
     depot = typer.Typer(help="BAL publication API: clients and their tokens.", no_args_is_help=True)
     depot.command("clients")(list_clients)
     depot.command("renew-token")(renew_token)
     app.add_typer(depot, name="depot")
 
 
-async def _with_session(settings: Settings, work: Work[T]) -> T:
-    engine = db.create_engine(settings)
-    try:
-        async with db.create_sessionmaker(engine).begin() as session:
-            return await work(session)
-    finally:
-        await engine.dispose()
+# The runtime's runner, given at registration (typer commands take only their own arguments).
+_runner: CommandRunner | None = None
 
 
 def _run(work: Work[T]) -> T:
-    from guichet.server_cli import database  # the server stack, only for these commands
+    assert _runner is not None, "register() was not called"
+
+    async def in_transaction(services: Services) -> T:
+        async with services.transaction() as session:
+            return await work(session)
 
     try:
-        with database(Settings()) as settings:
-            return asyncio.run(_with_session(settings, work))
+        return _runner(in_transaction)
     except GuichetError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None

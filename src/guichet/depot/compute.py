@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from guichet import lifetime
 from guichet.bal import HttpBanLookup, validate
+from guichet.core import lifetime
 
 # The validator is a port of @ban-team/validateur-bal 3.5.2, reference-exact: clients compare
 # `validatorVersion` with what the reference service writes.

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet import cog
-from guichet.db import Session
+from guichet.core.db import Session
 from guichet.depot import errors, tokens
 from guichet.depot.models import ChefDeFile, Client, Mandataire, Revision
 from guichet.depot.schemas import is_object_id

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from guichet.errors import (
+from guichet.core.errors import (
     BadRequest,
     Forbidden,
     GuichetError,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet.core.errors import BadRequest
 from guichet.depot import cache, tokens
 from guichet.depot.deps import load
 from guichet.depot.models import (
@@ -26,7 +27,6 @@ from guichet.depot.schemas import (
     PerimeterIn,
 )
 from guichet.depot.service import utcnow
-from guichet.errors import BadRequest
 
 
 async def list_clients(session: AsyncSession) -> Sequence[Client]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from guichet.auth import Admin
-from guichet.db import Session
+from guichet.core.auth import Admin
+from guichet.core.db import Session
+from guichet.core.errors import route_class
+from guichet.core.logging import get_logger
 from guichet.depot import errors, parties, views
 from guichet.depot.bodies import openapi_body, parse_body
 from guichet.depot.deps import ChefDeFileParam, ClientParam, MandataireParam
@@ -23,8 +25,6 @@ from guichet.depot.schemas import (
     MandataireUpdate,
     PerimetersUpdate,
 )
-from guichet.errors import route_class
-from guichet.logging import get_logger
 
 log = get_logger(__name__)
 

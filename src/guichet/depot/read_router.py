@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import Scope
 
 from guichet import cog
-from guichet.db import Session
+from guichet.core.db import Session
+from guichet.core.errors import route_class
+from guichet.core.storage import BlobNotFound, BlobReader, Blobs
 from guichet.depot import errors, service, views
 from guichet.depot.cache import ResponseCache
 from guichet.depot.deps import ClientParam, Commune, RevisionParam, get_commune
 from guichet.depot.models import File, Revision
 from guichet.depot.router import report_url
-from guichet.errors import route_class
-from guichet.storage import BlobNotFound, BlobReader, Blobs
 
 router = APIRouter(route_class=route_class(errors.NEST_FORMAT), tags=["revisions"])
 

@@ -15,15 +15,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from guichet.db import Session
+from guichet.core.db import Session
+from guichet.core.errors import NotFound, route_class
+from guichet.core.logging import get_logger
+from guichet.core.storage import BlobNotFound, Blobs, get_bytes, put_bytes
 from guichet.depot import ban, compute, errors, service, upload, views
 from guichet.depot.bodies import CSV_BODY, openapi_body, parse_body
 from guichet.depot.deps import Commune, CurrentClient, OwnedRevision, RevisionParam
 from guichet.depot.models import Client, Revision, new_id
 from guichet.depot.schemas import PublishBody, RevisionCreate
-from guichet.errors import NotFound, route_class
-from guichet.logging import get_logger
-from guichet.storage import BlobNotFound, Blobs, get_bytes, put_bytes
 
 log = get_logger(__name__)
 

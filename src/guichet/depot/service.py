@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from guichet import cog
+from guichet.core.storage import StoredBlob
 from guichet.depot import cache, errors
 from guichet.depot.compute import VALIDATOR_VERSION, FileCheck
 from guichet.depot.models import (
@@ -31,7 +32,6 @@ from guichet.depot.models import (
     Revision,
     RevisionStatus,
 )
-from guichet.storage import StoredBlob
 
 # First key of the two-key advisory locks taken by this domain (second key: the commune).
 _LOCK_NAMESPACE = 0x0DE9

@@ -11,10 +11,10 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
+from guichet.core.errors import BadRequest, GuichetError
+from guichet.core.logging import get_logger
+from guichet.core.storage import BlobStore, BlobTooLarge, StoredBlob
 from guichet.depot import errors
-from guichet.errors import BadRequest, GuichetError
-from guichet.logging import get_logger
-from guichet.storage import BlobStore, BlobTooLarge, StoredBlob
 
 log = get_logger(__name__)
 

@@ -9,8 +9,9 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from guichet import db
-from guichet.config import Settings
+from guichet.core import db
+from guichet.core.config import Settings
+from guichet.runtime.fronts import FRONTS
 
 config = context.config
 
@@ -39,7 +40,7 @@ def _include_object(
 
 
 def _configure(**kwargs: Any) -> None:
-    db.load_models()
+    db.load_models(module for front in FRONTS for module in front.models)
     context.configure(
         target_metadata=db.Base.metadata,
         compare_type=True,

@@ -1,0 +1,264 @@
+"""Typed settings: every `GUICHET_*` variable, in nested groups, read once by the entry points.
+
+Nested groups use `__` in the environment: `GUICHET_SMTP__HOST`, `GUICHET_STORAGE__S3__BUCKET`.
+`.env.example` at the repository root lists every variable. Nothing reads the environment at
+import time: the CLI calls `Settings()` once and passes the object down; tests build their own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+# Secrets that must never reach production (the template's "changethis" guard).
+_PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
+
+_DRIVER = "postgresql+psycopg"
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pool of the API / worker process (the URL itself is `GUICHET_DATABASE_URL`)."""
+
+    pool_size: Annotated[int, Field(ge=1)] = 10
+    max_overflow: Annotated[int, Field(ge=0)] = 5
+    pool_timeout: Annotated[float, Field(gt=0)] = 30.0
+    echo: bool = False
+
+
+class WorkerSettings(BaseModel):
+    # None = automatic: in-process when the database is embedded (nothing configured), else off
+    # (run `guichet worker` processes instead).
+    in_process: bool | None = None
+    # `guichet worker` processes that `guichet serve` runs beside its in-process worker (same
+    # home, same database). None = automatic: one per core beyond the first when the worker
+    # runs in process, else none. Jobs are mostly Python: one process uses one core at most.
+    processes: Annotated[int | None, Field(ge=0, le=64)] = None
+    concurrency: Annotated[int, Field(ge=1)] = 4
+    queues: list[str] | None = None  # None = every queue
+    shutdown_timeout: Annotated[float, Field(gt=0)] = 30.0
+
+
+class S3Settings(BaseModel):
+    """Any S3 API: AWS, SeaweedFS, MinIO, OVH."""
+
+    endpoint_url: str | None = None  # None = AWS
+    region: str = "us-east-1"
+    bucket: str | None = None
+    prefix: str = ""  # prepended to every key, e.g. "guichet/"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    multipart_threshold: Annotated[int, Field(ge=5 * MiB)] = 16 * MiB
+    part_size: Annotated[int, Field(ge=5 * MiB)] = 8 * MiB  # S3's minimum part size is 5 MiB
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["local", "s3"] = "local"
+    directory: Path | None = None  # local backend; default $GUICHET_HOME/blobs
+    s3: S3Settings = S3Settings()
+
+
+class SmtpSettings(BaseModel):
+    host: str | None = None  # None = write mails to the Maildir outbox instead
+    port: int = 587
+    # auto = STARTTLS when the server offers it; tls = implicit TLS (port 465); none = plain.
+    security: Literal["auto", "starttls", "tls", "none"] = "auto"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+
+
+class MailSettings(BaseModel):
+    sender: str = "Guichet <noreply@localhost>"
+    bcc: list[str] = []
+    outbox_dir: Path | None = None  # default $GUICHET_HOME/outbox
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # auto = human-readable on a terminal, JSON otherwise.
+    format: Literal["auto", "json", "console"] = "auto"
+    # Successful GET/HEAD requests are logged at DEBUG (the BAN polls them constantly);
+    # true = at INFO like every other request.
+    reads: bool = False
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class BanSettings(BaseModel):
+    """The national address base (BAN) API, read by the publication API's compute step: the
+    BAN id of each commune (validator check `row.cog_no_match_id_ban_commune`) and its number of
+    addresses (mass-deletion guard when a commune has no current revision). Unset: offline,
+    as the reference behaves when the BAN cannot be reached."""
+
+    api_url: str | None = None  # e.g. https://plateforme.adresse.data.gouv.fr
+    timeout: Annotated[float, Field(gt=0)] = 3.0  # seconds per call
+
+
+class DepotCacheSettings(BaseModel):
+    """Per-process cache of `GET /communes/{code}/current-revision`, invalidated through
+    PostgreSQL LISTEN/NOTIFY (see guichet.depot.cache)."""
+
+    enabled: bool = True
+    max_age: Annotated[float, Field(gt=0)] = 30.0  # seconds: a safety net only
+
+
+class LoadersSettings(BaseModel):
+    """Partner loaders (`POST /api/third_party/loader`) and the document fetcher."""
+
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * MiB  # a 100k-transaction file: ~20 MB
+    document_max_bytes: Annotated[int, Field(ge=1)] = 50 * MiB
+    fetch_connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    fetch_read_timeout: Annotated[float, Field(gt=0)] = 30.0
+    fetch_max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    # Tests only: let `fileLink` reach loopback/private addresses (refused after DNS otherwise).
+    fetch_allow_private_addresses: bool = False
+
+
+class SeaweedSettings(BaseModel):
+    """The drop zone's SeaweedFS: embedded (`guichet serve` runs `weed mini` under
+    $GUICHET_HOME/seaweedfs, on 127.0.0.1) or an external one (its master and filer)."""
+
+    embedded: bool = True
+    # None = the API port + 333 (8333 next to 8000: two servers never collide); 0 = any free port
+    s3_port: Annotated[int | None, Field(ge=0, le=65535)] = None
+    master: str | None = None  # external: "host:port" of the master (weed shell)
+    filer: str | None = None  # external: "host:port" of the filer (weed shell, metadata events)
+    weed_binary: str | None = None  # default: `weed` next to the Python interpreter, or on PATH
+
+
+class DropzoneSettings(BaseModel):
+    """The partners' S3 drop zone: one bucket `ql-loader-{env}-{partner}` per partner."""
+
+    enabled: bool = True
+    # embedded/seaweedfs: SeaweedFS identities with `Write:<bucket>` and its metadata events;
+    # aws: S3 buckets, IAM users (inline PutObject-only policy), S3 → SQS notifications.
+    backend: Literal["seaweedfs", "aws"] = "seaweedfs"
+    env: Literal["prod", "stg"] = "stg"
+    endpoint_url: str | None = None  # S3 API as the service reaches it (None = AWS, or embedded)
+    public_endpoint_url: str | None = None  # told to partners; default endpoint_url
+    aws_endpoint_url: str | None = None  # IAM/SQS endpoint override (moto, tests)
+    region: str = "eu-west-1"
+    access_key_id: str | None = None  # the service's own identity (embedded: generated)
+    secret_access_key: SecretStr | None = None
+    sqs_queue_name: str = "guichet-dropzone-events"
+    max_file_bytes: Annotated[int, Field(ge=1024)] = 64 * MiB
+    # Objects of one bucket a processing job takes at once (one claim, overlapped downloads,
+    # one commit); 1 = one transaction per file.
+    batch_size: Annotated[int, Field(ge=1, le=500)] = 32
+    sweep_cron: str = "* * * * *"  # procrastinate cron (a 6th column = seconds)
+    listen_events: bool = True  # run the event listener next to the worker
+    seaweedfs: SeaweedSettings = SeaweedSettings()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GUICHET_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    home: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    public_url: str | None = None  # base URL in links and OpenAPI; default http://host:port
+    database_url: str | None = None  # None = embedded PostgreSQL under $GUICHET_HOME/postgres
+    admin_token: SecretStr | None = None
+    cors_origins: list[str] = ["*"]
+    workers: Annotated[int, Field(ge=1)] = 1  # API processes of `guichet serve`
+
+    db: DatabaseSettings = DatabaseSettings()
+    worker: WorkerSettings = WorkerSettings()
+    storage: StorageSettings = StorageSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    mail: MailSettings = MailSettings()
+    log: LogSettings = LogSettings()
+    loaders: LoadersSettings = LoadersSettings()
+    dropzone: DropzoneSettings = DropzoneSettings()
+    depot_cache: DepotCacheSettings = DepotCacheSettings()
+    ban: BanSettings = BanSettings()
+
+    _embedded_url: str | None = PrivateAttr(None)
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str | None) -> str | None:
+        """Accept the usual spellings; always use psycopg 3 (one driver for SQLAlchemy and jobs)."""
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in {"postgres", "postgresql", _DRIVER}:
+            raise ValueError("must be a postgresql:// URL")
+        return f"{_DRIVER}://{rest}"
+
+    @model_validator(mode="after")
+    def _production_guards(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.database_url is None:
+            raise ValueError("GUICHET_DATABASE_URL is required in production")
+        token = self.admin_token.get_secret_value() if self.admin_token else None
+        if token is not None and (token.lower() in _PLACEHOLDER_SECRETS or len(token) < 24):
+            raise ValueError("GUICHET_ADMIN_TOKEN is a placeholder or too short (< 24 chars)")
+        if self.storage.backend == "s3" and not self.storage.s3.bucket:
+            raise ValueError("GUICHET_STORAGE__S3__BUCKET is required with the s3 backend")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when Guichet runs (and owns) its own PostgreSQL under `home`."""
+        return self.database_url is None
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        if self.worker.in_process is None:
+            return self.is_embedded
+        return self.worker.in_process
+
+    @property
+    def worker_processes(self) -> int:
+        """How many `guichet worker` processes `guichet serve` starts."""
+        if self.worker.processes is not None:
+            return self.worker.processes
+        return max((os.cpu_count() or 1) - 1, 0) if self.run_worker_in_process else 0
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.storage.directory or self.home / "blobs"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.mail.outbox_dir or self.home / "outbox"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL to connect to: the configured one, or the embedded server's once started."""
+        url = self.database_url or self._embedded_url
+        if url is None:
+            raise RuntimeError(
+                "the embedded PostgreSQL is not started (see guichet.runtime.postgres)"
+            )
+        return url
+
+    def with_embedded_database(self, url: str) -> Settings:
+        """A copy that connects to the embedded server at `url` and still knows it is embedded."""
+        copy = self.model_copy()
+        copy._embedded_url = self._psycopg_driver(url)
+        return copy

@@ -1,0 +1,99 @@
+"""Delivering a processed row's outcome: its e-mail (once: the rows stay locked while sending and
+are recorded as sent in the same transaction) and its archive copies in the bucket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+
+from guichet.core import mail, services
+from guichet.core.config import Settings
+from guichet.core.logging import get_logger
+from guichet.partners.dropzone import backends, report_mail
+from guichet.partners.dropzone.models import (
+    DropzoneObject,
+    MailStatus,
+    ObjectStatus,
+    dropzone_object_table,
+)
+from guichet.partners.models import Partner
+
+log = get_logger(__name__)
+
+
+async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
+    """Send each row's e-mail once: the rows stay locked while sending, and are recorded as
+    sent in the same transaction. On an SMTP error, the e-mails already sent are recorded and
+    committed, then the error is raised (the job retries the others). A crash between sending
+    and committing resends, with the same Message-ID. The messages share one SMTP connection."""
+    failure: Exception | None = None
+    async with services.transaction() as session:
+        found = await session.execute(
+            select(DropzoneObject, Partner)
+            .join(Partner, Partner.id == DropzoneObject.partner_id)
+            .where(
+                DropzoneObject.id.in_(object_ids),
+                DropzoneObject.status == ObjectStatus.DONE,
+                DropzoneObject.mail_status == MailStatus.PENDING,
+            )
+            .order_by(DropzoneObject.id)
+            .with_for_update(of=DropzoneObject)
+            .execution_options(populate_existing=True)
+        )
+        outcomes: list[dict[str, Any]] = []
+        try:
+            async with mail.current().session() as send:  # one SMTP connection for all
+                for obj, partner in found:
+                    outcomes.append(await _send_report(settings, obj, partner, send))
+        except Exception as exc:
+            failure = exc
+        if outcomes:
+            await session.execute(_RECORD_MAIL, outcomes)
+    if failure is not None:
+        raise failure
+
+
+_RECORD_MAIL = (
+    update(dropzone_object_table)
+    .where(dropzone_object_table.c.id == bindparam("object_id"))
+    .values(
+        mail_status=bindparam("new_mail_status"),
+        mail_sent_at=func.now(),
+        mail_message_id=bindparam("new_message_id"),
+    )
+)
+
+
+async def _send_report(
+    settings: Settings, obj: DropzoneObject, partner: Partner, send: mail.Send
+) -> dict[str, Any]:
+    """Send one row's e-mail; returns what to record."""
+    if not partner.contact_emails:
+        log.warning("dropzone.no_recipient", object_id=obj.id, partner_id=partner.partner_id)
+        return {
+            "object_id": obj.id,
+            "new_mail_status": str(MailStatus.NO_RECIPIENT),
+            "new_message_id": None,
+        }
+    message = report_mail.build(
+        settings.mail, obj, env=settings.dropzone.env, recipients=partner.contact_emails
+    )
+    await send(message)
+    log.info("dropzone.report_sent", object_id=obj.id)
+    return {
+        "object_id": obj.id,
+        "new_mail_status": str(MailStatus.SENT),
+        "new_message_id": report_mail.message_id(obj),
+    }
+
+
+async def archive(obj: DropzoneObject) -> None:
+    assert obj.archive_key is not None
+    backend = backends.current()
+    await backend.copy(obj.bucket, obj.key, obj.archive_key)  # False: the source is gone
+    report_key = "reports/" + obj.archive_key.partition("/")[2] + ".report.json"
+    body = json.dumps(obj.report, ensure_ascii=False).encode()
+    await backend.put(obj.bucket, report_key, body, "application/json")

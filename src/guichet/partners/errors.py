@@ -1,0 +1,88 @@
+"""Errors of the partner loaders, and the wire format of `POST /api/third_party/loader`.
+
+Every error answer of the partner endpoint has the contract's KO shape (SPEC §5.1)::
+
+    400/413  {"status": "KO", "type": "ValidationError|WrongFormat|ValueError|KeyError",
+              "message": …, "errors": …}
+    500      {"status": "KO", "type": "InternalServerError", "message": …, "error": …}
+
+Authentication failures are not documented by the contract. We answer **401** with the closest
+documented shape: the KO body with type ``ValueError`` (the header is well formed but its values
+are not acceptable, which is what ``ValueError`` means for the other header checks), one message
+for an unknown partner, a wrong key and a deactivated partner alike (no partner enumeration).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from guichet.core.errors import Conflict, GuichetError, NotFound, RequestInvalid, Unauthorized
+from guichet.loader import FileRejected, internal_error_json
+
+AUTH_MESSAGE = "Identifiants partenaire invalides"
+AUTH_DETAIL = (
+    "Champ 'apiKey' dans l'en-tête invalide : partenaire inconnu ou inactif, ou clé incorrecte"
+)
+
+
+class FileRefused(GuichetError):
+    """A `guichet.loader.FileRejected`, as a domain error (400, or 413 for an oversize body)."""
+
+    code = "loader_file_rejected"
+
+    def __init__(self, rejected: FileRejected) -> None:
+        super().__init__(rejected.message)
+        self.status = rejected.http_status
+        self.body = rejected.to_json()
+
+
+class PartnerUnauthorized(Unauthorized):
+    code, default_message = "loader_partner_unauthorized", AUTH_MESSAGE
+
+
+class PartnerNotFound(NotFound):
+    code, default_message = "loader_partner_not_found", "Partenaire inconnu"
+
+
+class PartnerExists(Conflict):
+    code, default_message = "loader_partner_exists", "Ce partenaire existe déjà"
+
+
+class RunNotFound(NotFound):
+    code, default_message = "loader_run_not_found", "Dépôt inconnu"
+
+
+def _wire_type(status: int) -> str:
+    if status == 413:
+        return "WrongFormat"
+    if status in (401, 403):
+        return "ValueError"
+    return "ValidationError"
+
+
+class LoaderFormat:
+    """The contract's KO bodies, whatever the error (see the module docstring)."""
+
+    def render(self, request: Request, error: GuichetError) -> Response:
+        body: dict[str, Any]
+        if isinstance(error, FileRefused):
+            body = error.body
+        elif error.status >= 500:
+            body = internal_error_json(error.message)
+        elif isinstance(error, PartnerUnauthorized):
+            body = _ko("ValueError", error.message, AUTH_DETAIL)
+        elif isinstance(error, RequestInvalid):
+            body = _ko("ValidationError", error.message, "\n".join(error.messages))
+        else:
+            body = _ko(_wire_type(error.status), error.message, error.message)
+        return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _ko(wire_type: str, message: str, errors: str) -> dict[str, Any]:
+    return {"status": "KO", "type": wire_type, "message": message, "errors": errors}
+
+
+LOADER_FORMAT = LoaderFormat()
