@@ -11,16 +11,17 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain, islice
+from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
 
 from guichet.bal._cli_messages import looks_binary, os_error, parse_failure, unreadable_file
-from guichet.bal._report import Problem, Report, RowProblem
-from guichet.bal._schema import PROFILES, label_of
+from guichet.bal._json_rows import row_items
+from guichet.bal._report import Problem, Report
+from guichet.bal._schema import PROFILES
 from guichet.bal._validate import gc_paused, validate
 
 if TYPE_CHECKING:  # rich is imported only to print (~30 ms of start-up the JSON output skips)
@@ -31,7 +32,6 @@ app = typer.Typer(help="Valider une Base Adresse Locale (BAL).", no_args_is_help
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 _BIG_FILE = 5_000_000
 _SHOWN_PROBLEMS = 50
-_JSON_BATCH = 5_000
 _TAILS_KEPT = 50_000
 
 
@@ -259,36 +259,23 @@ def _write_json(report: Report, out: TextIO) -> None:
     out.write(head[:-1])
     if report.parse_ok:  # the summary's last key
         out.write(', "rowErrors": [')
-        _write_items(out, map(_RowErrorJson(), report.row_problems()))
+        _write_batches(out, row_items(report, 0))
         out.write("]")
     out.write(', "problems": [')
-    problems: Iterable[str] = map(_ProblemJson(), report.file_problems())
+    file_items = list(map(_ProblemJson(), report.file_problems()))
+    batches: Iterable[list[str]] = [file_items] if file_items else []
     if report.parse_ok:
-        problems = chain(problems, map(_RowProblemJson(), report.row_problems()))
-    _write_items(out, problems)
+        batches = chain(batches, row_items(report, 1))
+    _write_batches(out, batches)
     out.write("]}\n")
 
 
-def _write_items(out: TextIO, items: Iterable[str]) -> None:
-    """``", ".join(items)``, written batch by batch."""
+def _write_batches(out: TextIO, batches: Iterable[list[str]]) -> None:
+    """``", ".join`` of every batch's items, written batch by batch."""
     separator = ""
-    for batch in _batches(items, _JSON_BATCH):
+    for batch in batches:
         out.write(separator + ", ".join(batch))
         separator = ", "
-
-
-class _RowErrorJson:
-    """``json.dumps([line, code, level])``, the part after ``line`` encoded once per code."""
-
-    def __init__(self) -> None:
-        self._tails: dict[tuple[str, str], str] = {}
-
-    def __call__(self, problem: RowProblem) -> str:
-        line, code, _, _, level = problem
-        tail = self._tails.get((code, level))
-        if tail is None:
-            tail = self._tails[code, level] = json.dumps([code, level], ensure_ascii=False)[1:]
-        return f"[{line}, {tail}"
 
 
 class _ProblemJson:
@@ -311,25 +298,6 @@ class _ProblemJson:
             del fields["line"]
             tail = self._tails[key] = json.dumps(fields, ensure_ascii=False)[1:]
         return tail
-
-
-class _RowProblemJson(_ProblemJson):
-    """The same for :meth:`Report.row_problems` tuples, without building a :class:`Problem`
-    (the message is a function of the code)."""
-
-    def __call__(self, problem: RowProblem) -> str:  # type: ignore[override]
-        line, code, header, value, level = problem
-        key = (header, value, code, level)
-        tail = self._tails.get(key)
-        if tail is None:
-            tail = self._tail(key, Problem(line, header, value, code, level, label_of(code)))
-        return f'{{"line": {line}, {tail}'
-
-
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _exit_status(report: Report) -> int:

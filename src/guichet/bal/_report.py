@@ -176,6 +176,16 @@ class Report:
         for line, code, header, _, level in self.row_problems():
             yield line, code, header, level
 
+    @property
+    def errors_by_line(self) -> list[tuple[int, list[Error]]]:
+        """Every row's errors (before the profile's filter), rows in order; (code, header name
+        or None, raw cell or None) tuples, often shared between rows."""
+        return self._errors_by_line
+
+    def keeps_column(self, header: str | None) -> bool:
+        """Whether this profile keeps the row errors of a column (by its header name)."""
+        return column_in_format(header, self._format)
+
     def row_problems(self) -> Iterator[RowProblem]:
         """(line, code, header name, raw cell, level) of every row error kept by this profile."""
         fmt, profile = self._format, self.profile

@@ -1,0 +1,51 @@
+"""The streamed JSON of ``guichet bal validate --json`` equals the report's own lists: every
+row error once per kept error, in order, with the profile's filter and levels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from guichet.bal import validate
+from guichet.bal._cli import _write_json
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
+TODAY = dt.date(2026, 11, 22)
+FILES = [
+    "derived/bruz_errors.csv",  # field and row errors, a localized column
+    "derived/bruz_1.4_ids.csv",  # BAN ids: cross-row warnings shared by many rows
+    "fixtures/1.4_1.3-invalid-uid_adresse.csv",  # uid_adresse codes, dropped by 1.4
+    "fixtures/1.4_1.4-bad-id-ban-adresse.csv",  # id_ban codes, dropped by 1.3
+    "fixtures/sample.csv",
+]
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("profile", ["1.3", "1.4", "1.5", "1.3-relax"])
+def test_json_rows_are_the_reports_lists(name: str, profile: str) -> None:
+    report = validate(CORPUS / name, today=TODAY).for_profile(profile)
+    out = io.StringIO()
+    _write_json(report, out)
+    written = json.loads(out.getvalue())
+    assert written["rowErrors"] == report.summary()["rowErrors"]
+    assert written["problems"] == [p.to_json() for p in report.problems()]
+
+
+def test_tails_are_not_mixed_up_when_the_cache_is_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guichet.bal import _json_rows
+
+    monkeypatch.setattr(_json_rows, "_TAILS_KEPT", 2)
+    data = (CORPUS / "derived" / "bruz_errors.csv").read_bytes() if CORPUS.is_dir() else None
+    if data is None:
+        pytest.skip("../shared/bal is not beside the repo")
+    report = validate(data, today=TODAY)
+    out = io.StringIO()
+    _write_json(report, out)
+    written = json.loads(out.getvalue())
+    assert written["rowErrors"] == report.summary()["rowErrors"]
+    assert written["problems"] == [p.to_json() for p in report.problems()]
