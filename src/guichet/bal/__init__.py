@@ -10,6 +10,7 @@ Pure package: it imports nothing from the server and reads no settings.
 from typing import TYPE_CHECKING, Any
 
 from guichet.bal._crossrows import BanLookup
+from guichet.bal._diff import BalDiff, DiffPage, DiffSummary, Modification, UnreadableBalError, diff
 from guichet.bal._report import FileError, Problem, Report
 from guichet.bal._schema import PROFILES, UnknownProfileError, label_of, level_of
 from guichet.bal._validate import detect_profile, validate
@@ -19,13 +20,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROFILES",
+    "BalDiff",
     "BanLookup",
+    "DiffPage",
+    "DiffSummary",
     "FileError",
     "HttpBanLookup",
+    "Modification",
     "Problem",
     "Report",
     "UnknownProfileError",
+    "UnreadableBalError",
     "detect_profile",
+    "diff",
     "label_of",
     "level_of",
     "validate",

@@ -1,0 +1,216 @@
+"""``diff(old, new)``: what changed between two BAL files (issue #15).
+
+Rows are matched by BAN id, then by address, then inside renamed voies (:mod:`._diff_match`);
+voies are paired by id, name or addresses (:mod:`._diff_voies`). A matched pair is
+**unchanged** when every compared field (:mod:`._diff_fields`: the fields both files have,
+under their 1.4 names, never ``date_der_maj``) holds the same cell, as written; otherwise it is
+**modified** and its ``changes`` list the fields that differ. Unmatched new rows are **added**,
+unmatched old rows **removed**.
+
+Both files are read with the validator's modules (encoding, CSV, columns, value readers) but
+not validated. For big files the old one is read in a forked child while this process reads the
+new one (:mod:`._fork`: the child's result is pickled back; if it fails, the work is redone
+here).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from operator import ne
+
+import numpy as np
+
+from guichet.bal import _fork
+from guichet.bal._diff_fields import compared_fields
+from guichet.bal._diff_match import BY_ID, BY_RENAMED_VOIE, Matching, match_rows, pair_in_order
+from guichet.bal._diff_read import (
+    Key,
+    OpenedBal,
+    SideRows,
+    Source,
+    UnreadableBalError,
+    open_bal,
+    read_rows,
+)
+from guichet.bal._diff_result import (
+    AdresseCounts,
+    BalDiff,
+    DiffPage,
+    DiffSummary,
+    KeyJson,
+    LazyList,
+    Modification,
+    Row,
+    VoieChanges,
+    VoieCounts,
+)
+from guichet.bal._diff_voies import VoieMatching, match_voies, renamed_voie_keys, voies_of
+from guichet.bal._values import ValueReader
+
+__all__ = ["BalDiff", "DiffPage", "DiffSummary", "Modification", "UnreadableBalError", "diff"]
+
+MIN_PARALLEL_CHARS = 4_000_000
+"""Below this (both texts together, ~20k rows), forking costs more than it saves."""
+
+
+def diff(old: Source, new: Source, *, processes: int | None = None) -> BalDiff:
+    """The diff of two BAL files (bytes or paths), any BAL versions.
+
+    ``processes``: 1 reads both files in this process; None (default) reads the old file in a
+    forked child when the files are big. Raises :class:`UnreadableBalError` (its ``side`` is
+    ``"old"`` or ``"new"``) for a file the validator could not read.
+    """
+    with _gc_paused():  # millions of acyclic strings and tuples: nothing for the collector
+        old_file = _open(old, "old")
+        new_file = _open(new, "new")
+        compared = compared_fields(old_file.layout, new_file.layout)
+        reader = ValueReader(today=dt.date.today())  # (the date only matters to date_der_maj)
+        old_rows, new_rows = _read_both(old_file, new_file, compared, reader, processes)
+        return _Diff(old_file, new_file, old_rows, new_rows, compared).result()
+
+
+def _open(source: Source, side: str) -> OpenedBal:
+    try:
+        return open_bal(source)
+    except UnreadableBalError as exc:
+        exc.side = side
+        raise
+
+
+def _read_both(
+    old: OpenedBal, new: OpenedBal, compared: list[str], reader: ValueReader, processes: int | None
+) -> tuple[SideRows, SideRows]:
+    parallel = (
+        processes != 1 and _fork.can_fork() and len(old.text) + len(new.text) >= MIN_PARALLEL_CHARS
+    )
+    if not parallel:
+        return _read(old, compared, reader, "old"), _read(new, compared, reader, "new")
+    child = _fork.Forked(lambda: _read(old, compared, reader, "old"))
+    try:
+        new_rows = _read(new, compared, reader, "new")
+        return child.result(), new_rows  # a failed child: redone here (and raises here)
+    finally:
+        child.close()
+
+
+def _read(opened: OpenedBal, compared: list[str], reader: ValueReader, side: str) -> SideRows:
+    try:
+        return read_rows(opened, compared, reader)
+    except UnreadableBalError as exc:
+        exc.side = side
+        raise
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Diff:
+    """Matching, voies and counts of two read files, then the lazy lists of the result."""
+
+    def __init__(
+        self,
+        old_file: OpenedBal,
+        new_file: OpenedBal,
+        old: SideRows,
+        new: SideRows,
+        compared: list[str],
+    ) -> None:
+        self.old_file, self.new_file = old_file, new_file
+        self.old, self.new = old, new
+        self.compared = compared
+        self._records: dict[str, list[str] | list[tuple[str, ...]]] = {}
+
+    def result(self) -> BalDiff:
+        old, new = self.old, self.new
+        matching = match_rows(old, new)
+        voies = match_voies(voies_of(old), voies_of(new), old, new)
+        if voies.moved:  # pass 3: rows of voies paired under another name
+            old_left, new_left = matching.unmatched(len(old), len(new))
+            old_keys, new_keys = renamed_voie_keys(voies.moved, old, new)
+            pairs = pair_in_order(old_keys, new_keys, old_left, new_left, (old.ids, new.ids))
+            matching.add(pairs, BY_RENAMED_VOIE)
+        removed, added = matching.unmatched(len(old), len(new))
+        modified = self._modified(matching)
+        summary = DiffSummary(
+            AdresseCounts(
+                added=len(added),
+                removed=len(removed),
+                modified=len(modified),
+                unchanged=len(matching.old_rows) - len(modified),
+            ),
+            VoieCounts(len(voies.added), len(voies.removed), len(voies.renamed)),
+        )
+        return BalDiff(
+            summary=summary,
+            added=LazyList(len(added), lambda k: self._row(self.new_file, added[k])),
+            removed=LazyList(len(removed), lambda k: self._row(self.old_file, removed[k])),
+            modified=LazyList(len(modified), lambda k: self._modification(*modified[k])),
+            voies=_voie_changes(voies),
+            compared_fields=tuple(self.compared),
+        )
+
+    def _modified(self, matching: Matching) -> list[tuple[int, int, int]]:
+        """(old row, new row, how) of the pairs whose projections differ, in new-file order."""
+        old_p, new_p = self.old.projections, self.new.projections
+        olds, news = matching.old_rows, matching.new_rows
+        differs: Iterable[bool]
+        if self.old.separator == self.new.separator:
+            differs = map(ne, map(old_p.__getitem__, olds), map(new_p.__getitem__, news))
+        else:  # pragma: no cover - a text holding the usual separator: compare the cells
+            differs = (bool(self._changes(i, j)) for i, j in zip(olds, news, strict=True))
+        at = np.flatnonzero(np.fromiter(differs, dtype=bool, count=len(olds)))
+        new_rows = np.array(news, dtype=np.intp)[at]
+        at = at[np.argsort(new_rows, kind="stable")]  # in the new file's order
+        return list(
+            zip(
+                np.array(olds, dtype=np.intp)[at].tolist(),
+                np.array(news, dtype=np.intp)[at].tolist(),
+                np.array(matching.how, dtype=np.intp)[at].tolist(),
+                strict=True,
+            )
+        )
+
+    def _changes(self, old: int, new: int) -> dict[str, tuple[str, str]]:
+        old_cells = self.old.projections[old].split(self.old.separator)
+        new_cells = self.new.projections[new].split(self.new.separator)
+        return {
+            name: (a, b)
+            for name, a, b in zip(self.compared, old_cells, new_cells, strict=True)
+            if a != b
+        }
+
+    def _modification(self, old: int, new: int, how: int) -> Modification:
+        key: KeyJson
+        if how == BY_ID:
+            key = {"id_ban_adresse": self.old.ids[old]}
+        else:
+            key = _address_key(self.old.keys[old])
+        return Modification(key, self._changes(old, new), old, new)
+
+    def _row(self, opened: OpenedBal, index: int) -> Row:
+        side = "old" if opened is self.old_file else "new"
+        records = self._records.get(side)
+        if records is None:
+            records = self._records[side] = opened.records()
+        cells = opened.cells(records[index])
+        return {name: cells[column] for name, column in opened.layout.columns.items()}
+
+
+def _address_key(key: Key) -> KeyJson:
+    commune, voie, numero, suffixe = key
+    return {"commune_insee": commune, "voie": voie, "numero": numero, "suffixe": suffixe}
+
+
+def _voie_changes(voies: VoieMatching) -> VoieChanges:
+    return VoieChanges(voies.added, voies.removed, voies.renamed)

@@ -1,0 +1,176 @@
+"""Voies of two files: which were added, removed, renamed.
+
+A **voie** of a file is the set of its rows (addresses and toponymes, numero 99999 included)
+with the same commune and the same normalized voie name (``voie_nom``, else ``toponyme``,
+normalized by the validator's ``normalize``: case, accents, abbreviations, stop words); rows
+without a voie name belong to none. Its **name** is the spelling (trimmed) most of its rows
+use, the first one met on a tie; its **id** the first ``id_ban_toponyme`` (or ``@v:`` id) of its
+rows.
+
+An old voie and a new voie are the **same voie**, tried in this order, each step over the
+voies the previous ones left:
+
+1. when both carry the same id;
+2. when they have the same commune and normalized name — unless both carry ids (different
+   ones, since step 1 did not pair them);
+3. when, in the same commune, they hold exactly the same non-empty set of (numero, suffixe)
+   and not both carry ids: a street renamed without ids. Several candidates: in order of
+   appearance.
+
+A pair is **renamed** when its names differ (a change of case or accents counts: the name a
+person reads changed); old voies without a pair are **removed**, new ones **added**.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from guichet.bal._diff_read import SideRows, VoieKey
+
+
+@dataclass(frozen=True, slots=True)
+class Voie:
+    """A voie of one file."""
+
+    commune: str | None
+    name: str
+    id: str | None
+    """``id_ban_toponyme`` (lower-cased), None when its rows carry none."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commune_insee": self.commune, "voie_nom": self.name, "id_ban_toponyme": self.id}
+
+
+@dataclass(frozen=True, slots=True)
+class RenamedVoie:
+    """A voie whose name changed."""
+
+    old: Voie
+    new: Voie
+
+    def to_json(self) -> dict[str, Any]:
+        return {"old": self.old.to_json(), "new": self.new.to_json()}
+
+
+@dataclass
+class VoieMatching:
+    """The voies of both files paired (see the module's rules)."""
+
+    added: list[Voie] = field(default_factory=list)
+    removed: list[Voie] = field(default_factory=list)
+    renamed: list[RenamedVoie] = field(default_factory=list)
+    moved: list[tuple[VoieKey, VoieKey]] = field(default_factory=list)
+    """Pairs whose normalized names differ: their rows could not match by address key."""
+
+
+def voies_of(rows: SideRows) -> dict[VoieKey, Voie]:
+    """Every voie of a file, in order of first appearance."""
+    best: dict[VoieKey, tuple[str, int]] = {}
+    for (key, name), count in rows.spellings.items():
+        if count > best.get(key, ("", 0))[1]:
+            best[key] = (name, count)
+    return {key: Voie(key[0], name, rows.voie_ids.get(key)) for key, (name, _) in best.items()}
+
+
+def match_voies(
+    old_voies: dict[VoieKey, Voie],
+    new_voies: dict[VoieKey, Voie],
+    old_rows: SideRows,
+    new_rows: SideRows,
+) -> VoieMatching:
+    pairs: dict[VoieKey, VoieKey] = {}  # old -> new
+    taken: set[VoieKey] = set()
+
+    def pair(old_key: VoieKey, new_key: VoieKey) -> None:
+        pairs[old_key] = new_key
+        taken.add(new_key)
+
+    new_by_id: dict[str, VoieKey] = {}
+    for key, voie in new_voies.items():
+        if voie.id is not None:
+            new_by_id.setdefault(voie.id, key)
+    for key, voie in old_voies.items():
+        found = None if voie.id is None else new_by_id.get(voie.id)
+        if found is not None and found not in taken:
+            pair(key, found)
+    for key, voie in old_voies.items():
+        other = new_voies.get(key)
+        free = key not in pairs and other is not None and key not in taken
+        if free and (voie.id is None or other is None or other.id is None):
+            pair(key, key)
+    _pair_by_addresses(old_voies, new_voies, old_rows, new_rows, pairs, taken)
+    return _matching(old_voies, new_voies, pairs)
+
+
+def _pair_by_addresses(
+    old_voies: dict[VoieKey, Voie],
+    new_voies: dict[VoieKey, Voie],
+    old_rows: SideRows,
+    new_rows: SideRows,
+    pairs: dict[VoieKey, VoieKey],
+    taken: set[VoieKey],
+) -> None:
+    """Step 3, only looked at when both files have unpaired voies in a same commune."""
+    old_left = [key for key in old_voies if key not in pairs]
+    new_left = [key for key in new_voies if key not in taken]
+    communes = {key[0] for key in old_left} & {key[0] for key in new_left}
+    if not communes:
+        return
+    old_sets = _addresses(old_rows, {key for key in old_left if key[0] in communes})
+    new_sets = _addresses(new_rows, {key for key in new_left if key[0] in communes})
+    for old_key, addresses in old_sets.items():
+        for new_key, other in new_sets.items():
+            if new_key[0] != old_key[0] or new_key in taken or other != addresses:
+                continue
+            if old_voies[old_key].id is None or new_voies[new_key].id is None:
+                pairs[old_key] = new_key
+                taken.add(new_key)
+                break
+
+
+def _addresses(rows: SideRows, wanted: set[VoieKey]) -> dict[VoieKey, frozenset[Any]]:
+    """The (numero, suffixe) set of each ``wanted`` voie, in order of appearance."""
+    found: dict[VoieKey, set[Any]] = {}
+    for commune, voie, numero, suffixe in rows.keys:
+        if (commune, voie) in wanted:
+            found.setdefault((commune, voie), set()).add((numero, suffixe))
+    return {key: frozenset(addresses) for key, addresses in found.items()}
+
+
+def _matching(
+    old_voies: dict[VoieKey, Voie], new_voies: dict[VoieKey, Voie], pairs: dict[VoieKey, VoieKey]
+) -> VoieMatching:
+    matching = VoieMatching()
+    paired_new = set(pairs.values())
+    matching.removed = [voie for key, voie in old_voies.items() if key not in pairs]
+    matching.added = [voie for key, voie in new_voies.items() if key not in paired_new]
+    for old_key, new_key in pairs.items():
+        old, new = old_voies[old_key], new_voies[new_key]
+        if old.name != new.name:
+            matching.renamed.append(RenamedVoie(old, new))
+        if old_key != new_key:
+            matching.moved.append((old_key, new_key))
+    return matching
+
+
+def renamed_voie_keys(
+    moved: Iterable[tuple[VoieKey, VoieKey]], old_rows: SideRows, new_rows: SideRows
+) -> tuple[list[Any], list[Any]]:
+    """Row keys for pass 3 of the row matching: (pair, numero, suffixe) for the rows of a voie
+    paired under another name, None for the others."""
+    old_pair: dict[VoieKey, int] = {}
+    new_pair: dict[VoieKey, int] = {}
+    for index, (old_key, new_key) in enumerate(moved):
+        old_pair[old_key] = index
+        new_pair[new_key] = index
+    return _pair_keys(old_rows, old_pair), _pair_keys(new_rows, new_pair)
+
+
+def _pair_keys(rows: SideRows, pair_of: dict[VoieKey, int]) -> list[Any]:
+    out: list[Any] = []
+    for commune, voie, numero, suffixe in rows.keys:
+        index = pair_of.get((commune, voie))
+        out.append(None if index is None else (index, numero, suffixe))
+    return out

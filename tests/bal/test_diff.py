@@ -1,0 +1,332 @@
+"""``guichet.bal.diff`` on the real Bruz BAL (5,843 rows) and copies edited here with known
+changes: exact counts, exact rows, exact changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guichet.bal import BalDiff, UnreadableBalError, diff
+from guichet.bal import _diff as diff_module
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
+BRUZ_13 = CORPUS / "ecosystem" / "aitf_bal_35047_bruz_v1.3.csv"
+BRUZ_14 = CORPUS / "derived" / "bruz_1.4_ids.csv"
+ROWS = 5843
+ACACIAS = 21  # rows of "Rue des Acacias" in Bruz
+# the columns of Bruz 1.3 the validator recognises (a misnamed lieudit_complement_bre is not)
+RECOGNISED_13 = [
+    "uid_adresse", "cle_interop", "commune_insee", "commune_nom", "commune_deleguee_insee",
+    "commune_deleguee_nom", "voie_nom", "lieudit_complement_nom", "numero", "suffixe",
+    "position", "x", "y", "long", "lat", "cad_parcelles", "source", "date_der_maj",
+    "commune_nom_bre", "commune_deleguee_nom_bre", "voie_nom_bre", "certification_commune",
+]  # fmt: skip
+
+
+@dataclass
+class Bal:
+    """A BAL as a header and rows of cells, to edit and write back."""
+
+    header: list[str]
+    rows: list[list[str]]
+
+    @classmethod
+    def read(cls, path: Path) -> Bal:
+        lines = path.read_bytes().decode("utf-8-sig").splitlines()
+        return cls(lines[0].split(";"), [line.split(";") for line in lines[1:]])
+
+    def copy(self) -> Bal:
+        return Bal(list(self.header), [list(row) for row in self.rows])
+
+    def bytes(self) -> bytes:
+        return "\n".join(";".join(row) for row in [self.header, *self.rows]).encode() + b"\n"
+
+    def col(self, name: str) -> int:
+        return self.header.index(name)
+
+    def drop_column(self, name: str) -> Bal:
+        at = self.col(name)
+        return Bal(
+            [h for i, h in enumerate(self.header) if i != at],
+            [[c for i, c in enumerate(row) if i != at] for row in self.rows],
+        )
+
+    def as_row(self, row: list[str], recognised: list[str]) -> dict[str, str]:
+        """The row as the diff lists it: recognised columns, as written."""
+        return {name: row[self.col(name)] for name in recognised}
+
+
+@pytest.fixture(scope="module")
+def bruz() -> Bal:
+    return Bal.read(BRUZ_13)
+
+
+def counts(result: BalDiff) -> dict[str, dict[str, int]]:
+    return result.summary.to_json()
+
+
+def summary(
+    added: int, removed: int, modified: int, voies: tuple[int, int, int] = (0, 0, 0)
+) -> dict[str, dict[str, int]]:
+    return {
+        "adresses": {
+            "added": added,
+            "removed": removed,
+            "modified": modified,
+            "unchanged": ROWS - removed - modified,
+        },
+        "voies": dict(zip(("added", "removed", "renamed"), voies, strict=True)),
+    }
+
+
+# --- the same file, and the same commune in another format ----------------------------------
+
+
+def test_a_file_against_itself_is_all_unchanged() -> None:
+    result = diff(BRUZ_13, BRUZ_13)
+    assert counts(result) == summary(0, 0, 0)
+    assert result.to_json() == {
+        "summary": summary(0, 0, 0),
+        "adresses": {"added": [], "removed": [], "modified": []},
+    }
+    assert result.page().next_offset is None
+
+
+@pytest.mark.parametrize(("old", "new"), [(BRUZ_13, BRUZ_14), (BRUZ_14, BRUZ_13)])
+def test_1_3_and_1_4_of_the_same_commune_are_unchanged(old: Path, new: Path) -> None:
+    result = diff(old, new)
+    assert counts(result) == summary(0, 0, 0)
+    # the BAN ids of uid_adresse are compared with the id_ban_* columns; never the date
+    assert {"id_ban_commune", "id_ban_toponyme", "id_ban_adresse"} <= set(result.compared_fields)
+    assert "uid_adresse" not in result.compared_fields
+    assert "date_der_maj" not in result.compared_fields
+
+
+def test_1_3_without_ids_against_1_4_compares_the_common_fields(bruz: Bal) -> None:
+    no_ids = bruz.drop_column("uid_adresse").bytes()
+    result = diff(no_ids, BRUZ_14)
+    assert counts(result) == summary(0, 0, 0)
+    assert "id_ban_adresse" not in result.compared_fields  # only the 1.4 file has ids
+
+
+@pytest.mark.parametrize(
+    "variant", ["derived/bruz_comma.csv", "derived/bruz_cp1252.csv", "derived/bruz_crlf_bom.csv"]
+)
+def test_other_delimiters_encodings_and_line_breaks_read_the_same(variant: str) -> None:
+    assert counts(diff(BRUZ_13, CORPUS / variant)) == summary(0, 0, 0)
+
+
+# --- known edits ------------------------------------------------------------------------------
+
+
+class Edited:
+    """Bruz edited: rows removed and added, positions moved, dates changed, a street renamed."""
+
+    REMOVED = (100, 2000, 4000)
+    MOVED = (50, 1500, 3000, 5000)
+    REDATED = range(200, 260)
+
+    def __init__(self, old: Bal) -> None:
+        self.old = old
+        self.new = new = old.copy()
+        self.voie = new.col("voie_nom")
+        assert not any(row[self.voie] == "Rue Olympe de Gouges" for row in old.rows)
+        self.acacias = [i for i, row in enumerate(old.rows) if row[self.voie] == "Rue des Acacias"]
+        assert len(self.acacias) == ACACIAS
+        assert not set(self.acacias) & {*self.REMOVED, *self.MOVED, *self.REDATED}
+        for i in self.acacias:
+            new.rows[i][self.voie] = "Rue Olympe de Gouges"
+        x, long = new.col("x"), new.col("long")
+        for i in self.MOVED:
+            new.rows[i][x] = "346000.5"
+            new.rows[i][long] = "-1.75"
+        for i in self.REDATED:
+            new.rows[i][new.col("date_der_maj")] = "2026-11-30"
+        template = old.rows[1000]  # a street neither renamed nor otherwise edited
+        assert template[self.voie] != "Rue des Acacias"
+        self.added = [self._new_row(template, "998"), self._new_row(template, "999")]
+        kept = [row for i, row in enumerate(new.rows) if i not in self.REMOVED]
+        new.rows = kept[:10] + self.added + kept[10:]
+
+    def _new_row(self, template: list[str], numero: str) -> list[str]:
+        row = list(template)
+        row[self.new.col("numero")] = numero
+        cle = row[self.new.col("cle_interop")].rsplit("_", 1)[0]
+        row[self.new.col("cle_interop")] = f"{cle}_00{numero}"
+        row[self.new.col("uid_adresse")] = ""
+        return row
+
+    def removed_rows(self, recognised: list[str]) -> list[dict[str, str]]:
+        return [self.old.as_row(self.old.rows[i], recognised) for i in self.REMOVED]
+
+
+def test_known_edits_give_exact_counts_and_rows(bruz: Bal) -> None:
+    edit = Edited(bruz)
+    result = diff(bruz.bytes(), edit.new.bytes())
+    assert counts(result) == summary(2, 3, 4 + ACACIAS, voies=(0, 0, 1))
+    assert list(result.removed) == edit.removed_rows(RECOGNISED_13)
+    assert list(result.added) == [edit.new.as_row(row, RECOGNISED_13) for row in edit.added]
+    modified = {m.old_line: m for m in result.modified}
+    assert set(modified) == {*edit.MOVED, *edit.acacias}
+    moved = modified[edit.MOVED[0]]
+    old_row = bruz.rows[edit.MOVED[0]]
+    assert moved.changes == {
+        "x": (old_row[bruz.col("x")], "346000.5"),
+        "long": (old_row[bruz.col("long")], "-1.75"),
+    }
+    uid = old_row[bruz.col("uid_adresse")]
+    assert moved.key == {"id_ban_adresse": uid.split()[0][3:]}  # matched by the @a: id
+    for i in edit.acacias:
+        assert modified[i].changes == {"voie_nom": ("Rue des Acacias", "Rue Olympe de Gouges")}
+    renamed = result.voies.renamed
+    assert [(r.old.name, r.new.name, r.new.commune) for r in renamed] == [
+        ("Rue des Acacias", "Rue Olympe de Gouges", "35047")
+    ]
+    # modified pairs in the new file's order; rows removed / added in their file's order
+    lines = [m.new_line for m in result.modified]
+    assert lines == sorted(lines)
+
+
+def test_known_edits_without_ids_match_by_address_and_renamed_street(bruz: Bal) -> None:
+    """No BAN ids: rows match by (commune, voie, numero, suffixe); the renamed street's rows by
+    (numero, suffixe) once the voie is paired by its addresses."""
+    edit = Edited(bruz)
+    old, new = bruz.drop_column("uid_adresse"), edit.new.drop_column("uid_adresse")
+    recognised = RECOGNISED_13[1:]
+    result = diff(old.bytes(), new.bytes())
+    assert counts(result) == summary(2, 3, 4 + ACACIAS, voies=(0, 0, 1))
+    assert list(result.removed) == [old.as_row(old.rows[i], recognised) for i in Edited.REMOVED]
+    acacia = next(m for m in result.modified if m.old_line == edit.acacias[0])
+    numero = int(bruz.rows[edit.acacias[0]][bruz.col("numero")])
+    assert acacia.key == {
+        "commune_insee": "35047",
+        "voie": "rue acacias",  # the validator's normalize()
+        "numero": numero,
+        "suffixe": None,
+    }
+    assert acacia.changes == {"voie_nom": ("Rue des Acacias", "Rue Olympe de Gouges")}
+
+
+def test_only_date_der_maj_changed_is_unchanged(bruz: Bal) -> None:
+    new = bruz.copy()
+    for row in new.rows:
+        row[new.col("date_der_maj")] = "2026-12-01"
+    assert counts(diff(bruz.bytes(), new.bytes())) == summary(0, 0, 0)
+
+
+def test_a_case_change_of_a_street_name_is_a_rename_with_the_same_voie(bruz: Bal) -> None:
+    new = bruz.copy()
+    voie = new.col("voie_nom")
+    for row in new.rows:
+        if row[voie] == "Rue des Acacias":
+            row[voie] = "rue des acacias"
+    result = diff(bruz.bytes(), new.bytes())
+    assert counts(result) == summary(0, 0, ACACIAS, voies=(0, 0, 1))
+
+
+def test_a_new_street_is_an_added_voie(bruz: Bal) -> None:
+    new = bruz.copy()
+    template = list(bruz.rows[0])
+    template[new.col("voie_nom")] = "Allée des Tilleuls"
+    template[new.col("uid_adresse")] = ""
+    new.rows.append(template)
+    result = diff(bruz.bytes(), new.bytes())
+    assert counts(result) == summary(1, 0, 0, voies=(1, 0, 0))
+    assert [v.name for v in result.voies.added] == ["Allée des Tilleuls"]
+
+
+def test_a_renamed_street_with_ban_ids_is_paired_by_its_id_ban_toponyme() -> None:
+    old = Bal.read(BRUZ_14)
+    new = old.copy()
+    voie = new.col("voie_nom")
+    renamed = 0
+    for row in new.rows:
+        if row[voie] == "Rue des Acacias":
+            row[voie] = "Rue Simone Veil"
+            row[new.col("numero")] = str(int(row[new.col("numero")]) + 100)  # renumbered too
+            renamed += 1
+    result = diff(old.bytes(), new.bytes())
+    assert counts(result) == summary(0, 0, ACACIAS, voies=(0, 0, 1))
+    assert {tuple(m.changes) for m in result.modified} == {("voie_nom", "numero")}
+
+
+def test_rows_with_different_ban_ids_are_never_the_same_address() -> None:
+    old = Bal.read(BRUZ_14)
+    new = old.copy()
+    new.rows[3][new.col("id_ban_adresse")] = "0d8f7c2e-1b3a-4c5d-8e9f-0a1b2c3d4e5f"
+    result = diff(old.bytes(), new.bytes())
+    assert counts(result) == summary(1, 1, 0)
+    assert result.removed[0]["id_ban_adresse"] == old.rows[3][old.col("id_ban_adresse")]
+
+
+def test_duplicated_keys_pair_in_order_of_appearance(bruz: Bal) -> None:
+    no_ids = bruz.drop_column("uid_adresse")
+    old = no_ids.copy()
+    old.rows.insert(11, list(old.rows[10]))  # the same address twice, in a row
+    old.rows[11][old.col("x")] = "1.5"  # the second copy differs
+    result = diff(old.bytes(), no_ids.bytes())
+    # the first copy pairs with the only new row (unchanged); the second one is removed
+    assert result.summary.to_json()["adresses"] == {
+        "added": 0,
+        "removed": 1,
+        "modified": 0,
+        "unchanged": ROWS,
+    }
+    assert result.removed[0]["x"] == "1.5"
+
+
+# --- result API -------------------------------------------------------------------------------
+
+
+def test_pages_walk_added_then_removed_then_modified(bruz: Bal) -> None:
+    edit = Edited(bruz)
+    result = diff(bruz.bytes(), edit.new.bytes())
+    everything = result.to_json()["adresses"]
+    seen: dict[str, list[Any]] = {"added": [], "removed": [], "modified": []}
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        page = result.page(offset, limit=4)
+        for name, items in page.to_json()["adresses"].items():
+            seen[name] += items
+        offset = page.next_offset
+        pages += 1
+    assert seen == everything
+    assert pages == -(-result.total // 4)
+    # a diff stored as JSON serves the same pages
+    stored = BalDiff.from_json(result.to_json(voies=True))
+    assert stored.page(3, 7).to_json() == result.page(3, 7).to_json()
+    assert stored.summary == result.summary
+    assert stored.voies.to_json() == result.voies.to_json()
+    with pytest.raises(ValueError):
+        result.page(0, 0)
+
+
+def test_the_forked_reading_gives_the_same_diff(bruz: Bal, monkeypatch: pytest.MonkeyPatch) -> None:
+    edit = Edited(bruz)
+    alone = diff(bruz.bytes(), edit.new.bytes(), processes=1)
+    monkeypatch.setattr(diff_module, "MIN_PARALLEL_CHARS", 0)
+    forked = diff(bruz.bytes(), edit.new.bytes())
+    assert forked.to_json(voies=True) == alone.to_json(voies=True)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "side", "code"),
+    [
+        ("fixtures/troll.png", "derived/bruz_1.4_ids.csv", "old", "file.binary"),
+        ("derived/bruz_1.4_ids.csv", "derived/edge_utf16le_bom.csv", "new",
+         "file.encoding.unsupported"),
+        ("derived/bruz_1.4_ids.csv", "derived/edge_too_few_fields.csv", "new", "file.parse"),
+        ("derived/edge_unterminated_quote.csv", "derived/bruz_1.4_ids.csv", "old", "file.parse"),
+        ("derived/bruz_1.4_ids.csv", "does/not/exist.csv", "new", "file.unreadable"),
+    ],
+)  # fmt: skip
+def test_unreadable_files_raise_with_their_side(old: str, new: str, side: str, code: str) -> None:
+    with pytest.raises(UnreadableBalError) as raised:
+        diff(CORPUS / old, CORPUS / new)
+    assert (raised.value.side, raised.value.code) == (side, code)
+    assert raised.value.message
