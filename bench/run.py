@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bal_diff
 import bal_validator
 import depot_api
 import loader_api
@@ -19,6 +20,7 @@ RESULTS = ROOT / "bench" / "results"
 
 BENCHES = {
     "bal": bal_validator,
+    "diff": bal_diff,
     "depot": depot_api,
     "loader": loader_api,
     "dropzone": dropzone,
