@@ -279,6 +279,16 @@ def test_duplicated_keys_pair_in_order_of_appearance(bruz: Bal) -> None:
     assert result.removed[0]["x"] == "1.5"
 
 
+def test_a_key_repeated_in_the_new_file_adds_the_later_copy(bruz: Bal) -> None:
+    old = bruz.drop_column("uid_adresse")
+    new = old.copy()
+    new.rows.insert(21, list(new.rows[20]))
+    new.rows[21][new.col("y")] = "6780000"
+    result = diff(old.bytes(), new.bytes())
+    assert counts(result) == summary(1, 0, 0)
+    assert result.added[0]["y"] == "6780000"
+
+
 # --- result API -------------------------------------------------------------------------------
 
 

@@ -103,12 +103,14 @@ def _pair_unique(
     """The pairs when no key repeats on either side (dictionary lookups at C speed); None
     when one does."""
     old_of_key = dict(zip(map(old_keys.__getitem__, old_rows), old_rows, strict=True))
-    wanted = list(map(new_keys.__getitem__, new_rows))
-    if len(old_of_key) != len(old_rows) or len(set(wanted)) != len(wanted):
+    if len(old_of_key) != len(old_rows):
         return None
-    found: list[int] = list(map(old_of_key.get, wanted, repeat(-1)))
+    found: list[int] = list(map(old_of_key.get, map(new_keys.__getitem__, new_rows), repeat(-1)))
     hit = list(map(ne, found, repeat(-1)))
-    return list(compress(found, hit)), list(compress(new_rows, hit))
+    olds = list(compress(found, hit))
+    if len(set(olds)) != len(olds):  # a key repeated in the new file (and in the old one)
+        return None
+    return olds, list(compress(new_rows, hit))
 
 
 def _pair_general(

@@ -211,7 +211,7 @@ def read_rows(opened: OpenedBal, compared: Sequence[str], today_reader: ValueRea
         raise UnreadableBalError("file.parse", "caractères de contrôle inattendus dans le texte")
     rows = _RowsBuilder(opened.layout, compared, today_reader, *absent)
     try:
-        for columns in _column_chunks(opened):
+        for columns in _column_chunks(opened, absent[1]):
             rows.add(columns)
     except FieldCountMismatch:  # the validator's chunking finds it while reading
         message = "CSV illisible : une ligne n’a pas autant de colonnes que l’en-tête"
@@ -219,16 +219,43 @@ def read_rows(opened: OpenedBal, compared: Sequence[str], today_reader: ValueRea
     return rows.result
 
 
-def _column_chunks(opened: OpenedBal) -> Iterator[Sequence[Sequence[str]]]:
+def _column_chunks(opened: OpenedBal, mark: str) -> Iterator[Sequence[Sequence[str]]]:
     """The rows, chunk by chunk, as columns (``columns[j][i]``)."""
     if opened.plain is not None:
-        for chunk in opened.plain.chunks():
-            assert isinstance(chunk, ListChunk)
-            yield chunk.columns
+        yield from _plain_columns(opened.plain, mark)
         return
     rows = opened.quoted_rows or []
     for start in range(0, len(rows), _QUOTED_CHUNK_ROWS):
         yield list(zip(*rows[start : start + _QUOTED_CHUNK_ROWS], strict=True))
+
+
+def _plain_columns(plain: PlainLines, mark: str) -> Iterator[Sequence[Sequence[str]]]:
+    """``plain.chunks()``'s columns, without making each line a string first.
+
+    A chunk's line breaks become a cell ``mark`` (absent from the text) and one split gives
+    every cell: the rows are exactly the lines when the marks fall every ``width + 1`` cells.
+    A chunk where they do not (a short or long row), or with an empty line, goes through
+    ``plain.chunks`` for that range: the validator's own reading (it skips empty lines and
+    raises :class:`FieldCountMismatch`).
+    """
+    text, linebreak, delimiter, width = plain.text, plain.linebreak, plain.delimiter, plain.width
+    stride = width + 1
+    start, stop = plain.start, len(text)
+    while start < stop:
+        end = text.find(linebreak, start + plain.chunk_chars, stop)
+        if end == -1:
+            end = stop
+        piece = text[start:end]
+        lines = piece.count(linebreak) + 1
+        flat = piece.replace(linebreak, delimiter + mark + delimiter).split(delimiter)
+        del piece
+        if len(flat) == lines * stride - 1 and flat[width::stride].count(mark) == lines - 1:
+            yield [flat[j::stride] for j in range(width)]
+        else:  # an empty line or a row of another width: the validator's path decides
+            for chunk in plain.chunks(start, end):
+                assert isinstance(chunk, ListChunk)
+                yield chunk.columns
+        start = end + len(linebreak)
 
 
 class _RowsBuilder:
@@ -436,4 +463,7 @@ def _uid_ids(reader: ValueReader, raw: str) -> tuple[str, str, str]:
 
 def _id_keys(cells: Sequence[str]) -> list[str]:
     """Trimmed, lower-cased ids (a uuid's case means nothing); '' for an empty cell."""
+    joined = "".join(cells)  # one look at the whole column: usually nothing to do
+    if joined.isascii() and joined.islower() and not any(c in joined for c in " \t\n\v\f\r"):
+        return list(cells)
     return list(map(str.lower, map(str.strip, cells, repeat(JS_WHITESPACE))))
