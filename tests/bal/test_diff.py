@@ -324,6 +324,13 @@ def test_the_forked_reading_gives_the_same_diff(bruz: Bal, monkeypatch: pytest.M
     assert forked.to_json(voies=True) == alone.to_json(voies=True)
 
 
+def test_a_forked_reading_that_fails_raises_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diff_module, "MIN_PARALLEL_CHARS", 0)
+    with pytest.raises(UnreadableBalError) as raised:
+        diff(CORPUS / "derived" / "edge_too_many_fields.csv", BRUZ_14)
+    assert (raised.value.side, raised.value.code) == ("old", "file.parse")
+
+
 @pytest.mark.parametrize(
     ("old", "new", "side", "code"),
     [
