@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guichet.bal._crossrows import _codes, _flag_groups_with_several, _uses_ids
-from guichet.bal._rows import TOPONYME_NUMERO, RowTable
+from guichet.bal._crossrows import _codes, _flag_groups_with_several, _uses_ids, _voie_codes
+from guichet.bal._rows import TOPONYME_NUMERO, Names, RowTable
 
 keys = st.one_of(
     st.none(), st.sampled_from(["a", "b", "c"]), st.tuples(st.sampled_from("xy"), st.booleans())
@@ -56,3 +57,34 @@ def test_uses_ids(
     an adresse id (or is a toponyme)."""
     expected = bool(id_commune) and bool(id_toponyme and (id_adresse or numero == TOPONYME_NUMERO))
     assert _uses_ids(id_commune, id_toponyme, id_adresse, numero) == expected
+
+
+names_pool = [Names(v, None) for v in ("Rue A", "rue a", "Rue  A", "Rue B", None, "Lieu-dit Rue A")]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(range(len(names_pool))),
+            st.sampled_from([None, "0001", "0002", "XXXX"]),
+            st.sampled_from([1, 2, TOPONYME_NUMERO, None]),
+        ),
+        max_size=40,
+    )
+)
+def test_voie_codes_group_rows_like_the_reference_keys(rows: list[tuple[int, Any, Any]]) -> None:
+    """``_voie_codes`` (one key per distinct pair) partitions rows as ``voie_keys`` does, and
+    the typed codes as the typed keys."""
+    table = RowTable(count=len(rows))
+    table.names = [names_pool[n] for n, _, _ in rows]
+    table.code_voie = [code for _, code, _ in rows]
+    table.numero = [numero for _, _, numero in rows]
+    codes = _voie_codes(table).tolist()
+    keys = table.voie_keys(typed=False)
+    typed_keys = table.voie_keys(typed=True)
+    toponyme = [numero == TOPONYME_NUMERO for numero in table.numero]
+    typed = [code * 2 + int(t) for code, t in zip(codes, toponyme, strict=True)]
+    for i in range(len(rows)):
+        for j in range(len(rows)):
+            assert (codes[i] == codes[j]) == (keys[i] == keys[j])
+            assert (typed[i] == typed[j]) == (typed_keys[i] == typed_keys[j])

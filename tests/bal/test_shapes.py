@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from guichet.bal import _bulk
-from guichet.bal._shapes import cad_misses, cle_misses, float_misses
+from guichet.bal._shapes import cad_misses, cle_misses, float_misses, uuid_misses
 
 floatish = st.one_of(
     st.text(alphabet="0123456789-.", max_size=8),
@@ -78,3 +78,36 @@ def test_cad_misses_are_the_regex_misses(column: list[str]) -> None:
         return
     assert got == _expected(column, _bulk.CAD_HAPPY)
     assert _bulk.misses(column, _bulk.CAD_HAPPY) == got
+
+
+uuidish = st.one_of(
+    st.uuids().map(str),
+    st.uuids(version=4).map(str),
+    st.uuids(version=4).map(lambda u: str(u).upper()),
+    st.from_regex(_bulk.UUID_HAPPY, fullmatch=True),
+    st.text(alphabet="0123456789abcdefABCDEFgx-4", min_size=34, max_size=38),
+    st.text(alphabet="0-4a\né", max_size=40),
+    st.sampled_from(
+        [
+            "",
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "0246e48c-f33d-433a-8984-034219be842e",
+            "0246e48c-f33d-433a-c984-034219be842e",
+            "0246e48c-f33d-533a-8984-034219be842e",
+            "0246e48cf33d-433a-8984-034219be842e-",
+            "0246e48c-f33d-433a-8984-034219be842E",
+        ]
+    ),
+)
+
+
+@settings(max_examples=1000)
+@given(st.lists(uuidish, max_size=10))
+def test_uuid_misses_are_the_regex_misses(column: list[str]) -> None:
+    got = uuid_misses(column)
+    if got is None:
+        assert any(not value.isascii() or "\n" in value for value in column)
+        return
+    assert got == _expected(column, _bulk.UUID_HAPPY)
+    assert _bulk.misses(column, _bulk.UUID_HAPPY) == got

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from guichet.bal._shapes import cad_misses, cle_misses, float_misses
+from guichet.bal._shapes import cad_misses, cle_misses, float_misses, uuid_misses
 from guichet.bal._values import _FLOAT, _UUID_V4
 
 FLOAT_HAPPY: Final = _FLOAT.pattern
@@ -43,6 +43,7 @@ _VECTORIZED: dict[str, Callable[[Sequence[str]], list[int] | None]] = {
     FLOAT_HAPPY: float_misses,
     CLE_HAPPY: cle_misses,
     CAD_HAPPY: cad_misses,
+    UUID_HAPPY: uuid_misses,
 }
 
 

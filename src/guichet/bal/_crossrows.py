@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from guichet.bal._rows import TOPONYME_NUMERO, RowTable
+from guichet.bal._text import normalize
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -105,22 +106,46 @@ def _truthy(values: Sequence[Any]) -> NDArray[np.bool_]:
     return np.fromiter(map(truth, values), dtype=bool, count=len(values))
 
 
+def _factorize(values: Sequence[Hashable]) -> tuple[NDArray[np.int64], list[Any]]:
+    """Each value's code and the distinct values (code order = first appearance)."""
+    index: dict[Hashable, Any] = dict.fromkeys(values)
+    distinct = list(index)
+    index.update(zip(distinct, count()))
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), distinct
+
+
+def _voie_codes(table: RowTable) -> NDArray[np.int64]:
+    """The codes of every row's ``getVoieIdentifier`` (normalized name, codeVoie): equal codes
+    for equal keys, as :meth:`RowTable.voie_keys` would give, but each key is built once per
+    distinct (names, codeVoie) pair instead of once per row."""
+    assert table.code_voie is not None
+    names, distinct_names = _factorize(table.names)  # Names compare by identity: cheap
+    voies, distinct_voies = _factorize(table.code_voie)
+    span = max(len(distinct_voies), 1)
+    pairs, inverse = np.unique(names * span + voies, return_inverse=True)
+    normalized = {n: normalize(n.voie_nom) for n in distinct_names}
+    keys = [
+        (normalized[distinct_names[p // span]], distinct_voies[p % span]) for p in pairs.tolist()
+    ]
+    key_codes: NDArray[np.int64] = _codes(keys)[inverse.reshape(-1)]
+    return key_codes
+
+
 def _check_voie_ban_ids(table: RowTable) -> None:
     if table.id_toponyme is None:
         return
     with_toponyme_id = np.flatnonzero(_truthy(table.id_toponyme))
     ids = _codes(table.id_toponyme)
+    voie = _voie_codes(table)
     _flag_groups_with_several(
-        table,
-        with_toponyme_id,
-        ids,
-        _codes(table.voie_keys(typed=False)),
-        "row.different_voie_nom_with_same_id_ban_toponyme",
+        table, with_toponyme_id, ids, voie, "row.different_voie_nom_with_same_id_ban_toponyme"
     )
+    # the typed key is the voie key and the kind (toponyme or voie): a pair of codes
+    toponyme = np.fromiter(map(eq, table.numero, repeat(TOPONYME_NUMERO)), bool, table.count)
     _flag_groups_with_several(
         table,
         with_toponyme_id,
-        _codes(table.voie_keys(typed=True)),
+        voie * 2 + toponyme,
         ids,
         "row.different_id_ban_toponyme_with_same_voie_nom",
     )

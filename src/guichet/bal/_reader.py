@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import count, repeat
-from operator import attrgetter, itemgetter, truth
+from operator import attrgetter, eq, itemgetter, truth
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -31,7 +31,6 @@ from guichet.bal._rows import (
     ReferenceCrash,
     RowState,
     RowTable,
-    ban_ids_clean,
     check_row,
     commune_checks,
     kind_clean,
@@ -240,8 +239,11 @@ class RowsReader:
         _coordinate_candidates(self._floats(cols, bulk_bad, size), dirty)
         numeros: list[int | None] = _take(numero)
         ids = self._ids(cols, size, dirty)
-        if ids is not None:
-            dirty |= ~_truths(map(ban_ids_clean, *ids, numeros))
+        if ids is not None:  # check 9 in bulk: rows where no branch of _check_ban_ids fires
+            commune, toponyme, adresse = (_truths(column) for column in ids)
+            toponyme_row = np.fromiter(map(eq, numeros, repeat(TOPONYME_NUMERO)), bool, size)
+            uses_none = ~(commune | toponyme | adresse)
+            dirty |= ~(uses_none | (commune & toponyme & (adresse | toponyme_row)))
         self._read_dirty(chunk, start, dirty, numeros, _take(communes), _take(names), cols, ids)
         for memo in self._memos.values():
             memo.trim()

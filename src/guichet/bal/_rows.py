@@ -336,15 +336,6 @@ def _check_chef_lieu(state: RowState) -> None:
         state.errors.append(("row.chef_lieu_invalide", None, None))
 
 
-def ban_ids_clean(
-    id_commune: str | None, id_toponyme: str | None, id_adresse: str | None, numero: int | None
-) -> bool:
-    """Whether check 9 adds nothing (the negation of every branch of ``_check_ban_ids``)."""
-    if not (id_commune or id_toponyme or id_adresse):
-        return True
-    return bool(id_commune and id_toponyme and (id_adresse or numero == TOPONYME_NUMERO))
-
-
 def _check_ban_ids(state: RowState) -> None:
     """9. once a row uses one BAN id it must carry all of them (one code per missing id)."""
     if not (state.id_commune or state.id_toponyme or state.id_adresse):

@@ -191,3 +191,43 @@ def cad_misses(column: Sequence[str]) -> list[int] | None:
     bad[joined.owners(ends[(runs < 14) | (runs > 15)])] = True  # runs of 14 or 15
     found: list[int] = np.flatnonzero(bad).tolist()
     return found
+
+
+_HEX = _DIGITS + b"abcdefABCDEF"
+_IS_HEX = ~_table(_HEX)
+_UUID_HYPHENS = (8, 13, 18, 23)
+_UUID_VARIANT = ~_table(b"89abAB")
+
+
+def uuid_misses(column: Sequence[str]) -> list[int] | None:
+    """``misses(column, UUID_HAPPY)``: the values that are not a uuid v4 written
+    ``xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`` (hex digits of either case); None when not
+    applicable.
+
+    Every happy value is 36 bytes long: when all are, the joined bytes are a (n, 37) table
+    whose columns are checked at once.
+    """
+    if not column:
+        return []
+    joined = _Joined.of(column)
+    if joined is None:
+        return None
+    length = joined.ends - joined.starts
+    if not np.all(length == 36):  # rare: the ones of another length are misses, then by value
+        bad = length != 36
+        ok = np.flatnonzero(~bad).tolist()
+        sub = uuid_misses([column[i] for i in ok]) if ok else []
+        assert sub is not None  # the same ASCII values, without line breaks
+        bad[[ok[i] for i in sub]] = True
+        found: list[int] = np.flatnonzero(bad).tolist()
+        return found
+    table = joined.data.reshape(len(column), 37)
+    hyphens = np.zeros(37, dtype=bool)
+    hyphens[list(_UUID_HYPHENS)] = True
+    hyphens[36] = True  # the line break
+    bad = ~_IS_HEX[table[:, ~hyphens]].all(axis=1)
+    bad |= (table[:, list(_UUID_HYPHENS)] != _MINUS).any(axis=1)
+    bad |= table[:, 14] != ord("4")
+    bad |= ~_UUID_VARIANT[table[:, 19]]
+    missed: list[int] = np.flatnonzero(bad).tolist()
+    return missed
