@@ -8,8 +8,8 @@ under their 1.4 names, never ``date_der_maj``) holds the same cell, as written; 
 unmatched old rows **removed**.
 
 Both files are read with the validator's modules (encoding, CSV, columns, value readers) but
-not validated. For big files the old one is read in a forked child while this process reads the
-new one (:mod:`._fork`: the child's result is pickled back; if it fails, the work is redone
+not validated. For big files the bigger one is read in a forked child while this process reads
+the other (:mod:`._fork`: the child's result is pickled back; if it fails, the work is redone
 here).
 """
 
@@ -59,8 +59,8 @@ MIN_PARALLEL_CHARS = 4_000_000
 def diff(old: Source, new: Source, *, processes: int | None = None) -> BalDiff:
     """The diff of two BAL files (bytes or paths), any BAL versions.
 
-    ``processes``: 1 reads both files in this process; None (default) reads the old file in a
-    forked child when the files are big. Raises :class:`UnreadableBalError` (its ``side`` is
+    ``processes``: 1 reads both files in this process; None (default) reads the bigger file in
+    a forked child when the files are big. Raises :class:`UnreadableBalError` (its ``side`` is
     ``"old"`` or ``"new"``) for a file the validator could not read.
     """
     with _gc_paused():  # millions of acyclic strings and tuples: nothing for the collector
@@ -88,12 +88,16 @@ def _read_both(
     )
     if not parallel:
         return _read(old, compared, reader, "old"), _read(new, compared, reader, "new")
-    child = _fork.Forked(lambda: _read(old, compared, reader, "old"))
+    # the child reads the bigger text: this process also opened both files and will match them
+    sides = [(old, "old"), (new, "new")]
+    (here, here_side), (there, there_side) = sorted(sides, key=lambda side: len(side[0].text))
+    child = _fork.Forked(lambda: _read(there, compared, reader, there_side))
     try:
-        new_rows = _read(new, compared, reader, "new")
-        return child.result(), new_rows  # a failed child: redone here (and raises here)
+        rows = {here_side: _read(here, compared, reader, here_side)}
+        rows[there_side] = child.result()  # a failed child: redone here (and raises here)
     finally:
         child.close()
+    return rows["old"], rows["new"]
 
 
 def _read(opened: OpenedBal, compared: list[str], reader: ValueReader, side: str) -> SideRows:
