@@ -18,7 +18,7 @@ more are added or removed.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import ne
@@ -83,8 +83,8 @@ def pair_in_order(
     """Pairs of ``old_rows`` and ``new_rows`` (ascending) with equal keys, in order of
     appearance; with ``ids``, two rows that both have an id never pair. Empty keys (None,
     '') never pair."""
-    old_rows = list(compress(old_rows, map(old_keys.__getitem__, old_rows)))
-    new_rows = list(compress(new_rows, map(new_keys.__getitem__, new_rows)))
+    old_rows = _with_keys(old_keys, old_rows)
+    new_rows = _with_keys(new_keys, new_rows)
     old_with_id = ids is not None and any(ids[0][i] for i in old_rows)
     new_with_id = ids is not None and any(ids[1][j] for j in new_rows)
     if not (old_with_id and new_with_id):
@@ -92,6 +92,13 @@ def pair_in_order(
         if fast is not None:
             return fast
     return _pair_general(old_keys, new_keys, old_rows, new_rows, ids)
+
+
+def _with_keys(keys: Sequence[Hashable | None], rows: list[int]) -> list[int]:
+    """``rows`` whose key is not empty."""
+    if len(rows) == len(keys):  # every row (their keys are read without indexing)
+        return list(compress(rows, keys))
+    return list(compress(rows, map(keys.__getitem__, rows)))
 
 
 def _pair_unique(
@@ -102,15 +109,22 @@ def _pair_unique(
 ) -> Pairs | None:
     """The pairs when no key repeats on either side (dictionary lookups at C speed); None
     when one does."""
-    old_of_key = dict(zip(map(old_keys.__getitem__, old_rows), old_rows, strict=True))
+    old_of_key = dict(zip(_keys_of(old_keys, old_rows), old_rows, strict=True))
     if len(old_of_key) != len(old_rows):
         return None
-    found: list[int] = list(map(old_of_key.get, map(new_keys.__getitem__, new_rows), repeat(-1)))
+    found: list[int] = list(map(old_of_key.get, _keys_of(new_keys, new_rows), repeat(-1)))
     hit = list(map(ne, found, repeat(-1)))
     olds = list(compress(found, hit))
     if len(set(olds)) != len(olds):  # a key repeated in the new file (and in the old one)
         return None
     return olds, list(compress(new_rows, hit))
+
+
+def _keys_of(keys: Sequence[Hashable | None], rows: list[int]) -> Iterable[Hashable | None]:
+    """The keys of ``rows`` (ascending, all non-empty); ``keys`` itself when that is all."""
+    if len(rows) == len(keys):
+        return keys
+    return map(keys.__getitem__, rows)
 
 
 def _pair_general(

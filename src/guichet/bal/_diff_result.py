@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, repeat
 from typing import Any, TypeVar, overload
 
 from guichet.bal._diff_voies import RenamedVoie, Voie
@@ -196,15 +195,6 @@ class BalDiff:
         if voies:
             out["voies"] = self.voies.to_json()
         return out
-
-    def iter_json_items(self) -> Iterator[tuple[str, Any]]:
-        """(list name, JSON item) of every item in page order, for writing a big diff
-        without holding it whole."""
-        return chain(
-            zip(repeat("added"), iter(self.added)),
-            zip(repeat("removed"), iter(self.removed)),
-            zip(repeat("modified"), map(Modification.to_json, self.modified)),
-        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BalDiff:
