@@ -3,6 +3,7 @@ changes: exact counts, exact rows, exact changes."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from guichet.bal import BalDiff, UnreadableBalError, diff
 from guichet.bal import _diff as diff_module
+from guichet.bal._diff_read import SideRows
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
@@ -322,6 +324,21 @@ def test_the_forked_reading_gives_the_same_diff(bruz: Bal, monkeypatch: pytest.M
     monkeypatch.setattr(diff_module, "MIN_PARALLEL_CHARS", 0)
     forked = diff(bruz.bytes(), edit.new.bytes())
     assert forked.to_json(voies=True) == alone.to_json(voies=True)
+
+
+@pytest.mark.parametrize("name", ["Rue de l'Église", "Rue de l’Église"])  # Latin-1 or not
+def test_rows_read_by_a_child_come_back_whole(name: str) -> None:
+    """What a forked child sends back (packed texts, key columns) unpacks to the same rows."""
+    rows = SideRows(
+        keys=[("35047", "rue eglise", 1, None), ("35047", "rue eglise", 2, "bis")],
+        ids=["", "8dc29005-659a-4369-aac0-acd34f0ee15b"],
+        projections=[f"{name}\x1f1", f"{name}\x1f2"],
+        separator="\x1f",
+        spellings={(("35047", "rue eglise"), name): 2},
+        voie_ids={},
+        end_of_row="\x1e",
+    )
+    assert pickle.loads(pickle.dumps(rows)) == rows
 
 
 def test_a_forked_reading_that_fails_raises_here(monkeypatch: pytest.MonkeyPatch) -> None:
