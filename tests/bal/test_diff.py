@@ -12,7 +12,7 @@ import pytest
 
 from guichet.bal import BalDiff, UnreadableBalError, diff
 from guichet.bal import _diff as diff_module
-from guichet.bal._diff_read import SideRows
+from guichet.bal._diff_rows import SideRows
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")

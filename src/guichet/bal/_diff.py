@@ -26,15 +26,8 @@ import numpy as np
 from guichet.bal import _fork
 from guichet.bal._diff_fields import compared_fields
 from guichet.bal._diff_match import BY_ID, BY_RENAMED_VOIE, Matching, match_rows, pair_in_order
-from guichet.bal._diff_read import (
-    Key,
-    OpenedBal,
-    SideRows,
-    Source,
-    UnreadableBalError,
-    open_bal,
-    read_rows,
-)
+from guichet.bal._diff_open import OpenedBal, Source, UnreadableBalError, open_bal
+from guichet.bal._diff_read import read_rows
 from guichet.bal._diff_result import (
     AdresseCounts,
     BalDiff,
@@ -47,6 +40,7 @@ from guichet.bal._diff_result import (
     VoieChanges,
     VoieCounts,
 )
+from guichet.bal._diff_rows import Key, SideRows
 from guichet.bal._diff_voies import VoieMatching, match_voies, renamed_voie_keys, voies_of
 from guichet.bal._values import ValueReader
 

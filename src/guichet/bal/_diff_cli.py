@@ -18,7 +18,7 @@ from typing import Annotated, Any, NoReturn, TextIO
 import typer
 
 from guichet.bal._diff import diff
-from guichet.bal._diff_read import UnreadableBalError
+from guichet.bal._diff_open import UnreadableBalError
 from guichet.bal._diff_result import BalDiff
 
 EXIT_OK, EXIT_UNREADABLE = 0, 2

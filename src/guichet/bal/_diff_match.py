@@ -25,7 +25,7 @@ from operator import ne
 
 import numpy as np
 
-from guichet.bal._diff_read import SideRows
+from guichet.bal._diff_rows import SideRows
 
 Pairs = tuple[list[int], list[int]]
 """Old rows and the new rows they pair with (same length)."""

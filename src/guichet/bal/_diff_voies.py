@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from guichet.bal._diff_read import SideRows, VoieKey
+from guichet.bal._diff_rows import SideRows, VoieKey
 
 
 @dataclass(frozen=True, slots=True)
