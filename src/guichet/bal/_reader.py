@@ -269,7 +269,9 @@ class RowsReader:
                 # the commune part of a happy shape may still be wrong
                 clean = map(self._cle_commune_clean.__getitem__, cle_commune.values)
                 bad |= ~_truths(clean)[cle_commune.of_value]
-            if schema in ("x", "y"):  # an empty x or y only skips the distance check
+            if schema in ("x", "y") or schema in _ID_FIELDS:
+                # an empty x or y only skips the distance check; an empty id is no id, which
+                # check 9 and the cross-row checks read in bulk (``_ids``)
                 dirty |= _but_empty(bad, coded.values)[coded.codes]
             elif schema != "cad_parcelles":  # the checks read the others' values
                 dirty |= bad[coded.codes]

@@ -204,30 +204,26 @@ def uuid_misses(column: Sequence[str]) -> list[int] | None:
     ``xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`` (hex digits of either case); None when not
     applicable.
 
-    Every happy value is 36 bytes long: when all are, the joined bytes are a (n, 37) table
-    whose columns are checked at once.
+    A happy value is 36 bytes long: those values' bytes (and line break) form a (n, 37) table
+    whose columns are checked at once; any other length is a miss (an empty cell, often).
     """
     if not column:
         return []
     joined = _Joined.of(column)
     if joined is None:
         return None
-    length = joined.ends - joined.starts
-    if not np.all(length == 36):  # rare: the ones of another length are misses, then by value
-        bad = length != 36
-        ok = np.flatnonzero(~bad).tolist()
-        sub = uuid_misses([column[i] for i in ok]) if ok else []
-        assert sub is not None  # the same ASCII values, without line breaks
-        bad[[ok[i] for i in sub]] = True
-        found: list[int] = np.flatnonzero(bad).tolist()
-        return found
-    table = joined.data.reshape(len(column), 37)
-    hyphens = np.zeros(37, dtype=bool)
-    hyphens[list(_UUID_HYPHENS)] = True
-    hyphens[36] = True  # the line break
-    bad = ~_IS_HEX[table[:, ~hyphens]].all(axis=1)
-    bad |= (table[:, list(_UUID_HYPHENS)] != _MINUS).any(axis=1)
-    bad |= table[:, 14] != ord("4")
-    bad |= ~_UUID_VARIANT[table[:, 19]]
+    bad = joined.ends - joined.starts != 36
+    sized = np.flatnonzero(~bad)
+    if len(sized) == len(column):
+        table = joined.data.reshape(len(column), 37)
+    else:  # each 36-byte value is followed by its line break: 37 bytes from its start
+        table = joined.data[joined.starts[sized][:, None] + np.arange(37)]
+    hex_digits = np.ones(37, dtype=bool)
+    hex_digits[[*_UUID_HYPHENS, 36]] = False  # (36: the line break)
+    wrong = ~_IS_HEX[table[:, hex_digits]].all(axis=1)
+    wrong |= (table[:, list(_UUID_HYPHENS)] != _MINUS).any(axis=1)
+    wrong |= table[:, 14] != ord("4")
+    wrong |= ~_UUID_VARIANT[table[:, 19]]
+    bad[sized[wrong]] = True
     missed: list[int] = np.flatnonzero(bad).tolist()
     return missed
