@@ -318,12 +318,21 @@ def test_pages_walk_added_then_removed_then_modified(bruz: Bal) -> None:
         result.page(0, 0)
 
 
-def test_the_forked_reading_gives_the_same_diff(bruz: Bal, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_forked_reading_gives_the_same_diff(bruz: Bal) -> None:
     edit = Edited(bruz)
     alone = diff(bruz.bytes(), edit.new.bytes(), processes=1)
-    monkeypatch.setattr(diff_module, "MIN_PARALLEL_CHARS", 0)
-    forked = diff(bruz.bytes(), edit.new.bytes())
+    forked = diff(bruz.bytes(), edit.new.bytes(), processes=2)
     assert forked.to_json(voies=True) == alone.to_json(voies=True)
+
+
+def test_big_files_fork_only_when_a_core_is_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diff_module, "_idle_core", lambda: False)
+    assert not diff_module._parallel(None, 10**9)
+    monkeypatch.setattr(diff_module, "_idle_core", lambda: True)
+    assert diff_module._parallel(None, 10**9)
+    assert not diff_module._parallel(None, diff_module.MIN_PARALLEL_CHARS - 1)
+    assert not diff_module._parallel(1, 10**9)
+    assert diff_module._parallel(2, 0)
 
 
 @pytest.mark.parametrize("name", ["Rue de l'Église", "Rue de l’Église"])  # Latin-1 or not
@@ -341,10 +350,9 @@ def test_rows_read_by_a_child_come_back_whole(name: str) -> None:
     assert pickle.loads(pickle.dumps(rows)) == rows
 
 
-def test_a_forked_reading_that_fails_raises_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(diff_module, "MIN_PARALLEL_CHARS", 0)
+def test_a_forked_reading_that_fails_raises_here() -> None:
     with pytest.raises(UnreadableBalError) as raised:
-        diff(CORPUS / "derived" / "edge_too_many_fields.csv", BRUZ_14)
+        diff(CORPUS / "derived" / "edge_too_many_fields.csv", BRUZ_14, processes=2)
     assert (raised.value.side, raised.value.code) == ("old", "file.parse")
 
 

@@ -8,15 +8,16 @@ under their 1.4 names, never ``date_der_maj``) holds the same cell, as written; 
 unmatched old rows **removed**.
 
 Both files are read with the validator's modules (encoding, CSV, columns, value readers) but
-not validated. For big files the bigger one is read in a forked child while this process reads
-the other (:mod:`._fork`: the child's result is pickled back; if it fails, the work is redone
-here).
+not validated. For big files, when a core is idle, the bigger one is read in a forked child
+while this process reads the other (:mod:`._fork`: the child's result is pickled back; if it
+fails, the work is redone here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from operator import ne
@@ -53,9 +54,10 @@ MIN_PARALLEL_CHARS = 4_000_000
 def diff(old: Source, new: Source, *, processes: int | None = None) -> BalDiff:
     """The diff of two BAL files (bytes or paths), any BAL versions.
 
-    ``processes``: 1 reads both files in this process; None (default) reads the bigger file in
-    a forked child when the files are big. Raises :class:`UnreadableBalError` (its ``side`` is
-    ``"old"`` or ``"new"``) for a file the validator could not read.
+    ``processes``: 1 reads both files in this process, 2 reads the bigger one in a forked
+    child; None (default) forks when the files are big and a core is idle. Raises
+    :class:`UnreadableBalError` (its ``side`` is ``"old"`` or ``"new"``) for a file the
+    validator could not read.
     """
     with _gc_paused():  # millions of acyclic strings and tuples: nothing for the collector
         old_file = _open(old, "old")
@@ -77,10 +79,7 @@ def _open(source: Source, side: str) -> OpenedBal:
 def _read_both(
     old: OpenedBal, new: OpenedBal, compared: list[str], reader: ValueReader, processes: int | None
 ) -> tuple[SideRows, SideRows]:
-    parallel = (
-        processes != 1 and _fork.can_fork() and len(old.text) + len(new.text) >= MIN_PARALLEL_CHARS
-    )
-    if not parallel:
+    if not _parallel(processes, len(old.text) + len(new.text)):
         return _read(old, compared, reader, "old"), _read(new, compared, reader, "new")
     # the child reads the bigger text: this process also opened both files and will match them
     sides = [(old, "old"), (new, "new")]
@@ -92,6 +91,26 @@ def _read_both(
     finally:
         child.close()
     return rows["old"], rows["new"]
+
+
+def _parallel(processes: int | None, chars: int) -> bool:
+    if not _fork.can_fork():
+        return False
+    if processes is not None:
+        return processes > 1
+    return chars >= MIN_PARALLEL_CHARS and _idle_core()
+
+
+def _idle_core() -> bool:
+    """Whether a core is free for a child (1-minute load average at most cores - 1): on a
+    busy machine the child only competes with this process, and the diff was measured slower
+    forked than not."""
+    try:
+        load = os.getloadavg()[0]
+        cores = len(os.sched_getaffinity(0))
+    except (OSError, AttributeError):  # no load average, or no affinity (not Linux)
+        return True
+    return load <= cores - 1
 
 
 def _read(opened: OpenedBal, compared: list[str], reader: ValueReader, side: str) -> SideRows:
