@@ -85,8 +85,8 @@ def pair_in_order(
     '') never pair."""
     old_rows = _with_keys(old_keys, old_rows)
     new_rows = _with_keys(new_keys, new_rows)
-    old_with_id = ids is not None and any(ids[0][i] for i in old_rows)
-    new_with_id = ids is not None and any(ids[1][j] for j in new_rows)
+    old_with_id = ids is not None and any(_keys_of(ids[0], old_rows))
+    new_with_id = ids is not None and any(_keys_of(ids[1], new_rows))
     if not (old_with_id and new_with_id):
         fast = _pair_unique(old_keys, new_keys, old_rows, new_rows)
         if fast is not None:
