@@ -49,3 +49,17 @@ def test_tails_are_not_mixed_up_when_the_cache_is_cleared(monkeypatch: pytest.Mo
     written = json.loads(out.getvalue())
     assert written["rowErrors"] == report.summary()["rowErrors"]
     assert written["problems"] == [p.to_json() for p in report.problems()]
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
+def test_the_binary_path_writes_the_same_text() -> None:
+    """A real stdout gets the rows as bytes through its buffer, around the text parts."""
+    report = validate(CORPUS / "derived" / "bruz_1.4_ids.csv", today=TODAY)
+    text = io.StringIO()
+    _write_json(report, text)
+    raw = io.BytesIO()
+    wrapper = io.TextIOWrapper(raw, encoding="utf-8")
+    _write_json(report, wrapper)
+    wrapper.flush()
+    assert raw.getvalue().decode("utf-8") == text.getvalue()
+    assert json.loads(text.getvalue())["problems"]

@@ -266,20 +266,30 @@ def _write_json(report: Report, out: TextIO) -> None:
         _write_batches(out, row_items(report, 0))
         out.write("]")
     out.write(', "problems": [')
-    file_items = list(map(_ProblemJson(), report.file_problems()))
-    batches: Iterable[list[str]] = [file_items] if file_items else []
+    file_items = [item.encode() for item in map(_ProblemJson(), report.file_problems())]
+    batches: Iterable[list[bytes]] = [file_items] if file_items else []
     if report.parse_ok:
         batches = chain(batches, row_items(report, 1))
     _write_batches(out, batches)
     out.write("]}\n")
 
 
-def _write_batches(out: TextIO, batches: Iterable[list[str]]) -> None:
-    """``", ".join`` of every batch's items, written batch by batch."""
-    separator = ""
+def _write_batches(out: TextIO, batches: Iterable[list[bytes]]) -> None:
+    """``", ".join`` of every batch's UTF-8 items, written batch by batch: to the binary
+    buffer under ``out`` when it has one (the real stdout), else decoded."""
+    raw = getattr(out, "buffer", None)
+    if raw is not None:
+        out.flush()  # what was written as text goes first
+    separator = b""
     for batch in batches:
-        out.write(separator + ", ".join(batch))
-        separator = ", "
+        data = separator + b", ".join(batch)
+        if raw is not None:
+            raw.write(data)
+        else:
+            out.write(data.decode())
+        separator = b", "
+    if raw is not None:
+        raw.flush()
 
 
 class _ProblemJson:

@@ -20,7 +20,7 @@ from guichet.bal._schema import label_of, level_of
 _TAILS_KEPT = 50_000
 """Encoded tails kept at once: errors on cells (distinct values) must not pile up."""
 _LINES_PER_BATCH = 5_000
-_MISSING: tuple[str, str] = ("", "")
+_MISSING: tuple[bytes, bytes] = (b"", b"")
 
 
 class _Tails:
@@ -30,9 +30,9 @@ class _Tails:
     def __init__(self, report: Report) -> None:
         self._report = report
         self._kept: dict[str | None, bool] = {}
-        self._tails: dict[Error, tuple[str, str] | None] = {}
+        self._tails: dict[Error, tuple[bytes, bytes] | None] = {}
 
-    def __call__(self, error: Error) -> tuple[str, str] | None:
+    def __call__(self, error: Error) -> tuple[bytes, bytes] | None:
         tails = self._tails
         known = tails.get(error, _MISSING)
         if known is not _MISSING:
@@ -55,25 +55,28 @@ class _Tails:
             "message": label_of(code),
         }
         tail = tails[error] = (
-            json.dumps([code, level], ensure_ascii=False)[1:],
-            json.dumps(problem, ensure_ascii=False)[1:],
+            json.dumps([code, level], ensure_ascii=False)[1:].encode(),
+            json.dumps(problem, ensure_ascii=False)[1:].encode(),
         )
         return tail
 
 
-def row_items(report: Report, which: int) -> Iterator[list[str]]:
-    """Batches of encoded items: ``rowErrors`` (``which`` 0) or the rows' ``problems`` (1).
+def row_items(report: Report, which: int) -> Iterator[list[bytes]]:
+    """Batches of items, UTF-8 encoded: ``rowErrors`` (``which`` 0) or the rows' ``problems``
+    (1).
 
-    A row's items are ``str(line).join(pieces)``, the pieces made once per distinct list of
-    error objects (keyed by identity: the table holds every error while this runs, and the
-    cross-row checks share one tuple between all the rows they flag).
+    A row's items are ``b"%d" % line`` joining pieces made once per distinct list of error
+    objects (keyed by identity: the table holds every error while this runs, and the
+    cross-row checks share one tuple between all the rows they flag). Bytes, not text: the
+    messages' "’" would make every joined string two bytes a character, then be encoded
+    again (tens of MB on a file with BAN ids).
     """
     tails = _Tails(report)
-    opening = '{"line": ' if which else "["
-    pieces_of: dict[tuple[int, ...], list[str]] = {}
+    opening = b'{"line": ' if which else b"["
+    pieces_of: dict[tuple[int, ...], list[bytes]] = {}
     lines = iter(report.errors_by_line)
     while batch := list(islice(lines, _LINES_PER_BATCH)):
-        out: list[str] = []
+        out: list[bytes] = []
         add = out.append
         for line, errors in batch:
             key = tuple(map(id, errors))
@@ -83,16 +86,16 @@ def row_items(report: Report, which: int) -> Iterator[list[str]]:
                     pieces_of.clear()
                 pieces = pieces_of[key] = _pieces(errors, tails, which, opening)
             if pieces:
-                add(str(line).join(pieces))
+                add((b"%d" % line).join(pieces))
         if out:
             yield out
 
 
-def _pieces(errors: list[Error], tails: _Tails, which: int, opening: str) -> list[str]:
+def _pieces(errors: list[Error], tails: _Tails, which: int, opening: bytes) -> list[bytes]:
     """``[opening, ", " + tail0 + ", " + opening, ..., ", " + tailN]`` ([] if none is kept):
     joined with a line number, the row's items."""
     encoded = [tail[which] for tail in map(tails, errors) if tail is not None]
     if not encoded:
         return []
-    middles = [f", {tail}, {opening}" for tail in encoded[:-1]]
-    return [opening, *middles, f", {encoded[-1]}"]
+    middles = [b", " + tail + b", " + opening for tail in encoded[:-1]]
+    return [opening, *middles, b", " + encoded[-1]]
