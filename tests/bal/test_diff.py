@@ -122,6 +122,25 @@ def test_other_delimiters_encodings_and_line_breaks_read_the_same(variant: str) 
     assert counts(diff(BRUZ_13, CORPUS / variant)) == summary(0, 0, 0)
 
 
+def test_blank_lines_and_a_missing_final_line_break_read_the_same(bruz: Bal) -> None:
+    text = bruz.bytes()
+    lines = text.split(b"\n")
+    spaced = b"\n".join(line + (b"\n" if i % 1000 == 7 else b"") for i, line in enumerate(lines))
+    assert counts(diff(text, spaced + b"\n\n")) == summary(0, 0, 0)
+    assert counts(diff(text, text.rstrip(b"\n"))) == summary(0, 0, 0)
+
+
+def test_a_row_of_another_width_deep_in_a_file_is_unreadable(bruz: Bal) -> None:
+    new = bruz.copy()
+    new.rows[4000] = new.rows[4000][:-1]
+    with pytest.raises(UnreadableBalError) as raised:
+        diff(bruz.bytes(), new.bytes())
+    assert raised.value.side == "new"
+    assert raised.value.message == (
+        "CSV illisible : une ligne a moins de colonnes que l’en-tête (ligne de données 4001)"
+    )
+
+
 # --- known edits ------------------------------------------------------------------------------
 
 

@@ -71,23 +71,34 @@ def _plain_columns(plain: PlainLines, mark: str) -> Iterator[Sequence[Sequence[s
     raises :class:`FieldCountMismatch`).
     """
     text, linebreak, delimiter, width = plain.text, plain.linebreak, plain.delimiter, plain.width
-    stride = width + 1
     start, stop = plain.start, len(text)
     while start < stop:
         end = text.find(linebreak, start + plain.chunk_chars, stop)
-        if end == -1:
-            end = stop
-        piece = text[start:end]
-        lines = piece.count(linebreak) + 1
-        flat = piece.replace(linebreak, delimiter + mark + delimiter).split(delimiter)
-        del piece
-        if len(flat) == lines * stride - 1 and flat[width::stride].count(mark) == lines - 1:
-            yield [flat[j::stride] for j in range(width)]
+        if end == -1:  # the last chunk: without the text's final line break
+            end = stop - len(linebreak) if text.endswith(linebreak, start) else stop
+        columns = _split_lines(text[start:end], delimiter, linebreak, mark, width)
+        if columns is not None:
+            yield columns
         else:  # an empty line or a row of another width: the validator's path decides
             for chunk in plain.chunks(start, end):
                 assert isinstance(chunk, ListChunk)
                 yield chunk.columns
         start = end + len(linebreak)
+
+
+def _split_lines(
+    piece: str, delimiter: str, linebreak: str, mark: str, width: int
+) -> list[list[str]] | None:
+    """The columns of the lines of ``piece``, or None when a line is empty or does not have
+    ``width`` cells."""
+    if not piece or piece.startswith(linebreak) or linebreak * 2 in piece:
+        return None
+    lines = piece.count(linebreak) + 1
+    flat = piece.replace(linebreak, delimiter + mark + delimiter).split(delimiter)
+    stride = width + 1
+    if len(flat) != lines * stride - 1 or flat[width::stride].count(mark) != lines - 1:
+        return None
+    return [flat[j::stride] for j in range(width)]
 
 
 class _RowsBuilder:
