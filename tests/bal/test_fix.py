@@ -167,3 +167,21 @@ def test_fix_command_on_a_file_it_cannot_read(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "Fichier non validable" in done.output and "Aucun fichier écrit." in done.output
     assert not out.exists()
+
+
+def test_quoted_cells_stay_readable() -> None:
+    """Cells holding the delimiter or quotes are quoted again; the others are written plain."""
+    data = (
+        b'"cle_interop";"voie_nom";"numero";"commune_nom";"source";"date_der_maj"\r\n'
+        b'"35047_0001_00001";"Rue de la Paix; bis";"1";"bruz";"Mairie ""A""";"15/03/2021"\r\n'
+    )
+    result = fix(data, today=TODAY)
+    assert result.data is not None
+    text = result.data.decode()
+    assert text.splitlines()[1] == (
+        '35047_0001_00001;"Rue de la Paix; bis";1;Bruz;"Mairie ""A""";2021-03-15'
+    )
+    parsed = parse_csv(text)
+    assert parsed.linebreak == "\r\n"
+    assert parsed.rows[0][1] == "Rue de la Paix; bis" and parsed.rows[0][4] == 'Mairie "A"'
+    assert fix(result.data, today=TODAY).data == result.data
