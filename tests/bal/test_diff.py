@@ -328,6 +328,8 @@ def test_pages_walk_added_then_removed_then_modified(bruz: Bal) -> None:
         pages += 1
     assert seen == everything
     assert pages == -(-result.total // 4)
+    assert list(result.page(0, 1).to_json()) == ["summary", "adresses"]
+    assert result.page(0, 1).to_json()["summary"] == result.summary.to_json()
     # a diff stored as JSON serves the same pages
     stored = BalDiff.from_json(result.to_json(voies=True))
     assert stored.page(3, 7).to_json() == result.page(3, 7).to_json()

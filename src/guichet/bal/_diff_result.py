@@ -129,6 +129,7 @@ class DiffPage:
     """One page of a diff's lists: positions ``offset`` to ``offset + limit`` of the single
     stable order ``added``, then ``removed``, then ``modified``."""
 
+    summary: DiffSummary
     added: list[Row]
     removed: list[Row]
     modified: list[Modification]
@@ -137,13 +138,15 @@ class DiffPage:
     """Where the next page starts; None after the last page."""
 
     def to_json(self) -> dict[str, Any]:
-        """``{"adresses": {added, removed, modified}}`` (the server adds its ids and cursor)."""
+        """Issue #15's ``{"summary", "adresses": {added, removed, modified}}`` for this page
+        (the server adds its ids and its cursor, ``next``)."""
         return {
+            "summary": self.summary.to_json(),
             "adresses": {
                 "added": self.added,
                 "removed": self.removed,
                 "modified": [m.to_json() for m in self.modified],
-            }
+            },
         }
 
 
@@ -179,7 +182,8 @@ class BalDiff:
             wanted -= len(take)
             start = max(0, start - len(items))
         end = offset + limit
-        return DiffPage(parts[0], parts[1], parts[2], offset, end if end < self.total else None)
+        next_offset = end if end < self.total else None
+        return DiffPage(self.summary, parts[0], parts[1], parts[2], offset, next_offset)
 
     def to_json(self, *, voies: bool = False) -> dict[str, Any]:
         """Issue #15's ``{"summary", "adresses": {added, removed, modified}}``; with
