@@ -179,7 +179,7 @@ def test_quoted_cells_stay_readable() -> None:
     assert result.data is not None
     text = result.data.decode()
     assert text.splitlines()[1] == (
-        '35047_0001_00001;"Rue de la Paix; bis";1;Bruz;"Mairie ""A""";2021-03-15'
+        '35047_0001_00001;"Rue de la Paix; bis";1;Bruz;"Mairie ""A""";2021-03-15;35047'
     )
     parsed = parse_csv(text)
     assert parsed.linebreak == "\r\n"
