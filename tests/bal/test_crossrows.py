@@ -96,3 +96,54 @@ def test_voie_codes_group_rows_like_the_reference_keys(rows: list[tuple[int, Any
         for j in range(len(rows)):
             assert (codes[i] == codes[j]) == (keys[i] == keys[j])
             assert (typed[i] == typed[j]) == (typed_keys[i] == typed_keys[j])
+
+
+def _plain_adresse_checks(table: RowTable) -> dict[int, list[str]]:
+    """The reference's validateAdresseBanIds, with dicts of groups."""
+    assert table.id_adresse is not None
+    keys = table.numero_keys()
+    flagged: dict[int, list[str]] = {}
+    by_id: dict[Any, list[int]] = {}
+    for i, (id_, numero) in enumerate(zip(table.id_adresse, table.numero, strict=True)):
+        if id_ and numero != TOPONYME_NUMERO:
+            by_id.setdefault(id_, []).append(i)
+    for members in by_id.values():
+        if len({keys[r] for r in members}) > 1:
+            for r in members:
+                flagged.setdefault(r, []).append("row.different_adresse_with_same_id_ban_adresse")
+    by_key: dict[str, list[int]] = {}
+    for i, numero in enumerate(table.numero):
+        if numero != TOPONYME_NUMERO:
+            by_key.setdefault(keys[i], []).append(i)
+    for members in by_key.values():
+        if len({table.id_adresse[r] for r in members}) > 1:
+            for r in members:
+                flagged.setdefault(r, []).append("row.different_id_ban_adresses_with_same_adresse")
+    return {line: flagged[line] for line in sorted(flagged)}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 2, TOPONYME_NUMERO, None]),
+            st.sampled_from([None, "a", "undefined"]),
+            st.sampled_from(range(len(names_pool))),
+            st.one_of(st.none(), st.sampled_from(["i1", "i2", "i3"]), st.uuids().map(str)),
+        ),
+        max_size=30,
+    )
+)
+def test_adresse_checks_are_the_plain_algorithm(rows: list[tuple[Any, Any, int, Any]]) -> None:
+    from guichet.bal._crossrows import _check_adresse_ban_ids
+    from guichet.bal._rows import Commune
+
+    commune = Commune("35047", None)
+    table = RowTable(count=len(rows))
+    table.numero = [numero for numero, _, _, _ in rows]
+    table.suffixe = [suffixe for _, suffixe, _, _ in rows]
+    table.names = [names_pool[n] for _, _, n, _ in rows]
+    table.communes = [commune] * len(rows)
+    table.id_adresse = [id_ for _, _, _, id_ in rows]
+    _check_adresse_ban_ids(table)
+    got = {line: [code for code, _, _ in errors] for line, errors in table.sorted_errors()}
+    assert got == _plain_adresse_checks(table)

@@ -167,10 +167,17 @@ def _check_adresse_ban_ids(table: RowTable) -> None:
     if table.id_adresse is None:  # no id: no group of the first check, one value in the second
         return
     is_address = np.fromiter(map(ne, table.numero, repeat(TOPONYME_NUMERO)), bool, table.count)
-    ids, numero_keys = _codes(table.id_adresse), _codes(table.numero_keys())
+    numero_keys = _codes(table.numero_keys())
+    has_id = _truthy(table.id_adresse)
+    distinct = set(table.id_adresse)
+    distinct.discard(None)
+    if len(distinct) == int(np.count_nonzero(has_id)):  # the usual case: no id given twice
+        _flag_distinct_ids(table, np.flatnonzero(is_address), numero_keys, has_id)
+        return
+    ids = _codes(table.id_adresse)
     _flag_groups_with_several(
         table,
-        np.flatnonzero(is_address & _truthy(table.id_adresse)),
+        np.flatnonzero(is_address & has_id),
         ids,
         numero_keys,
         "row.different_adresse_with_same_id_ban_adresse",
@@ -183,6 +190,22 @@ def _check_adresse_ban_ids(table: RowTable) -> None:
         ids,
         "row.different_id_ban_adresses_with_same_adresse",
     )
+
+
+def _flag_distinct_ids(
+    table: RowTable, rows: NDArray[np.intp], keys: NDArray[np.int64], has_id: NDArray[np.bool_]
+) -> None:
+    """Both checks when no adresse id is given twice: no group of the first check has two
+    rows; in the second, a group holds several values iff it has two rows or more and one of
+    them has an id (the ids all differ; "no id" is one value)."""
+    if not len(rows):
+        return
+    keys = keys[rows]
+    size = int(keys.max()) + 1
+    several = (np.bincount(keys, minlength=size) > 1) & (
+        np.bincount(keys, weights=has_id[rows], minlength=size) > 0
+    )
+    table.add_many(rows[several[keys]].tolist(), "row.different_id_ban_adresses_with_same_adresse")
 
 
 _voie_nom = attrgetter("voie_nom")
