@@ -20,6 +20,7 @@ import typer
 from guichet.bal._diff import diff
 from guichet.bal._diff_open import UnreadableBalError
 from guichet.bal._diff_result import BalDiff
+from guichet.bal._validate import gc_paused
 
 EXIT_OK, EXIT_UNREADABLE = 0, 2
 _SHOWN = 5
@@ -33,18 +34,21 @@ def diff_command(
     as_json: Annotated[bool, typer.Option("--json", help="Différences en JSON.")] = False,
 ) -> None:
     """Compare deux versions d’une BAL : adresses ajoutées, supprimées, modifiées ; voies."""
-    try:
-        result = diff(old, new)
-    except UnreadableBalError as exc:
-        path = old if exc.side == "old" else new
-        side = _SIDES.get(exc.side or "", "fichier")
-        print(f"Différence impossible : {side} « {path} » : {exc.message}", file=sys.stderr)
-        _exit(EXIT_UNREADABLE)
-    if as_json:
-        write_json(result, sys.stdout)
-    else:
-        sys.stdout.write(summary_text(result))
-    _exit(EXIT_OK)
+    # the collector stays off until the process exits (inside the block): turning it back on
+    # after the diff would scan its million objects once, for nothing (~0.1 s)
+    with gc_paused():
+        try:
+            result = diff(old, new)
+        except UnreadableBalError as exc:
+            path = old if exc.side == "old" else new
+            side = _SIDES.get(exc.side or "", "fichier")
+            print(f"Différence impossible : {side} « {path} » : {exc.message}", file=sys.stderr)
+            _exit(EXIT_UNREADABLE)
+        if as_json:
+            write_json(result, sys.stdout)
+        else:
+            sys.stdout.write(summary_text(result))
+        _exit(EXIT_OK)
 
 
 def run_fast_diff(args: Sequence[str]) -> None:
