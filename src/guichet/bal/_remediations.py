@@ -22,7 +22,6 @@ reproduces the reference run with ``--det-uuid``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,8 @@ out when the reference's is ``undefined``), keys in the reference's insertion or
 
 
 def random_uuid() -> str:
+    import uuid  # here: only remediations need it, not every validation's start-up
+
     return str(uuid.uuid4())
 
 
