@@ -63,3 +63,22 @@ def test_the_binary_path_writes_the_same_text() -> None:
     wrapper.flush()
     assert raw.getvalue().decode("utf-8") == text.getvalue()
     assert json.loads(text.getvalue())["problems"]
+
+
+def test_cells_with_percent_signs_and_small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Items are ``%``-templates: a ``%`` in a cell stays itself; runs cut by batches."""
+    from guichet.bal import _json_rows
+
+    monkeypatch.setattr(_json_rows, "_LINES_PER_BATCH", 3)
+    header = "cle_interop;voie_nom;numero;commune_nom;source;date_der_maj"
+    rows = [
+        f"35047_0001_{i:05d};{'A%' if i % 3 else 'Rue %d'};{i};Bruz;S;2021-01-01"
+        for i in range(1, 9)
+    ]
+    report = validate(("\n".join([header, *rows]) + "\n").encode(), today=TODAY)
+    out = io.StringIO()
+    _write_json(report, out)
+    written = json.loads(out.getvalue())
+    assert written["rowErrors"] == report.summary()["rowErrors"]
+    assert written["problems"] == [p.to_json() for p in report.problems()]
+    assert any(p["value"] == "A%" for p in written["problems"])

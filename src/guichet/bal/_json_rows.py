@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from itertools import islice
+from itertools import groupby, islice
+from operator import itemgetter
 
 from guichet.bal._report import Report
 from guichet.bal._rows import Error
@@ -65,37 +66,43 @@ def row_items(report: Report, which: int) -> Iterator[list[bytes]]:
     """Batches of items, UTF-8 encoded: ``rowErrors`` (``which`` 0) or the rows' ``problems``
     (1).
 
-    A row's items are ``b"%d" % line`` joining pieces made once per distinct list of error
-    objects (keyed by identity: the table holds every error while this runs, and the
-    cross-row checks share one tuple between all the rows they flag). Bytes, not text: the
-    messages' "’" would make every joined string two bytes a character, then be encoded
-    again (tens of MB on a file with BAN ids).
+    A row's items are a ``%d`` template filled with its line number, the template made once per
+    distinct list of errors; consecutive rows with equal lists (the cross-row checks give
+    every row the same warnings) are filled by one C-level ``map``. Bytes, not
+    text: the messages' "’" would make every joined string two bytes a character, then be
+    encoded again (tens of MB on a file with BAN ids).
     """
     tails = _Tails(report)
     opening = b'{"line": ' if which else b"["
-    pieces_of: dict[tuple[int, ...], list[bytes]] = {}
+    templates: dict[tuple[Error, ...], tuple[bytes, int]] = {}
     lines = iter(report.errors_by_line)
     while batch := list(islice(lines, _LINES_PER_BATCH)):
+        numbers = list(map(itemgetter(0), batch))
         out: list[bytes] = []
-        add = out.append
-        for line, errors in batch:
-            key = tuple(map(id, errors))
-            pieces = pieces_of.get(key)
-            if pieces is None:
-                if len(pieces_of) >= _TAILS_KEPT:
-                    pieces_of.clear()
-                pieces = pieces_of[key] = _pieces(errors, tails, which, opening)
-            if pieces:
-                add((b"%d" % line).join(pieces))
+        start = 0
+        # runs of rows with equal error lists (compared element by element, identity first:
+        # the cross-row checks share one tuple between all the rows they flag)
+        for errors, run in groupby(map(itemgetter(1), batch)):
+            size = sum(1 for _ in run)
+            key = tuple(errors)
+            found = templates.get(key)
+            if found is None:
+                if len(templates) >= _TAILS_KEPT:
+                    templates.clear()
+                found = templates[key] = _template(errors, tails, which, opening)
+            template, kept = found
+            if kept == 1:
+                out += map(template.__mod__, numbers[start : start + size])
+            elif kept:
+                run_numbers = numbers[start : start + size]
+                out += map(template.__mod__, zip(*(run_numbers,) * kept, strict=True))
+            start += size
         if out:
             yield out
 
 
-def _pieces(errors: list[Error], tails: _Tails, which: int, opening: bytes) -> list[bytes]:
-    """``[opening, ", " + tail0 + ", " + opening, ..., ", " + tailN]`` ([] if none is kept):
-    joined with a line number, the row's items."""
+def _template(errors: list[Error], tails: _Tails, which: int, opening: bytes) -> tuple[bytes, int]:
+    """The row's items as a ``%``-template of its line number, and how many there are."""
     encoded = [tail[which] for tail in map(tails, errors) if tail is not None]
-    if not encoded:
-        return []
-    middles = [b", " + tail + b", " + opening for tail in encoded[:-1]]
-    return [opening, *middles, b", " + encoded[-1]]
+    items = [opening + b"%d, " + tail.replace(b"%", b"%%") for tail in encoded]
+    return b", ".join(items), len(items)
