@@ -147,3 +147,38 @@ def test_adresse_checks_are_the_plain_algorithm(rows: list[tuple[Any, Any, int, 
     _check_adresse_ban_ids(table)
     got = {line: [code for code, _, _ in errors] for line, errors in table.sorted_errors()}
     assert got == _plain_adresse_checks(table)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 12, TOPONYME_NUMERO, None]),
+            st.sampled_from([None, "a", "undefined", "B#"]),
+            st.sampled_from(range(len(names_pool))),
+            st.sampled_from([None, "35001", "undefined"]),
+        ),
+        max_size=20,
+    ),
+    st.booleans(),
+)
+def test_numero_keys_are_the_reference_template(
+    rows: list[tuple[Any, Any, int, Any]], with_suffixe: bool
+) -> None:
+    from guichet.bal._rows import Commune
+    from guichet.bal._text import normalize
+
+    table = RowTable(count=len(rows))
+    table.numero = [numero for numero, _, _, _ in rows]
+    table.suffixe = [suffixe for _, suffixe, _, _ in rows] if with_suffixe else None
+    table.names = [names_pool[n] for _, _, n, _ in rows]
+    table.communes = [Commune("35047", deleguee) for _, _, _, deleguee in rows]
+
+    def js(value: object) -> str:
+        return "undefined" if value is None else str(value)
+
+    expected = [
+        f"{js(numero)}#{js(suffixe if with_suffixe else None)}#"
+        f"{normalize(names_pool[n].voie_nom)}#{js(deleguee)}"
+        for numero, suffixe, n, deleguee in rows
+    ]
+    assert table.numero_keys() == expected
