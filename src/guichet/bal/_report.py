@@ -7,11 +7,10 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guichet.bal._csv import ParseError
 from guichet.bal._fields import Column
-from guichet.bal._remediations import RowRemediations
 from guichet.bal._rows import Error, RowTable
 from guichet.bal._schema import (
     FIELDS,
@@ -23,6 +22,9 @@ from guichet.bal._schema import (
     label_of,
     level_of,
 )
+
+if TYPE_CHECKING:
+    from guichet.bal._remediations import RowRemediations
 
 _LINEBREAK_NAMES = {"\n": "Unix", "\r\n": "Windows", "\r": "Old Mac/BSD"}
 

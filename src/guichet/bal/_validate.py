@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from guichet.bal._columns import FieldCountMismatch, parse_columns
 from guichet.bal._crossrows import BanLookup, check_rows, commune_ban_ids
@@ -22,12 +23,14 @@ from guichet.bal._encoding import (
 from guichet.bal._fields import Column, compute_fields
 from guichet.bal._parallel import CrashedRows, Progress, read_rows
 from guichet.bal._reader import RowsReader
-from guichet.bal._remediations import NewUuid, compute_remediations, random_uuid
 from guichet.bal._report import FileError, Report
 from guichet.bal._rows import ReferenceCrash
 from guichet.bal._schema import get_profile
 from guichet.bal._text import NormalizeError
 from guichet.bal._values import ValueReader
+
+if TYPE_CHECKING:  # the remediations' pass is imported when asked for
+    from guichet.bal._remediations import NewUuid
 
 Source = bytes | bytearray | memoryview | str | os.PathLike[str]
 
@@ -93,8 +96,14 @@ def validate(
             ban_lookup=ban_lookup,
             progress=progress,
             processes=processes,
-            new_uuid=(new_uuid or random_uuid) if remediations else None,
+            new_uuid=(new_uuid or _random_uuid()) if remediations else None,
         )
+
+
+def _random_uuid() -> NewUuid:
+    from guichet.bal._remediations import random_uuid
+
+    return random_uuid
 
 
 def _validate(
@@ -169,6 +178,8 @@ def _validate(
     if kept is not None and new_uuid is not None:
         again = parse_columns(kept)
         assert not isinstance(again, ParsedCsv)  # the same text parsed without a fatal error
+        from guichet.bal._remediations import compute_remediations
+
         fixes = compute_remediations(
             again.chunks, fields.columns, value_reader, commune_ids, new_uuid
         )
