@@ -36,6 +36,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BAL = ROOT.parent / "shared" / "bal"
 TARGET = ROOT / "tests" / "bal" / "data" / "reference_remediations.json.gz"
+CASES = ROOT / "tests" / "bal" / "data" / "remediation_cases"
+"""Hand-made files for what the corpus lacks (missing commune names and columns, partial BAN
+ids, shared streets, a BAN lookup): stored under ``cases/<name>``; a ``*.mock.csv`` file is run
+with ``--ban=mock:MOCK_COMMUNE_ID`` (every commune has that BAN id)."""
+MOCK_COMMUNE_ID = "0246e48c-f33d-433a-8984-034219be842e"
 TODAY = "2026-11-22"
 
 
@@ -48,7 +53,7 @@ def corpus_files() -> list[Path]:
     return files
 
 
-def reference_remediations(runner: Path, path: Path) -> dict[str, Any]:
+def reference_remediations(runner: Path, path: Path, ban: str = "offline") -> dict[str, Any]:
     cmd = [
         "node",
         "--max-old-space-size=8000",
@@ -57,7 +62,7 @@ def reference_remediations(runner: Path, path: Path) -> dict[str, Any]:
         "1.3",
         "--mode=full",
         "--det-uuid",
-        "--ban=offline",
+        f"--ban={ban}",
         f"--today={TODAY}",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, env={"TZ": "UTC", "PATH": _path()})
@@ -82,10 +87,13 @@ def main() -> None:
     copy = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/bal")
     runner = copy / "reference" / "run-ref.mjs"
     out: dict[str, Any] = {}
-    for path in corpus_files():
-        out[path.name] = reference_remediations(runner, path)
-        entry = out[path.name]
-        print(path.name, entry.get("error") or len(entry["rows"]), file=sys.stderr)
+    runs = [(path.name, path, "offline") for path in corpus_files()]
+    for path in sorted(CASES.glob("*.csv")):
+        ban = f"mock:{MOCK_COMMUNE_ID}" if path.name.endswith(".mock.csv") else "offline"
+        runs.append((f"cases/{path.name}", path, ban))
+    for name, path, ban in runs:
+        out[name] = entry = reference_remediations(runner, path, ban)
+        print(name, entry.get("error") or len(entry["rows"]), file=sys.stderr)
     raw = json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9, mtime=0) as gz:

@@ -21,7 +21,9 @@ from guichet.bal._remediations import counter_uuids
 SHARED_BAL = Path(__file__).resolve().parents[2].parent / "shared" / "bal"
 CORPUS = SHARED_BAL / "corpus"
 EXPECTED = Path(__file__).with_name("data") / "reference_remediations.json.gz"
+CASES = Path(__file__).with_name("data") / "remediation_cases"
 TODAY = dt.date(2026, 11, 22)
+MOCK_COMMUNE_ID = "0246e48c-f33d-433a-8984-034219be842e"  # the runner's --ban=mock:<id>
 
 
 def _expected() -> dict[str, Any]:
@@ -42,6 +44,20 @@ def _cases() -> list[Any]:
         return []
     corpus = _corpus()
     return [pytest.param(corpus[name], name, id=name) for name in _expected() if name in corpus]
+
+
+@pytest.mark.parametrize("name", [n for n in _expected() if n.startswith("cases/")])
+def test_same_remediations_on_hand_made_cases(name: str) -> None:
+    """Missing commune names and columns, partial BAN ids, shared streets, a BAN lookup."""
+    path = CASES / name.removeprefix("cases/")
+    lookup = (lambda code: MOCK_COMMUNE_ID) if name.endswith(".mock.csv") else None
+    report = validate(
+        path, today=TODAY, remediations=True, new_uuid=counter_uuids(), ban_lookup=lookup
+    )
+    expected = _expected()[name]
+    assert report.remediations is not None
+    actual = [[line, _ordered(rem)] for line, rem in report.remediations]
+    assert actual == [[line, _ordered(rem)] for line, rem in expected["rows"]]
 
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
