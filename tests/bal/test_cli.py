@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from guichet.bal import validate
 from guichet.bal._cli import _plain_validate_args, _write_json, run_fast
-from guichet.cli import build_app
+from guichet.runtime.cli import build_app
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
