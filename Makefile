@@ -24,10 +24,11 @@ run: $(STAMP) ## Start the embedded default (database, API, worker) on 127.0.0.1
 test: $(STAMP) ## Run every test
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff + mypy
+lint: $(STAMP) ## ruff + mypy + import contracts
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP) ## Run the benchmarks and write BENCHMARKS.md
 	$(BIN)/python bench/run.py $(ARGS)

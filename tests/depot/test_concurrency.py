@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import NullPool, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from guichet.depot import errors, service
+from guichet.depot import errors, publication
 from guichet.depot.models import ChefDeFile, Client, Mandataire, Revision
 from tests.depot import factories
 
@@ -78,7 +78,7 @@ async def _publish_rounds(
                 owner = await session.get(Client, client_id)
                 revision = await session.get(Revision, revision_id)
                 assert owner is not None and revision is not None
-                await service.publish(
+                await publication.publish(
                     session, revision=revision, client=owner, habilitation_id=None
                 )
             outcomes.append("published")

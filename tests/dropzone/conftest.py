@@ -107,10 +107,6 @@ _TASKS = {
     "dropzone:drain_bucket": tasks.drain_bucket,
     "dropzone:mail_objects": tasks.mail_objects,
     "dropzone:archive_objects": tasks.archive_objects,
-    "dropzone:process_object": tasks.process_object,
-    "dropzone:finish_object": tasks.finish_object,
-    "dropzone:archive_object": tasks.archive_object,
-    "dropzone:send_report": tasks.send_report,
 }
 
 

@@ -64,8 +64,8 @@ class TestBatches:
         await tasks.sweep()
         original = processing.process
 
-        async def flaky(*args: Any, **kwargs: Any) -> processing.Outcome:
-            if args[3].key == "b.json":  # (session, store, settings, obj, partner, download)
+        async def flaky(*args: Any, **kwargs: Any) -> processing.Processed:
+            if args[2].key == "b.json":  # (recorder, settings, obj, depositor, download, run id)
                 raise ConnectionError("database hiccup")
             return await original(*args, **kwargs)
 

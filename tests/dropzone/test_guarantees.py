@@ -130,7 +130,7 @@ class TestOncePerObjectVersion:
         # Each event three times, newest first, interleaved; then a sweep on top.
         for _ in range(3):
             for sighting in reversed(sightings):
-                await tasks.intake(session, [sighting], Source.EVENT)
+                await tasks.record_sightings(session, [sighting], Source.EVENT)
                 await session.commit()
         assert (await tasks.sweep())["registered"] == 0
         ran = await run_jobs()  # one drain (one waiting job per bucket), its e-mail and archive
@@ -147,7 +147,7 @@ class TestOncePerObjectVersion:
         ]
         # Delivered again later (at-least-once): nothing more happens.
         for sighting in sightings:
-            await tasks.intake(session, [sighting], Source.EVENT)
+            await tasks.record_sightings(session, [sighting], Source.EVENT)
         assert (await tasks.sweep())["registered"] == 0
         assert await run_jobs() == {}
         assert len(outbox()) == 3

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core.storage import get_bytes
 from guichet.loader import Validation, validate_file
+from guichet.partners import intake
 from guichet.partners import registry as partners
-from guichet.partners import service
 from tests.conftest import JobList
 from tests.loader import factories as f
 from tests.loaders.conftest import ADMIN_TOKEN
@@ -217,7 +217,7 @@ class TestInternalError:
         async def boom(*args: Any, **kwargs: Any) -> None:
             raise RuntimeError("secret detail")
 
-        monkeypatch.setattr(service, "integrate", boom)
+        monkeypatch.setattr(intake.Integrator, "integrate", boom)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await post(http, loader_file("acme-gestion", acme_key))

@@ -4,7 +4,7 @@
 and a thread would hold the GIL meanwhile, stalling every other request of the process). It
 returns what api-depot's own rules need from the rows (their communes) together with the
 validator's verdict and the first `MAX_PROBLEMS` problems for the detailed report. The rules
-that need the database (perimeter, mass deletion) are applied by `service.record_validation`.
+that need the database (perimeter, mass deletion) are applied by `publication.record_validation`.
 
 This module imports the validator and the standard library only: it is what the pool's
 processes import.

@@ -152,7 +152,7 @@ class Revision(_Timestamps, Base):
     """One attempt to publish a BAL for one commune.
 
     At most one current revision per commune: the partial unique index says so, whatever the
-    code does (publish also holds a per-commune advisory lock, see service.publish).
+    code does (publish also holds a per-commune advisory lock, see publication.publish).
     """
 
     __tablename__ = "depot_revision"

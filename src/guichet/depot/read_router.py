@@ -21,7 +21,6 @@ from guichet.depot import errors, service, views
 from guichet.depot.cache import ResponseCache
 from guichet.depot.deps import ClientParam, Commune, RevisionParam, get_commune
 from guichet.depot.models import File, Revision
-from guichet.depot.router import report_url
 
 router = APIRouter(route_class=route_class(errors.NEST_FORMAT), tags=["revisions"])
 
@@ -131,7 +130,10 @@ async def _with_client(request: Request, session: Session, revision: Revision) -
     clients = await service.clients_by_id(session, [revision.client_id])
     bal_file = await service.get_file(session, revision.id)
     return views.revision_with_client(
-        revision, clients[revision.client_id], bal_file, report_url=report_url(request, revision)
+        revision,
+        clients[revision.client_id],
+        bal_file,
+        report_url=views.report_url(request, revision),
     )
 
 
@@ -156,7 +158,7 @@ async def commune_revisions(
     clients = await service.clients_by_id(session, (r.client_id for r in revisions))
     return JSONResponse(
         [
-            views.revision_in_list(r, clients[r.client_id], report_url=report_url(request, r))
+            views.revision_in_list(r, clients[r.client_id], report_url=views.report_url(request, r))
             for r in revisions
         ]
     )

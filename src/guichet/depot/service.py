@@ -1,4 +1,5 @@
-"""Revisions: create, attach a file, record a validation, publish, and the public reads.
+"""Revisions: create, attach a file, the commune's lock, and the public reads (the workflow and
+its rules: `publication`).
 
 Services flush and never commit: the request (or the caller's `transaction()`) owns the
 transaction. Everything that changes which revision is current happens in one transaction,
@@ -14,17 +15,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg import errors as pg_errors
-from sqlalchemy import Row, Select, func, select, text, update
+from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from guichet import cog
 from guichet.core.storage import StoredBlob
-from guichet.depot import cache, errors
-from guichet.depot.compute import VALIDATOR_VERSION, FileCheck
+from guichet.depot import errors
 from guichet.depot.models import (
-    AuthorizationStrategy,
     ChefDeFile,
     Client,
     File,
@@ -36,10 +35,6 @@ from guichet.depot.models import (
 # First key of the two-key advisory locks taken by this domain (second key: the commune).
 _LOCK_NAMESPACE = 0x0DE9
 LOCK_TIMEOUT = "10s"
-
-OUT_OF_PERIMETER = "commune_insee.out_of_perimeter"
-DELETE_TOO_MANY = "rows.delete_too_many_addresses"
-DELETE_MANY = "rows.delete_many_addresses"
 
 
 def utcnow() -> dt.datetime:
@@ -63,7 +58,7 @@ async def lock_commune(session: AsyncSession, code_commune: str) -> None:
         raise
 
 
-async def _locked(session: AsyncSession, revision_id: str) -> Revision:
+async def locked(session: AsyncSession, revision_id: str) -> Revision:
     """The revision re-read under a row lock (what another transaction committed is seen)."""
     revision = await session.scalar(
         select(Revision)
@@ -76,7 +71,7 @@ async def _locked(session: AsyncSession, revision_id: str) -> Revision:
     return revision
 
 
-# --- publication workflow -------------------------------------------------------------------
+# --- revisions and their file -------------------------------------------------------------------
 
 
 async def create_revision(
@@ -112,7 +107,7 @@ async def attach_file(
     session: AsyncSession, *, revision_id: str, file_id: str, blob: StoredBlob
 ) -> File:
     """Record a stored blob as the revision's file, if the revision still accepts one."""
-    revision = await _locked(session, revision_id)
+    revision = await locked(session, revision_id)
     await check_file_can_be_attached(session, revision)
     item = File(
         id=file_id,
@@ -130,156 +125,6 @@ async def attach_file(
         raise errors.FileAlreadyAttached() from None
     await session.refresh(item)
     return item
-
-
-async def check_computable(session: AsyncSession, revision: Revision) -> File:
-    if revision.status != RevisionStatus.PENDING:
-        raise errors.RevisionNotEditable()
-    bal_file = await get_file(session, revision.id)
-    if bal_file is None:
-        raise errors.NoBalFile(revision.id)
-    return bal_file
-
-
-async def previous_rows_count(
-    session: AsyncSession, code_commune: str, *, ban_addresses: int = 0
-) -> int:
-    """Rows of the current revision; without one, the BAN's address count (0 if unknown)."""
-    current = await current_revision(session, code_commune)
-    if current is None:
-        return ban_addresses
-    rows = (current.validation or {}).get("rowsCount")
-    return rows if isinstance(rows, int) else 0
-
-
-def is_in_perimeter(code_commune: str, chef_de_file: ChefDeFile) -> bool:
-    """A chef de file with no perimeter blocks everything, as in the reference."""
-    return any(cog.is_in_perimeter(code_commune, p.type, p.code) for p in chef_de_file.perimeters)
-
-
-async def record_validation(
-    session: AsyncSession,
-    *,
-    code_commune: str,
-    revision_id: str,
-    client: Client,
-    check: FileCheck,
-    report_key: str | None,
-    ban_addresses: int = 0,
-) -> tuple[Revision, str | None]:
-    """Apply api-depot's own rules to the validator's verdict and store the result; returns
-    the revision and the key of the report it replaces.
-
-    Taken under the commune's lock, so that the mass-deletion rule compares with the current
-    revision as it is when the result is stored (a publish cannot slip in between). The
-    advisory lock always comes before any row lock (publish locks the commune's pending
-    revisions): one order, no deadlock.
-    """
-    await lock_commune(session, code_commune)
-    revision = await _locked(session, revision_id)
-    if revision.status != RevisionStatus.PENDING:
-        raise errors.RevisionNotEditable()
-    validation: dict[str, Any]
-    if not check.parse_ok:
-        validation = {
-            "valid": False,
-            "validatorVersion": VALIDATOR_VERSION,
-            "parseErrors": check.parse_errors,
-        }
-    else:
-        validation = await _apply_rules(
-            session, revision.code_commune, client, check, ban_addresses=ban_addresses
-        )
-    previous_key = revision.report_key
-    revision.validation = validation
-    revision.is_ready = bool(validation["valid"])
-    revision.report_key = report_key
-    revision.updated_at = utcnow()
-    await session.flush()
-    return revision, previous_key
-
-
-async def _apply_rules(
-    session: AsyncSession,
-    code_commune: str,
-    client: Client,
-    check: FileCheck,
-    *,
-    ban_addresses: int,
-) -> dict[str, Any]:
-    found_errors, warnings = list(check.errors), list(check.warnings)
-    if not check.all_rows_in_commune:
-        found_errors.append("commune_insee.valeur_inattendue")
-    if client.chef_de_file is not None and not is_in_perimeter(code_commune, client.chef_de_file):
-        found_errors.append(OUT_OF_PERIMETER)
-    last = await previous_rows_count(session, code_commune, ban_addresses=ban_addresses)
-    if last * 0.8 < last - check.rows_count:
-        found_errors.append(DELETE_TOO_MANY)
-    if last * 0.2 < last - check.rows_count:
-        warnings.append(DELETE_MANY)
-    return {
-        "valid": not found_errors,
-        "format": check.profile,
-        "validatorVersion": VALIDATOR_VERSION,
-        "errors": found_errors,
-        "warnings": warnings,
-        "infos": list(check.infos),
-        "rowsCount": check.rows_count,
-    }
-
-
-async def publish(
-    session: AsyncSession, *, revision: Revision, client: Client, habilitation_id: str | None
-) -> Revision:
-    """Make a ready revision the commune's current one, in one transaction."""
-    await lock_commune(session, revision.code_commune)  # the commune never changes
-    # Re-read after the lock: a publish that committed while we waited has reset is_ready.
-    revision = await _locked(session, revision.id)
-    if revision.status != RevisionStatus.PENDING or revision.is_ready is not True:
-        raise errors.PublicationImpossible()
-    if client.authorization_strategy == AuthorizationStrategy.HABILITATION:
-        if habilitation_id is None:
-            raise errors.HabilitationRequired(client.nom)
-        # Habilitations are not implemented yet: no habilitation can be an accepted one.
-        raise errors.HabilitationInvalid(habilitation_id)
-    now = utcnow()
-    code = revision.code_commune
-    # Not the revision itself: its ORM state must stay what the row holds, or setting
-    # is_current=True below would look like no change and never be written.
-    await session.execute(
-        update(Revision)
-        .where(
-            Revision.code_commune == code,
-            Revision.is_current.is_(True),
-            Revision.id != revision.id,
-        )
-        .values(is_current=False, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    revision.status = RevisionStatus.PUBLISHED
-    revision.is_current = True
-    revision.is_ready = None
-    revision.published_at = now
-    revision.updated_at = now
-    revision.habilitation = None
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:  # only reachable if someone bypassed the lock
-        raise errors.PublicationInProgress() from None
-    await session.execute(
-        update(Revision)
-        .where(
-            Revision.code_commune == code,
-            Revision.status == RevisionStatus.PENDING,
-            Revision.id != revision.id,
-        )
-        .values(is_ready=False, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    # Delivered at commit only: every API process drops its cached current revision.
-    await cache.notify_changed(session, code)
-    return revision
 
 
 # --- reading --------------------------------------------------------------------------------

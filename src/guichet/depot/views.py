@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from fastapi import Request
+
 from guichet.depot.models import ChefDeFile, Client, File, Mandataire, Perimeter, Revision
 
 JSON = dict[str, Any]
@@ -68,6 +70,13 @@ def file(item: File) -> JSON:
         "type": item.type,
         "createdAt": js_date(item.created_at),
     }
+
+
+def report_url(request: Request, revision: Revision) -> str | None:
+    """The link to a revision's detailed report (`validationReport`), when it has one."""
+    if revision.report_key is None:
+        return None
+    return str(request.url_for("validation_report", revision_id=revision.id))
 
 
 def revision_with_client(

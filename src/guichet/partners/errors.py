@@ -42,6 +42,11 @@ class FileRefused(GuichetError):
 class PartnerUnauthorized(Unauthorized):
     code, default_message = "loader_partner_unauthorized", AUTH_MESSAGE
 
+    def to_json(self) -> dict[str, Any]:
+        """The KO body: the REST answer (401), and the report of a dropped file whose header
+        carries another key than its bucket's partner's."""
+        return _ko("ValueError", self.message, AUTH_DETAIL)
+
 
 class PartnerNotFound(NotFound):
     code, default_message = "loader_partner_not_found", "Partenaire inconnu"
@@ -73,7 +78,7 @@ class LoaderFormat:
         elif error.status >= 500:
             body = internal_error_json(error.message)
         elif isinstance(error, PartnerUnauthorized):
-            body = _ko("ValueError", error.message, AUTH_DETAIL)
+            body = error.to_json()
         elif isinstance(error, RequestInvalid):
             body = _ko("ValidationError", error.message, "\n".join(error.messages))
         else:

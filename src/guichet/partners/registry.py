@@ -12,8 +12,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core.logging import get_logger
+from guichet.loader import FileRejected, read_header
 from guichet.partners import keys
-from guichet.partners.errors import PartnerExists, PartnerNotFound, PartnerUnauthorized
+from guichet.partners.errors import (
+    FileRefused,
+    PartnerExists,
+    PartnerNotFound,
+    PartnerUnauthorized,
+)
+from guichet.partners.intake import Depositor
 from guichet.partners.models import Account, Partner
 
 log = get_logger(__name__)
@@ -121,3 +128,39 @@ async def own_account_id(session: AsyncSession, partner: Partner) -> int:
     )
     assert account_id is not None, "every partner has its own account (created with it)"
     return account_id
+
+
+def credentials(document: Any) -> tuple[str, str] | None:
+    """The header's (`inigPtynm`, `apiKey`), when both are non-empty strings."""
+    if type(document) is not dict:
+        return None
+    partner_id, api_key = document.get("inigPtynm"), document.get("apiKey")
+    if type(partner_id) is str and type(api_key) is str and partner_id and api_key:
+        return partner_id, api_key
+    return None
+
+
+async def authenticate_file(session: AsyncSession, document: Any) -> Partner:
+    """The partner named and keyed by a file's header. A header too broken to name anyone is
+    a 400 KO (its own validation error), a wrong partner or key a 401 (see `errors`)."""
+    found = credentials(document)
+    if found is None:
+        try:
+            read_header(document)
+        except FileRejected as rejected:
+            raise FileRefused(rejected) from None
+        raise PartnerUnauthorized()  # unreachable with the current header rules
+    return await authenticate(session, *found)
+
+
+def check_file_key(partner: Partner, document: Any) -> Partner:
+    """`partner` if the file's header carries its key (the drop zone knows the partner from the
+    bucket; the key in the file must still be its own); `PartnerUnauthorized` otherwise."""
+    found = credentials(document)
+    if found is None or found[0] != partner.partner_id:
+        raise PartnerUnauthorized()
+    return check_key(partner, found[1])
+
+
+async def depositor(session: AsyncSession, partner: Partner) -> Depositor:
+    return Depositor(partner, await own_account_id(session, partner))

@@ -7,6 +7,7 @@ contract's: 200 report, 400 KO (413 for an oversize body), 401 KO for bad creden
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,8 +18,9 @@ from guichet.core.db import Session
 from guichet.core.errors import route_class
 from guichet.core.storage import Blobs
 from guichet.loader import FileTooLarge
-from guichet.partners import service
+from guichet.partners import intake, registry
 from guichet.partners.errors import LOADER_FORMAT, FileRefused
+from guichet.partners.models import Channel
 
 router = APIRouter(route_class=route_class(LOADER_FORMAT), tags=["loaders"])
 
@@ -90,5 +92,11 @@ async def post_loader(request: Request, session: Session, store: Blobs) -> JSONR
     succeeds or fails on its own."""
     settings: Settings = request.app.state.settings
     body = await read_body(request, settings.loaders.max_body_bytes)
-    reply = await service.receive(session, store, settings.loaders, body)
-    return JSONResponse(reply.body, status_code=reply.status_code)
+    received_at = intake.utcnow()
+    document = await intake.parse(body, max_bytes=settings.loaders.max_body_bytes)
+    partner = await registry.authenticate_file(session, document)
+    delivery = intake.Delivery(body, document, Channel.REST, received_at, uuid.uuid4())
+    depositor = await registry.depositor(session, partner)
+    outcome = await intake.intake(intake.Recorder(session, store), delivery, depositor)
+    status = outcome.rejection.http_status if outcome.rejection is not None else 200
+    return JSONResponse(outcome.report, status_code=status)

@@ -5,9 +5,9 @@ backends      SeaweedFS (identities `Write:<bucket>`) and AWS (IAM PutObject-onl
 provisioning  provision / rotate / revoke a partner's key; ledger reads
 ledger        idempotent inserts keyed by (bucket, key, etag); recovery queries
 events        SeaweedFS metadata-log and SQS listeners (the fast path)
-processing    one object: S3 checks, then the REST channel's own validation and integration
+processing    one object: the S3 channel's checks, then `partners.intake` (as REST does)
 report_mail   the result e-mail (status, French summary, JSON report attached)
-tasks         jobs: drain a bucket, e-mail, archive, periodic sweep; intake of new objects
+tasks         jobs: drain a bucket, e-mail, archive, periodic sweep; new objects recorded
 batch         one batch of a drain: lock, download, process (a savepoint per file), record
 delivery      the result e-mail (once) and the archive copies
 dataplane     per-object S3 calls through obstore (boto3 for keys it cannot name)

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guichet.core import storage
 from guichet.core.config import Settings
 from guichet.core.logging import get_logger
+from guichet.partners import intake
 from guichet.partners import registry as loader_partners
-from guichet.partners import service as loader_service
 from guichet.partners.dropzone import backends, processing
 from guichet.partners.dropzone.models import DropzoneObject, ObjectStatus, dropzone_object_table
 from guichet.partners.models import Partner
@@ -58,9 +58,7 @@ async def process(session: AsyncSession, ids: list[int], settings: Settings) -> 
     if not rows:
         return batch
     partner = await _partner(session, rows[0].partner_id)
-    context = processing.PartnerContext(
-        partner, await loader_partners.own_account_id(session, partner)
-    )
+    context = await loader_partners.depositor(session, partner)
     run_ids = {obj.id: uuid.uuid4() for obj in rows}
     prefetched = _prefetch(rows, settings)
     try:
@@ -91,7 +89,7 @@ class Result:
 
     object_id: int
     status: ObjectStatus
-    outcome: processing.Outcome | None = None
+    outcome: processing.Processed | None = None
 
     def params(self) -> dict[str, Any]:
         outcome = self.outcome
@@ -181,14 +179,14 @@ async def _downloaded(
 async def _all_at_once(
     session: AsyncSession,
     rows: Sequence[DropzoneObject],
-    context: processing.PartnerContext,
+    context: intake.Depositor,
     prefetched: Prefetch,
     settings: Settings,
     run_ids: dict[int, uuid.UUID],
 ) -> list[Result | None]:
     """Every row under one savepoint, runs and small sources written together; raises (rolled
     back) if any file's processing does."""
-    writes = loader_service.BatchWrites()
+    recorder = intake.Recorder(session, storage.current(), batched=True)
     results: list[Result | None] = []
     async with session.begin_nested():
         for obj in rows:
@@ -196,19 +194,18 @@ async def _all_at_once(
             if not isinstance(download, processing.Download):
                 results.append(download)
                 continue
-            in_batch = processing.InBatch(run_ids[obj.id], writes, entry_savepoints=False)
             outcome = await processing.process(
-                session, storage.current(), settings.dropzone, obj, context, download, in_batch
+                recorder, settings.dropzone, obj, context, download, run_ids[obj.id]
             )
             results.append(Result(obj.id, ObjectStatus.DONE, outcome))
-        await writes.flush(session, storage.current())
+        await recorder.flush()
     return results
 
 
 async def _one_by_one(
     session: AsyncSession,
     obj: DropzoneObject,
-    context: processing.PartnerContext,
+    context: intake.Depositor,
     prefetched: Prefetch,
     settings: Settings,
     run_id: uuid.UUID,
@@ -220,10 +217,10 @@ async def _one_by_one(
         return download
     try:
         async with session.begin_nested():
+            recorder = intake.Recorder(session, storage.current())
             outcome = await processing.process(
-                session, storage.current(), settings.dropzone, obj, context, download,
-                processing.InBatch(run_id),
-            )  # fmt: skip
+                recorder, settings.dropzone, obj, context, download, run_id
+            )
     except Exception:
         log.exception("dropzone.object_failed", object_id=obj.id, attempts=obj.attempts)
         return None

@@ -173,7 +173,7 @@ class SeaweedListener:
         last = max(int(event.get("tsNs", 0)) for event in events)
         async with services.transaction() as session:
             if found:
-                await tasks.intake(session, found, Source.EVENT)
+                await tasks.record_sightings(session, found, Source.EVENT)
             await session.execute(
                 insert(DropzoneCheckpoint)
                 .values(source=self.source, position=last)
@@ -221,7 +221,7 @@ class SqsListener:
                 log.warning("dropzone.sqs_message_unreadable", message_id=message.get("MessageId"))
                 continue  # left in the queue: its redrive policy sends it to a dead-letter queue
             async with services.transaction() as session:
-                await tasks.intake(session, found, Source.EVENT)
+                await tasks.record_sightings(session, found, Source.EVENT)
             done.append(message)
         for message in done:  # after the commit: a crash before this only redelivers
             await asyncio.to_thread(

@@ -2,7 +2,7 @@
 
 Every detection path (SQS, SeaweedFS metadata log, sweep, admin rescan) ends in `insert`, an
 INSERT … ON CONFLICT (bucket, key, etag) DO NOTHING: only the first sighting of an object version
-creates a row (and, in `tasks.intake`, wakes the job that drains its bucket, in the same
+creates a row (and, in `tasks.record_sightings`, wakes the job that drains its bucket, in the same
 transaction). The pending rows are the work queue: `claim` takes a batch of them.
 """
 

@@ -1,7 +1,7 @@
 """Processing one object of a partner bucket: `download` it (outside any transaction, so that a
-batch's downloads overlap), then `process` it: the S3 channel's own checks, then exactly the
-REST endpoint's code (`guichet.partners.service.receive`: authenticate, store, validate,
-integrate, record the run).
+batch's downloads overlap), then `process` it: the S3 channel's own checks (its header rules,
+the key of the bucket's partner), then the channel-neutral `guichet.partners.intake` (store,
+validate, integrate, record the run), as the REST endpoint does.
 
 S3-only checks, before anything is integrated (each failure is a REJECTED run whose report is
 the contract's KO body): size cap (from the GET's headers: a larger body is left unread), a
@@ -22,11 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from guichet.core.config import DropzoneSettings, LoadersSettings
+from guichet.core.config import DropzoneSettings
 from guichet.core.logging import get_logger
-from guichet.core.storage import BlobStore
 from guichet.loader import (
     FileRejected,
     FileTooLarge,
@@ -35,21 +32,13 @@ from guichet.loader import (
     load_json,
     read_header,
 )
-from guichet.partners import service as loader_service
+from guichet.partners import intake, registry
 from guichet.partners.dropzone.backends import Backend
 from guichet.partners.dropzone.models import DropzoneObject
-from guichet.partners.errors import AUTH_DETAIL, AUTH_MESSAGE, FileRefused, PartnerUnauthorized
-from guichet.partners.models import Channel, Partner, Run, RunStatus
+from guichet.partners.errors import PartnerUnauthorized
+from guichet.partners.models import Channel, Partner, RunStatus
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: RunStatus
-    report: dict[str, Any]
-    run_id: uuid.UUID
-    archive_key: str
 
 
 class ObjectGone(Exception):
@@ -99,24 +88,6 @@ def archive_key(key: str, status: RunStatus, processed_at: dt.datetime) -> str:
     return f"{folder}/{prefix}{stamp}_{name}"
 
 
-async def _reject(
-    session: AsyncSession,
-    store: BlobStore,
-    partner: Partner,
-    body: bytes,
-    report: dict[str, Any],
-    received_at: dt.datetime,
-    batch: InBatch,
-) -> uuid.UUID:
-    """Record a REJECTED run with the REST channel's own functions (source kept, as for REST)."""
-    run = Run(id=batch.run_id, partner_id=partner.id, channel=Channel.S3, received_at=received_at)
-    source = await loader_service.store_source(store, partner, run, body, batch.writes)
-    await loader_service.record_run(
-        session, run, source, RunStatus.REJECTED, report, {}, writes=batch.writes
-    )
-    return run.id
-
-
 @dataclass(frozen=True, slots=True)
 class Download:
     """What the bucket gave for one object version: its body, or the reason it is rejected
@@ -156,83 +127,57 @@ def _too_large(size: int, max_bytes: int) -> FileTooLarge:
 
 async def _checked(
     download: Download, partner: Partner, obj: DropzoneObject, max_bytes: int
-) -> FileRejected | loader_service.Parsed:
+) -> FileRejected | Any:
     """The S3 channel's header rules on a downloaded body (in a thread when it is large): its
     JSON value, or why it is rejected."""
     if download.rejection is not None:
         return download.rejection
-    body, now = download.body, loader_service.utcnow()
+    body, now = download.body, intake.utcnow()
     try:
-        document = await loader_service.run_cpu(
+        return await intake.run_cpu(
             len(body), check_header, body, partner, obj.bucket, max_bytes=max_bytes, now=now
         )
     except FileRejected as rejected:
         return rejected
-    return loader_service.Parsed(document)
-
-
-PartnerContext = loader_service.KnownPartner
-
-
-@dataclass(frozen=True, slots=True)
-class InBatch:
-    """How a batch processes this file: its run id (the same if the file is redone), where
-    its run and source go (`None`: written at once) and whether each client entry gets a
-    savepoint."""
-
-    run_id: uuid.UUID
-    writes: loader_service.BatchWrites | None = None
-    entry_savepoints: bool = True
 
 
 async def process(
-    session: AsyncSession,
-    store: BlobStore,
+    recorder: intake.Recorder,
     settings: DropzoneSettings,
     obj: DropzoneObject,
-    context: PartnerContext,
+    depositor: intake.Depositor,
     download: Download,
-    batch: InBatch | None = None,
-) -> Outcome:
-    """Check, integrate and record one downloaded object version (of `context.partner`'s
-    bucket)."""
-    batch = batch or InBatch(uuid.uuid4())
-    partner = context.partner
-    max_bytes = settings.max_file_bytes
-    body = download.body
+    run_id: uuid.UUID,
+) -> Processed:
+    """Check, integrate and record one downloaded object version of `depositor`'s bucket, as
+    the run `run_id`."""
     received_at = download.received_at or obj.seen_at
-    checked = await _checked(download, partner, obj, max_bytes)
+    checked = await _checked(download, depositor.partner, obj, settings.max_file_bytes)
+    document = None if isinstance(checked, FileRejected) else checked
+    delivery = intake.Delivery(download.body, document, Channel.S3, received_at, run_id)
     if isinstance(checked, FileRejected):
-        report = checked.to_json()
-        run_id = await _reject(session, store, partner, body, report, received_at, batch)
-        return _outcome(obj, RunStatus.REJECTED, report, run_id)
-    limits = LoadersSettings(max_body_bytes=max_bytes)
+        outcome = await intake.reject(recorder, delivery, depositor, checked.to_json())
+        return _processed(obj, outcome)
     try:
-        reply = await loader_service.receive(
-            session, store, limits, body, channel=Channel.S3, received_at=received_at,
-            known=context, parsed=checked, run_id=batch.run_id, writes=batch.writes,
-            entry_savepoints=batch.entry_savepoints,
-        )  # fmt: skip
-    except FileRefused as refused:
-        run_id = await _reject(session, store, partner, body, refused.body, received_at, batch)
-        return _outcome(obj, RunStatus.REJECTED, refused.body, run_id)
-    except PartnerUnauthorized:
-        report = {
-            "status": "KO",
-            "type": "ValueError",
-            "message": AUTH_MESSAGE,
-            "errors": AUTH_DETAIL,
-        }
-        run_id = await _reject(session, store, partner, body, report, received_at, batch)
-        return _outcome(obj, RunStatus.REJECTED, report, run_id)
-    assert reply.run_id is not None
-    status = RunStatus(reply.body["status"]) if reply.status_code == 200 else RunStatus.REJECTED
-    return _outcome(obj, status, reply.body, reply.run_id)
+        registry.check_file_key(depositor.partner, document)
+    except PartnerUnauthorized as unauthorized:
+        outcome = await intake.reject(recorder, delivery, depositor, unauthorized.to_json())
+        return _processed(obj, outcome)
+    return _processed(obj, await intake.intake(recorder, delivery, depositor))
 
 
-def _outcome(
-    obj: DropzoneObject, status: RunStatus, report: dict[str, Any], run_id: uuid.UUID
-) -> Outcome:
-    key = archive_key(obj.key, status, loader_service.utcnow())
-    log.info("dropzone.object_processed", object_id=obj.id, key=obj.key, status=str(status))
-    return Outcome(status, report, run_id, key)
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """How a dropped file ended: its run (status, report) and where its archive copy goes."""
+
+    status: RunStatus
+    report: dict[str, Any]
+    run_id: uuid.UUID
+    archive_key: str
+
+
+def _processed(obj: DropzoneObject, outcome: intake.Outcome) -> Processed:
+    key = archive_key(obj.key, outcome.status, intake.utcnow())
+    status = str(outcome.status)
+    log.info("dropzone.object_processed", object_id=obj.id, key=obj.key, status=status)
+    return Processed(outcome.status, outcome.report, outcome.run_id, key)

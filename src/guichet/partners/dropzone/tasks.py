@@ -102,7 +102,9 @@ async def wake(session: AsyncSession, buckets: Sequence[str]) -> int:
     return woken
 
 
-async def intake(session: AsyncSession, sightings: Sequence[Sighting], source: Source) -> list[int]:
+async def record_sightings(
+    session: AsyncSession, sightings: Sequence[Sighting], source: Source
+) -> list[int]:
     """Record sightings in the ledger; wake the drain of each bucket with new rows (same
     transaction). Returns the ids of the rows created."""
     created = await ledger.insert(session, sightings, source)
@@ -266,33 +268,6 @@ async def _postpone_archive(object_ids: list[int], postponed: int) -> bool:
     return True
 
 
-# Jobs of earlier layouts, possibly still queued after an upgrade: the same work.
-@blueprint.task(name="process_object", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
-async def process_object(object_id: int) -> None:
-    async with services.transaction() as session:
-        bucket = await session.scalar(
-            select(DropzoneObject.bucket).where(DropzoneObject.id == object_id)
-        )
-    if bucket is not None:
-        await drain_bucket(bucket)
-
-
-@blueprint.task(name="finish_object", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
-async def finish_object(object_id: int) -> None:
-    await delivery.send_reports([object_id], current_settings())
-    await archive_objects([object_id])
-
-
-@blueprint.task(name="archive_object", retry=RetryStrategy(max_attempts=10, exponential_wait=2))
-async def archive_object(object_id: int) -> None:
-    await finish_object(object_id)
-
-
-@blueprint.task(name="send_report", retry=RetryStrategy(max_attempts=12, exponential_wait=3))
-async def send_report(object_id: int) -> None:
-    await finish_object(object_id)
-
-
 # --- sweep ----------------------------------------------------------------------------------------
 
 RECOVERY_AGE = dt.timedelta(seconds=30)
@@ -317,7 +292,7 @@ async def sweep(*, recovery_age: dt.timedelta = RECOVERY_AGE) -> dict[str, int]:
         sightings = [Sighting(bucket, o.key, o.etag, o.size, o.last_modified) for o in objects]
         for start in range(0, len(sightings), 500):
             async with services.transaction() as session:
-                new = await intake(session, sightings[start : start + 500], Source.SWEEP)
+                new = await record_sightings(session, sightings[start : start + 500], Source.SWEEP)
                 counts["registered"] += len(new)
     async with services.transaction() as session:
         counts["requeued"] += await _requeue(session, recovery_age)
