@@ -10,13 +10,25 @@ Pure package: it imports nothing from the server and reads no settings.
 from typing import TYPE_CHECKING, Any
 
 from guichet.bal._crossrows import BanLookup
-from guichet.bal._diff import BalDiff, DiffPage, DiffSummary, Modification, UnreadableBalError, diff
 from guichet.bal._report import FileError, Problem, Report
 from guichet.bal._schema import PROFILES, UnknownProfileError, label_of, level_of
 from guichet.bal._validate import detect_profile, validate
 
 if TYPE_CHECKING:
     from guichet.bal._ban import HttpBanLookup
+    from guichet.bal._diff import (
+        BalDiff,
+        DiffPage,
+        DiffSummary,
+        Modification,
+        UnreadableBalError,
+        diff,
+    )
+
+# The diff's modules, imported on first use (`guichet bal validate` does not pay for them).
+_DIFF_NAMES = frozenset(
+    {"BalDiff", "DiffPage", "DiffSummary", "Modification", "UnreadableBalError", "diff"}
+)
 
 __all__ = [
     "PROFILES",
@@ -46,4 +58,8 @@ def __getattr__(name: str) -> Any:
         from guichet.bal._ban import HttpBanLookup
 
         return HttpBanLookup
+    if name in _DIFF_NAMES:
+        from guichet.bal import _diff
+
+        return getattr(_diff, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

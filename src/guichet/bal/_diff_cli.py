@@ -13,14 +13,14 @@ import sys
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
 
-from guichet.bal._diff import diff
-from guichet.bal._diff_open import UnreadableBalError
-from guichet.bal._diff_result import BalDiff
 from guichet.bal._validate import gc_paused
+
+if TYPE_CHECKING:  # imported when a diff runs: `guichet bal validate` does not pay for them
+    from guichet.bal._diff_result import BalDiff
 
 EXIT_OK, EXIT_UNREADABLE = 0, 2
 _SHOWN = 5
@@ -36,6 +36,9 @@ def diff_command(
     """Compare deux versions d’une BAL : adresses ajoutées, supprimées, modifiées ; voies."""
     # the collector stays off until the process exits (inside the block): turning it back on
     # after the diff would scan its million objects once, for nothing (~0.1 s)
+    from guichet.bal._diff import diff
+    from guichet.bal._diff_open import UnreadableBalError
+
     with gc_paused():
         try:
             result = diff(old, new)
