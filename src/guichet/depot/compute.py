@@ -143,30 +143,51 @@ class ComputeFailed(Exception):
 class ComputePool:
     """A lazily started pool of `spawn`ed processes (forking a threaded server is unsafe)."""
 
-    def __init__(self, workers: int | None = None, *, timeout: float = 600.0) -> None:
+    def __init__(
+        self, workers: int | None = None, *, timeout: float = 600.0, renew_after: int = 20
+    ) -> None:
         self.workers = workers or max(1, min(4, (os.cpu_count() or 2) // 2))
         self.timeout = timeout
+        self.renew_after = renew_after
+        self.renewals = 0  # executors replaced so far (read by tests and logs)
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._submitted = 0
         self._lock = threading.Lock()
         self._atexit = False
 
     def _get(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The executor for one more task. After `renew_after` tasks, the next one gets a new
+        executor and the old one is shut down without waiting: its processes finish what they
+        have and exit, giving back the memory a huge file made them keep. (Not the executor's
+        own `max_tasks_per_child`: on Python 3.11 an executor deadlocks when a process reaches
+        that limit while tasks are queued, CPython gh-115634, and every compute hangs.)"""
+        retired = None
         with self._lock:
+            if self._executor is not None and self._submitted >= self.renew_after:
+                retired, self._executor = self._executor, None
+                self.renewals += 1
             if self._executor is None:
-                self._executor = concurrent.futures.ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    # a recycled process gives back the memory a huge file made it keep
-                    max_tasks_per_child=20,
-                    # a SIGKILL of the server must not leave its pool running forever
-                    initializer=lifetime.die_with_parent,
-                    initargs=(os.getpid(),),
-                )
-                if not self._atexit:
-                    # before the interpreter tears modules down (else a noisy traceback)
-                    atexit.register(self.shutdown)
-                    self._atexit = True
-            return self._executor
+                self._executor = self._new_executor()
+                self._submitted = 0
+            self._submitted += 1
+            executor = self._executor
+        if retired is not None:
+            retired.shutdown(wait=False)  # queued and running tasks still complete
+        return executor
+
+    def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        executor = concurrent.futures.ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            # a SIGKILL of the server must not leave its pool running forever
+            initializer=lifetime.die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        if not self._atexit:
+            # before the interpreter tears modules down (else a noisy traceback)
+            atexit.register(self.shutdown)
+            self._atexit = True
+        return executor
 
     def _reset(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
         with self._lock:
@@ -179,7 +200,10 @@ class ComputePool:
     def warm(self) -> None:
         """Start the processes now, in the background: the first compute then pays neither the
         spawn nor the validator's imports (about a second on these machines)."""
-        executor = self._get()
+        with self._lock:
+            if self._executor is None:
+                self._executor = self._new_executor()
+            executor = self._executor
         for _ in range(self.workers):
             executor.submit(_ready)
 
