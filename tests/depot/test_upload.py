@@ -169,6 +169,9 @@ class TestBadInput:
             "/communes/x/revisions",
             "/current-revisions?publishedSince=2024-13-45",
             "/current-revisions?limit=abc",
+            "/current-revisions?offset=99999999999999999999",
+            "/communes/31591/revisions?offset=99999999999999999999",
+            "/last-revisions?offset=99999999999999999999",
         ],
     )
     async def test_malformed_parameters_never_500(

@@ -382,6 +382,13 @@ class TestApi:
             f"/api/third_party/dropzone/objects/{item['id']}", headers=theirs
         )
         assert response.status_code == 404
+        for too_big in ("99999999999999999999", "9223372036854775808"):
+            response = await client.get(
+                f"/api/third_party/dropzone/objects/{too_big}", headers=mine
+            )
+            assert 400 <= response.status_code < 500, response.text
+            path = f"/admin/dropzone/partners/reader/objects/{too_big}"
+            assert 400 <= (await client.get(path, headers=admin)).status_code < 500
         wrong = {"X-Partner-Id": "reader", "X-API-Key": "nope"}
         response = await client.get("/api/third_party/dropzone/objects", headers=wrong)
         assert response.status_code == 401

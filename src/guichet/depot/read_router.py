@@ -25,7 +25,8 @@ from guichet.depot.models import File, Revision
 router = APIRouter(route_class=route_class(errors.NEST_FORMAT), tags=["revisions"])
 
 Limit = Annotated[int | None, Query(ge=1, le=100_000, description="Page size (default: all)")]
-Offset = Annotated[int, Query(ge=0, description="Items skipped")]
+# Bounded by PostgreSQL's bigint: a larger offset is a 400, not a database error (500).
+Offset = Annotated[int, Query(ge=0, le=2**63 - 1, description="Items skipped")]
 
 
 def parse_js_date(value: str) -> dt.datetime:

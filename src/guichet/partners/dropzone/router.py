@@ -157,8 +157,14 @@ async def list_objects(
     return await _page(session, partner, page, per_page)
 
 
+# A row id: bounded by PostgreSQL's bigint, so a larger one is a 4xx, not a database error.
+ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 @admin_router.get("/partners/{partner_id}/objects/{object_id}", response_model=ObjectRead)
-async def get_object(partner: ExistingPartner, object_id: int, session: Session) -> DropzoneObject:
+async def get_object(
+    partner: ExistingPartner, object_id: ObjectId, session: Session
+) -> DropzoneObject:
     return await provisioning.get_object(session, partner, object_id)
 
 
@@ -177,7 +183,9 @@ async def my_objects(
 
 
 @partner_router.get("/objects/{object_id}", response_model=ObjectRead)
-async def my_object(partner: CurrentPartner, object_id: int, session: Session) -> DropzoneObject:
+async def my_object(
+    partner: CurrentPartner, object_id: ObjectId, session: Session
+) -> DropzoneObject:
     return await provisioning.get_object(session, partner, object_id)
 
 
