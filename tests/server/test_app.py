@@ -97,6 +97,17 @@ class TestSystemRoutes:
         assert "guichet_http_request_duration_seconds_bucket" in text
 
 
+class TestSecurityHeaders:
+    @pytest.mark.parametrize(
+        "path", ["/health", "/no-such-route", "/communes/31591/current-revision"]
+    )
+    async def test_every_answer_carries_them(self, client: httpx.AsyncClient, path: str) -> None:
+        response = await client.get(path)
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
 class TestRequestId:
     async def test_generated_when_absent(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/health")

@@ -36,6 +36,12 @@ log = get_logger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client-supplied id is kept only if it is short and plain (it ends up in every log line).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Fitting an API (and the pages it serves): no MIME sniffing, never framed, no referrer.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
 # Successful reads are logged at DEBUG unless GUICHET_LOG__READS=true (the BAN polls them).
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -163,7 +169,8 @@ def _log_worker_exit(task: asyncio.Task[None]) -> None:
 
 
 class RequestMiddleware:
-    """Request id, one access-log event, Prometheus metrics, and the 500 for unexpected errors.
+    """Request id, security headers, one access-log event, Prometheus metrics, and the 500 for
+    unexpected errors.
 
     A pure ASGI middleware (no BaseHTTPMiddleware): it does not buffer streamed bodies and
     keeps the request's contextvars (the bound request id) visible to the endpoint.
@@ -185,6 +192,8 @@ class RequestMiddleware:
                 state["status"], state["started"] = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                present = {name.lower() for name, _ in headers}
+                headers += [item for item in SECURITY_HEADERS if item[0] not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
