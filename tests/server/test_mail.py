@@ -91,7 +91,43 @@ class TestRendering:
             mail_headers.structured_header("From", "x" * 1000 + "@example.fr")
 
 
+class _Authenticator:
+    """Accepts any login and records what it was sent."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        self.seen.append(data)
+        return AuthResult(success=True)
+
+
 class TestSmtpMailer:
+    async def test_credentials_never_go_in_clear_with_auto_security(self) -> None:
+        """A server that offers AUTH but not STARTTLS: `auto` with credentials refuses to log in
+        (the password would cross in clear); `none` is the explicit opt-out."""
+        authenticator = _Authenticator()
+        controller = Controller(
+            Inbox(), hostname="127.0.0.1", port=free_port(),
+            authenticator=authenticator, auth_require_tls=False,
+        )  # fmt: skip
+        controller.start()
+        try:
+            secured = SmtpSettings(
+                host="127.0.0.1", port=controller.port, security="auto",
+                username="guichet", password="s3cret-password",
+            )  # fmt: skip
+            with pytest.raises(Exception, match=r"(?i)starttls|tls"):
+                await mail.SmtpMailer(secured).send(message())
+            assert authenticator.seen == []
+            explicit = secured.model_copy(update={"security": "none"})
+            await mail.SmtpMailer(explicit).send(message())
+            assert len(authenticator.seen) == 1
+        finally:
+            controller.stop()
+
     async def test_sends_to_recipients_and_bcc(self, smtp_server: tuple[Inbox, int]) -> None:
         inbox, port = smtp_server
         mailer = mail.SmtpMailer(

@@ -67,7 +67,8 @@ class StorageSettings(BaseModel):
 class SmtpSettings(BaseModel):
     host: str | None = None  # None = write mails to the Maildir outbox instead
     port: int = 587
-    # auto = STARTTLS when the server offers it; tls = implicit TLS (port 465); none = plain.
+    # auto = STARTTLS when the server offers it, required when credentials are set; tls =
+    # implicit TLS (port 465); starttls = always STARTTLS; none = plain (explicit opt-out).
     security: Literal["auto", "starttls", "tls", "none"] = "auto"
     username: str | None = None
     password: SecretStr | None = None

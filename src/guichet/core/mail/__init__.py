@@ -153,8 +153,7 @@ class SmtpMailer:
             username=settings.username,
             password=password,
             use_tls=settings.security == "tls",
-            # None lets aiosmtplib use STARTTLS when the server offers it.
-            start_tls={"auto": None, "starttls": True}.get(settings.security, False),
+            start_tls=_start_tls(settings),
             timeout=settings.timeout,
         )
 
@@ -245,3 +244,14 @@ def get_mailer(request: Request) -> Mailer:
 
 
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
+
+
+def _start_tls(settings: SmtpSettings) -> bool | None:
+    """STARTTLS: required with `starttls`, and with `auto` whenever credentials are set (a
+    server that does not offer it must not get the password in clear); with `auto` and no
+    credentials, used when offered (None); never with `none` (explicitly disabled) or `tls`."""
+    if settings.security == "starttls":
+        return True
+    if settings.security == "auto":
+        return True if settings.username else None
+    return False
