@@ -21,6 +21,7 @@ from guichet.core.config import Settings
 if TYPE_CHECKING:
     import typer
     from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from guichet.core.services import Services
 
@@ -30,9 +31,12 @@ T = TypeVar("T")
 class CommandRunner(Protocol):
     """Runs a front's CLI command against this installation's services (the runtime's)."""
 
-    def __call__(self, work: Callable[[Services], Awaitable[T]], *, drop_zone: bool = False) -> T:
+    def __call__(
+        self, work: Callable[[AsyncSession, Settings], Awaitable[T]], *, drop_zone: bool = False
+    ) -> T:
         """Read the settings, reach the database (and with `drop_zone`, the S3 server), build
-        and install the services, run `work` in an event loop, tear everything down."""
+        and install the services, run `work` in one committed transaction, tear everything
+        down."""
         ...
 
 

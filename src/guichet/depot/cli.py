@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core.errors import GuichetError
 from guichet.core.fronts import CommandRunner
-from guichet.core.services import Services
 from guichet.depot import parties, views
 from guichet.depot.deps import load
 from guichet.depot.models import Client
@@ -35,13 +34,8 @@ _runner: CommandRunner | None = None
 
 def _run(work: Work[T]) -> T:
     assert _runner is not None, "register() was not called"
-
-    async def in_transaction(services: Services) -> T:
-        async with services.transaction() as session:
-            return await work(session)
-
     try:
-        return _runner(in_transaction)
+        return _runner(lambda session, _: work(session))
     except GuichetError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None

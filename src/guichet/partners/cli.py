@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core.errors import GuichetError
 from guichet.core.fronts import CommandRunner
-from guichet.core.services import Services
 from guichet.partners import registry as partners
 from guichet.partners.schemas import PartnerCreate, PartnerRead, PartnerUpdate
 
@@ -45,13 +44,8 @@ _runner: CommandRunner | None = None
 def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction; domain errors become a message and exit 1."""
     assert _runner is not None, "register() was not called"
-
-    async def in_transaction(services: Services) -> T:
-        async with services.transaction() as session:
-            return await work(session)
-
     try:
-        return _runner(in_transaction)
+        return _runner(lambda session, _: work(session))
     except GuichetError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None

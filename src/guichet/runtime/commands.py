@@ -26,12 +26,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet import cog
 from guichet.core import auth, db, queue
 from guichet.core.config import Settings
 from guichet.core.logging import configure_logging, get_logger
-from guichet.core.services import Services
 from guichet.runtime import worker_processes
 from guichet.runtime.app import build_services, create_app
 from guichet.runtime.fronts import FRONTS
@@ -267,10 +267,13 @@ async def _run_worker(settings: Settings, *, signal_handlers: bool = True) -> No
     log.info("worker.stopped", name=name)
 
 
-def run_command(work: Callable[[Services], Awaitable[T]], *, drop_zone: bool = False) -> T:
+def run_command(
+    work: Callable[[AsyncSession, Settings], Awaitable[T]], *, drop_zone: bool = False
+) -> T:
     """A front's command (`guichet.core.fronts.CommandRunner`): the settings from the
     environment, the embedded PostgreSQL (and SeaweedFS, with `drop_zone`) attached or started,
-    the services built and installed, `work` run, everything torn down."""
+    the services built and installed, `work` run in one committed transaction, everything torn
+    down."""
     settings = _settings()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_exit_on_sigterm())
@@ -281,7 +284,8 @@ def run_command(work: Callable[[Services], Awaitable[T]], *, drop_zone: bool = F
         async def main() -> T:
             built = build_services(settings)
             try:
-                return await work(built)
+                async with built.transaction() as session:
+                    return await work(session, built.settings)
             finally:
                 await built.aclose()
 

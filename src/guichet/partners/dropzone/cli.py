@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guichet.core.config import Settings
 from guichet.core.errors import GuichetError
 from guichet.core.fronts import CommandRunner
-from guichet.core.services import Services
 from guichet.partners import registry as partners
 from guichet.partners.dropzone import backends, provisioning, tasks
 from guichet.partners.dropzone.router import BucketRead, ObjectRead
@@ -43,13 +42,8 @@ _runner: CommandRunner | None = None
 
 def _run(action: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
     assert _runner is not None, "register() was not called"
-
-    async def in_transaction(services: Services) -> T:
-        async with services.transaction() as session:
-            return await action(session, services.settings)
-
     try:
-        return _runner(in_transaction, drop_zone=True)
+        return _runner(action, drop_zone=True)
     except GuichetError as error:
         typer.echo(f"error: {error.message} {error.details or ''}", err=True)
         raise typer.Exit(1) from None
