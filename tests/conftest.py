@@ -23,6 +23,7 @@ instead of the embedded one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -91,23 +92,28 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def database_url(postgres_server: str) -> Iterator[str]:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"guichet_test_{worker}"
+@contextlib.contextmanager
+def migrated_database(postgres_server: str, name: str) -> Iterator[str]:
+    """A new database `name` on the server, migrated; dropped afterwards. Yields its URL."""
     admin = db.libpq_url(postgres_server)
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(drop)
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
     db.migrate(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(drop)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: str) -> Iterator[str]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with migrated_database(postgres_server, f"guichet_test_{worker}") as url:
+        yield url
 
 
 def make_settings(database_url: str, home: Path, **overrides: Any) -> Settings:

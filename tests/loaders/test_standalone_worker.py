@@ -15,13 +15,11 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from guichet.core import db, services
 from guichet.runtime.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_database
 from tests.loader import factories as f
 from tests.loaders.helpers import loader_file, new_partner, post
 from tests.loaders.test_tasks import PDF, http_server  # noqa: F401 (the fixture)
@@ -33,18 +31,8 @@ SMALL_LIMIT = len(PDF) - 1
 @pytest.fixture
 def committed_database(postgres_server: str) -> Iterator[str]:
     """A migrated database of its own: the worker process sees only what is committed."""
-    name = f"guichet_worker_{os.getpid()}"
-    admin = db.libpq_url(postgres_server)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
-    db.migrate(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with migrated_database(postgres_server, f"guichet_worker_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture
