@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -23,8 +23,6 @@ from guichet.core.config import Settings
 if TYPE_CHECKING:  # storage and mail import this module for their `current()` accessors
     from guichet.core.mail import Mailer
     from guichet.core.storage import BlobStore
-
-T = TypeVar("T")
 
 
 class NotInstalled(RuntimeError):
@@ -51,12 +49,6 @@ class Services:
     async def aclose(self) -> None:
         await self.engine.dispose()
 
-    def extra(self, name: str, kind: type[T]) -> T | None:
-        value = self.extras.get(name)
-        if value is not None and not isinstance(value, kind):
-            raise TypeError(f"services extra {name!r} is a {type(value).__name__}")
-        return value
-
     def evolve(self, **changes: Any) -> Services:
         """A copy with some parts replaced (tests swap a mailer or a sessionmaker)."""
         return replace(self, **changes)
@@ -74,10 +66,6 @@ def install(services: Services | None) -> None:
 def current() -> Services:
     if _installed is None:
         raise NotInstalled("no services installed in this process (guichet.runtime builds them)")
-    return _installed
-
-
-def installed() -> Services | None:
     return _installed
 
 
