@@ -113,6 +113,21 @@ class DepotCacheSettings(BaseModel):
     max_age: Annotated[float, Field(gt=0)] = 30.0  # seconds: a safety net only
 
 
+class HabilitationSettings(BaseModel):
+    """Habilitations of the publication API: who may publish for a commune (e-mail PIN sent to
+    a mairie address read from the Service-Public Annuaire)."""
+
+    # Service-Public "Annuaire de l'administration" (Opendatasoft explore API v2.1): the
+    # mairies' e-mail addresses and SIRETs.
+    annuaire_url: str = "https://api-lannuaire.service-public.fr/api/explore/v2.1"
+    annuaire_timeout: Annotated[float, Field(gt=0)] = 5.0  # seconds per call
+    # Demo instances only: the PIN 000000 validates any habilitation. Strictly a boolean
+    # (the reference enabled it for any non-empty string, "0" included).
+    demo_mode: bool = False
+    # Days an accepted habilitation stays usable; None = forever (the reference since 2025-09).
+    expiry_days: Annotated[int | None, Field(ge=1)] = None
+
+
 class LoadersSettings(BaseModel):
     """Partner loaders (`POST /api/third_party/loader`) and the document fetcher."""
 
@@ -191,6 +206,7 @@ class Settings(BaseSettings):
     dropzone: DropzoneSettings = DropzoneSettings()
     depot_cache: DepotCacheSettings = DepotCacheSettings()
     ban: BanSettings = BanSettings()
+    habilitations: HabilitationSettings = HabilitationSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
 
