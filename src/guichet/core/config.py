@@ -42,6 +42,12 @@ class WorkerSettings(BaseModel):
     concurrency: Annotated[int, Field(ge=1)] = 4
     queues: list[str] | None = None  # None = every queue
     shutdown_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # Each worker records a heartbeat this often; one silent for `stalled_timeout` is dead (a
+    # SIGKILL, a crashed machine) and its `doing` jobs are retried. Every worker looks for
+    # such jobs every `heartbeat_interval` seconds.
+    heartbeat_interval: Annotated[float, Field(gt=0)] = 10.0
+    stalled_timeout: Annotated[float, Field(gt=0)] = 30.0
+    restart_pause: Annotated[float, Field(gt=0)] = 1.0  # after the database was lost
 
 
 class S3Settings(BaseModel):
@@ -176,6 +182,14 @@ class DropzoneSettings(BaseModel):
     seaweedfs: SeaweedSettings = SeaweedSettings()
 
 
+class MetricsSettings(BaseModel):
+    """`/metrics` (Prometheus). Public by default; `enabled=false` removes it (404), a `token`
+    makes it answer only `Authorization: Bearer <token>` (Prometheus' `authorization`)."""
+
+    enabled: bool = True
+    token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GUICHET_",
@@ -206,6 +220,7 @@ class Settings(BaseSettings):
     dropzone: DropzoneSettings = DropzoneSettings()
     depot_cache: DepotCacheSettings = DepotCacheSettings()
     ban: BanSettings = BanSettings()
+    metrics: MetricsSettings = MetricsSettings()
     habilitations: HabilitationSettings = HabilitationSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
