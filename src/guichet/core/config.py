@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 
 # Secrets that must never reach production (the template's "changethis" guard).
 _PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", "admin", "token"})
@@ -29,6 +30,20 @@ class DatabaseSettings(BaseModel):
     max_overflow: Annotated[int, Field(ge=0)] = 5
     pool_timeout: Annotated[float, Field(gt=0)] = 30.0
     echo: bool = False
+
+
+class HttpSettings(BaseModel):
+    """Limits of the HTTP server of `guichet serve`, enforced below the app (so for every route,
+    before any route runs): one slow or oversized client must not hold the event loop or a
+    connection slot for long (see guichet.runtime.http_server)."""
+
+    # Request line and headers together; beyond: 431 and the connection is closed.
+    max_header_bytes: Annotated[int, Field(ge=1024, le=16 * MiB)] = 64 * KiB
+    max_headers: Annotated[int, Field(ge=8, le=10_000)] = 100  # beyond: 431, closed
+    # Seconds from a connection's opening (or a request's first byte) to its last header line.
+    header_timeout: Annotated[float, Field(gt=0)] = 10.0
+    # Seconds a request body may go without a byte while the route waits for it.
+    body_idle_timeout: Annotated[float, Field(gt=0)] = 30.0
 
 
 class WorkerSettings(BaseModel):
@@ -211,6 +226,7 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(ge=1)] = 1  # API processes of `guichet serve`
 
     db: DatabaseSettings = DatabaseSettings()
+    http: HttpSettings = HttpSettings()
     worker: WorkerSettings = WorkerSettings()
     storage: StorageSettings = StorageSettings()
     smtp: SmtpSettings = SmtpSettings()
