@@ -37,8 +37,37 @@ class FetchFailed(Exception):
     """A transient failure (network, timeout, 5xx): retry later."""
 
 
+# IPv6 ranges whose addresses carry an IPv4 address in their last 32 bits: NAT64's well-known
+# prefix (RFC 6052) and the deprecated IPv4-compatible addresses (`::a.b.c.d`). A connection to
+# `[64:ff9b::7f00:1]` reaches 127.0.0.1 through a NAT64 gateway; `ipaddress` calls it global.
+_LAST_32_BITS_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+# RFC 8215's local-use NAT64 prefix: where it embeds the IPv4 address is the operator's choice,
+# so none of it can be checked.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def is_public(address: IPAddress) -> bool:
-    return address.is_global and not address.is_multicast
+    """A global unicast address, and for IPv6 every IPv4 address it embeds is one too."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return False
+        return all(is_public(embedded) for embedded in embedded_ipv4(address))
+    return True
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped (`::ffff:a.b.c.d`), 6to4
+    (`2002:aabb:ccdd::`), Teredo (server and client), NAT64 and IPv4-compatible forms."""
+    found = [
+        embedded
+        for embedded in (address.ipv4_mapped, address.sixtofour, *(address.teredo or ()))
+        if embedded is not None
+    ]
+    if any(address in network for network in _LAST_32_BITS_IPV4):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
 
 
 def allow_all(address: IPAddress) -> bool:

@@ -143,6 +143,7 @@ async def stuck_archive(session: AsyncSession, *, older_than: dt.timedelta) -> l
         .where(
             DropzoneObject.status == ObjectStatus.DONE,
             DropzoneObject.archived_at.is_(None),
+            DropzoneObject.archive_key.is_not(None),  # None: a key never read, not archived
             DropzoneObject.processed_at <= text("now() - CAST(:age AS interval)"),
         )
         .order_by(DropzoneObject.id)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -80,7 +82,19 @@ def check_header(
     return document
 
 
-def archive_key(key: str, status: RunStatus, processed_at: dt.datetime) -> str:
+# ASCII control characters (CR, LF, TAB…): S3 accepts them in a key, but object_store cannot
+# name such a key and a copy or a report beside it would carry them into archive names.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def has_control_characters(key: str) -> bool:
+    return _CONTROL_CHARACTERS.search(key) is not None
+
+
+def archive_key(key: str, status: RunStatus, processed_at: dt.datetime) -> str | None:
+    """Where the archive copy goes; None for a key that is never read (control characters)."""
+    if has_control_characters(key):
+        return None
     folder = "success" if status is RunStatus.SUCCESS else "failure"
     stamp = processed_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     directory, _, name = key.rpartition("/")
@@ -101,6 +115,13 @@ class Download:
 async def download(backend: Backend, settings: DropzoneSettings, obj: DropzoneObject) -> Download:
     """Read one object version (HEAD only for a non-JSON key); raises `ObjectGone`."""
     max_bytes = settings.max_file_bytes
+    if has_control_characters(obj.key):
+        # Final, not retried: no S3 call can name it, and retrying will not change the key.
+        reason = (
+            f"{json.dumps(obj.key[-100:])} : le nom du fichier contient un caractère de contrôle"
+            " (retour à la ligne, tabulation…) ; renommer le fichier et le déposer à nouveau"
+        )
+        return Download(obj.uploaded_at, rejection=WrongFormat(reason))
     if not obj.key.lower().endswith(".json"):  # not downloaded: HEAD only
         info = await backend.head(obj.bucket, obj.key)
         if info is None or info.etag != obj.etag:
@@ -173,7 +194,7 @@ class Processed:
     status: RunStatus
     report: dict[str, Any]
     run_id: uuid.UUID
-    archive_key: str
+    archive_key: str | None
 
 
 def _processed(obj: DropzoneObject, outcome: intake.Outcome) -> Processed:

@@ -1,0 +1,63 @@
+"""Drop-zone hardening (issue #11): keys no S3 client can name are rejected once, by e-mail;
+stored sources never keep the partner's apiKey; provisioning cleans up after itself and answers
+409 on a colliding bucket name; partner keys cannot touch the service's own objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.partners.dropzone import tasks
+from tests.dropzone.conftest import PartnerFactory, loader_body
+from tests.loader import factories as f
+
+Runner = Callable[[], Awaitable[dict[str, int]]]
+
+
+def put(partner: dict[str, Any], key: str, body: bytes) -> str:
+    response = partner["client"].put_object(
+        Bucket=partner["bucket"], Key=key, Body=body, ContentType="application/json"
+    )
+    return str(response["ETag"]).strip('"')
+
+
+class TestUnreadableKeys:
+    @pytest.mark.parametrize(
+        ("name", "key"),
+        [("lf", "bad\nname.json"), ("cr", "bad\rname.json"), ("tab", "bad\tx.json")],
+    )
+    async def test_rejected_by_mail_once_and_never_retried(
+        self,
+        name: str,
+        key: str,
+        new_partner: PartnerFactory,
+        session: AsyncSession,
+        run_jobs: Runner,
+        outbox: Callable[[], list[EmailMessage]],
+    ) -> None:
+        p = await new_partner(f"ctl-{name}")  # SeaweedFS outlives a test: one bucket each
+        put(p, key, loader_body(p, properties=[f.property_("P1")]))
+        assert (await tasks.sweep())["registered"] == 1
+        await run_jobs()
+        row = (
+            await session.execute(
+                text("SELECT status, result, attempts, mail_status FROM dropzone_object")
+            )
+        ).one()
+        assert tuple(row) == ("done", "REJECTED", 1, "sent")
+        mails = outbox()
+        assert len(mails) == 1
+        assert str(mails[0]["Subject"]).endswith(" : REJECTED")
+        body = mails[0].get_body(("plain",))
+        assert body is not None
+        assert "caractère de contrôle" in body.get_content()
+        # Nothing left to retry, nothing sent twice.
+        assert (await tasks.sweep(recovery_age=dt.timedelta(0)))["requeued"] == 0
+        assert await run_jobs() == {}
+        assert len(outbox()) == 1
