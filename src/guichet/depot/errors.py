@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from guichet.core.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     GuichetError,
     NotFound,
@@ -141,6 +142,69 @@ class HabilitationRequired(BadRequest):
 class HabilitationInvalid(NotFound):
     def __init__(self, habilitation_id: str) -> None:
         super().__init__(f"L’habilitation {habilitation_id} n’est pas valide")
+
+
+class OutOfPerimeter(PreconditionFailed):
+    """Publish-time check (Guichet's): the chef de file's perimeter may have changed since
+    compute, and a chef-de-file client without a chef de file has no perimeter at all."""
+
+    def __init__(self, code_commune: str) -> None:
+        super().__init__(
+            f"La publication n’est pas possible : la commune {code_commune} n’est pas dans"
+            " le périmètre du chef de file du client"
+        )
+
+
+# --- habilitations --------------------------------------------------------------------------
+
+
+class CurrentCommuneUnknown(NotFound):
+    # `CommuneActuelleMiddleware` of the reference: a straight apostrophe, unlike CommuneUnknown.
+    default_message = "Le code commune n'existe pas"
+
+
+class NotHabilitationOwner(Forbidden):
+    default_message = "Vous n’êtes pas autorisé à accéder à cette habilitation"
+
+
+class HabilitationAlreadyAccepted(PreconditionFailed):
+    default_message = "Cette habilitation est déjà validée"
+
+
+class HabilitationRejected(PreconditionFailed):
+    default_message = "Cette habilitation est rejetée"
+
+
+class EmailNotOfCommune(PreconditionFailed):
+    default_message = (
+        "Impossible d’envoyer le code, l’email préconisé n’appartient pas à la commune"
+    )
+
+
+class PinSentRecently(Conflict):
+    default_message = "Un courriel a déjà été envoyé, merci de patienter"
+
+
+class PinMailFailed(ServiceUnavailable):
+    default_message = "Le courriel n’a pas pu être envoyé, veuillez réessayer"
+
+
+class NoPinSent(PreconditionFailed):
+    default_message = "Aucun code n’a été envoyé pour cette habilitation"
+
+
+class PinExpired(PreconditionFailed):
+    default_message = "Code expiré"
+
+
+class PinRejected(PreconditionFailed):
+    default_message = "Code non valide. Demande rejetée."
+
+
+class PinWrong(PreconditionFailed):
+    def __init__(self, remaining: int) -> None:
+        plural = "s" if remaining > 1 else ""
+        super().__init__(f"Code non valide, {remaining} tentative{plural} restante{plural}")
 
 
 class NoCurrentRevision(NotFound):

@@ -12,13 +12,22 @@ from guichet.core.fronts import CommandRunner, Front
 
 
 def _routers(app: FastAPI) -> None:
-    from guichet.depot import cache, parties_router, read_router, router
+    from guichet.depot import (
+        cache,
+        habilitations_router,
+        parties_router,
+        read_router,
+        router,
+        stats_router,
+    )
 
     app.state.depot_cache = cache.create_cache(app.state.settings)  # its listener: the lifespan
     # Reading first: `/revisions/client/{id}` must win over `/revisions/{id}/…` patterns.
     app.include_router(read_router.router)
     app.include_router(router.router)
     app.include_router(parties_router.router)
+    app.include_router(habilitations_router.router)
+    app.include_router(stats_router.router)
 
 
 def _commands(app: typer.Typer, run: CommandRunner) -> None:

@@ -1,5 +1,5 @@
 """ORM tables of the publication API: mandataires, chefs de file and their perimeters, clients,
-revisions and their files.
+habilitations, revisions and their files.
 
 Ids are 24-hex-digit MongoDB ObjectIds, as in the reference (clients keep them as strings).
 """
@@ -61,6 +61,20 @@ class PerimeterType(enum.StrEnum):
     COMMUNE = "commune"
     DEPARTEMENT = "departement"
     EPCI = "epci"
+
+
+class HabilitationStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class HabilitationStrategy(enum.StrEnum):
+    """How a habilitation was (or is being) obtained: `strategy.type` on the wire."""
+
+    EMAIL = "email"
+    PROCONNECT = "proconnect"
+    INTERNAL = "internal"  # accepted by an admin
 
 
 class RevisionStatus(enum.StrEnum):
@@ -146,6 +160,44 @@ class Client(_Timestamps, Base):
 
     mandataire: Mapped[Mandataire] = relationship(lazy="joined")
     chef_de_file: Mapped[ChefDeFile | None] = relationship(lazy="joined")
+
+
+class Habilitation(_Timestamps, Base):
+    """The authorization of one client to publish for one commune.
+
+    The PIN of the e-mail strategy is kept as a salted scrypt hash only (see depot.pin), with
+    its expiry and the attempts left; none of them ever leaves the database. The checks say
+    what the code relies on, whatever writes the row.
+    """
+
+    __tablename__ = "depot_habilitation"
+    __table_args__ = (
+        CheckConstraint(f"status {_in(HabilitationStatus)}", name="status"),
+        CheckConstraint(f"strategy_type {_in(HabilitationStrategy)}", name="strategy_type"),
+        CheckConstraint("status <> 'accepted' OR accepted_at IS NOT NULL", name="accepted_at"),
+        CheckConstraint("status <> 'rejected' OR rejected_at IS NOT NULL", name="rejected_at"),
+        CheckConstraint("remaining_attempts BETWEEN 0 AND 10", name="remaining_attempts"),
+        CheckConstraint(
+            "pin_hash IS NULL OR (pin_expires_at IS NOT NULL AND remaining_attempts IS NOT NULL)",
+            name="pin",
+        ),
+        Index("ix_depot_habilitation_client_id_code_commune", "client_id", "code_commune"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("depot_client.id", ondelete="CASCADE"))
+    code_commune: Mapped[str] = mapped_column(Text)
+    email_commune: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    strategy_type: Mapped[str | None] = mapped_column(Text)
+    pin_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pin_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    pin_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    remaining_attempts: Mapped[int | None] = mapped_column()
+    authentication_error: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Revision(_Timestamps, Base):

@@ -26,13 +26,14 @@ from guichet import cog
 from guichet.core.config import BanSettings
 from guichet.core.logging import get_logger
 from guichet.core.storage import BlobNotFound, BlobStore, get_bytes, put_bytes
-from guichet.depot import ban, cache, compute, errors, service, upload
+from guichet.depot import ban, cache, compute, errors, habilitations, service, upload
 from guichet.depot.compute import VALIDATOR_VERSION, WRONG_COMMUNE, FileCheck
 from guichet.depot.models import (
     AuthorizationStrategy,
     ChefDeFile,
     Client,
     File,
+    Habilitation,
     Revision,
     RevisionStatus,
     new_id,
@@ -296,6 +297,36 @@ async def record_validation(
 # --- step 4: publish --------------------------------------------------------------------------
 
 
+async def authorize(
+    session: AsyncSession, client: Client, code_commune: str, habilitation_id: str | None
+) -> Habilitation | None:
+    """Whether the client may publish for the commune now, by its strategy (§3.3); returns the
+    habilitation it publishes with, if any.
+
+    * `habilitation`: an accepted habilitation of this very client for this commune, not
+      expired (400 without `habilitationId`, 404 `L’habilitation <id> n’est pas valide`);
+    * `chef-de-file`: the commune lies in the chef de file's perimeter (communes, départements,
+      EPCI; an arrondissement through its commune), checked again here because perimeters may
+      change after compute; a chef-de-file client without a chef de file publishes nowhere
+      (the reference let it publish anywhere);
+    * `internal`: no habilitation; the perimeter only when it has a chef de file.
+    Any client with a chef de file stays in its perimeter, whatever its strategy.
+    """
+    chef = client.chef_de_file
+    if chef is not None and not is_in_perimeter(code_commune, chef):
+        raise errors.OutOfPerimeter(code_commune)
+    strategy = client.authorization_strategy
+    if strategy == AuthorizationStrategy.CHEF_DE_FILE and chef is None:
+        raise errors.OutOfPerimeter(code_commune)
+    if strategy != AuthorizationStrategy.HABILITATION:
+        return None
+    if habilitation_id is None:
+        raise errors.HabilitationRequired(client.nom)
+    return await habilitations.usable_for_publication(
+        session, client, code_commune, habilitation_id
+    )
+
+
 async def publish(
     session: AsyncSession, *, revision: Revision, client: Client, habilitation_id: str | None
 ) -> Revision:
@@ -305,11 +336,7 @@ async def publish(
     revision = await service.locked(session, revision.id)
     if revision.status != RevisionStatus.PENDING or revision.is_ready is not True:
         raise errors.PublicationImpossible()
-    if client.authorization_strategy == AuthorizationStrategy.HABILITATION:
-        if habilitation_id is None:
-            raise errors.HabilitationRequired(client.nom)
-        # Habilitations are not implemented yet: no habilitation can be an accepted one.
-        raise errors.HabilitationInvalid(habilitation_id)
+    habilitation = await authorize(session, client, revision.code_commune, habilitation_id)
     now = service.utcnow()
     code = revision.code_commune
     # Not the revision itself: its ORM state must stay what the row holds, or setting
@@ -329,7 +356,7 @@ async def publish(
     revision.is_ready = None
     revision.published_at = now
     revision.updated_at = now
-    revision.habilitation = None
+    revision.habilitation = habilitations.snapshot(habilitation) if habilitation else None
     try:
         async with session.begin_nested():
             await session.flush()
