@@ -5,6 +5,7 @@ stored sources never keep the partner's apiKey; provisioning cleans up after its
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet.core import storage
 from guichet.partners.dropzone import tasks
 from tests.dropzone.conftest import PartnerFactory, loader_body
 from tests.loader import factories as f
@@ -61,3 +63,22 @@ class TestUnreadableKeys:
         assert (await tasks.sweep(recovery_age=dt.timedelta(0)))["requeued"] == 0
         assert await run_jobs() == {}
         assert len(outbox()) == 1
+
+
+class TestApiKeyNotStored:
+    async def test_sources_of_processed_and_rejected_files_hold_no_key(
+        self, new_partner: PartnerFactory, session: AsyncSession, run_jobs: Runner
+    ) -> None:
+        p = await new_partner("nokey")
+        put(p, "ok.json", loader_body(p, properties=[f.property_("P1")]))
+        wrong_partner = json.loads(loader_body(p)) | {"inigPtynm": "someone-else"}
+        put(p, "rejected.json", json.dumps(wrong_partner).encode())
+        put(p, "broken.json", loader_body(p)[:-1])  # not JSON: rejected unread
+        await tasks.sweep()
+        await run_jobs()
+        rows = (await session.execute(text("SELECT status, source_key FROM loader_run"))).all()
+        assert sorted(status for status, _ in rows) == ["REJECTED", "REJECTED", "SUCCESS"]
+        for _, source_key in rows:
+            stored = await storage.get_bytes(storage.current(), source_key)
+            assert p["api_key"].encode() not in stored
+            assert b'"apiKey": "[redacted]"' in stored

@@ -5,10 +5,18 @@ IPv6 disguise of a loopback address past the document-fetch policy."""
 from __future__ import annotations
 
 import ipaddress
+import json
 
+import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.partners import fetch
+from guichet.core.storage import get_bytes
+from guichet.partners import fetch, intake
+from tests.loader import factories as f
+from tests.loaders.helpers import loader_file, post
 
 LIMIT = 1024 * 1024
 
@@ -35,3 +43,35 @@ class TestFetchPolicy:
     @pytest.mark.parametrize("address", ["2002:808:808::", "64:ff9b::808:808", "2a00:1450::1"])
     def test_ipv6_forms_of_a_public_ipv4_stay_allowed(self, address: str) -> None:
         assert fetch.is_public(ipaddress.ip_address(address))
+
+
+class TestApiKeyNotStored:
+    async def test_rest_source_is_stored_without_the_key(
+        self, client: httpx.AsyncClient, session: AsyncSession, app: FastAPI, acme_key: str
+    ) -> None:
+        # Indented: the key's value is replaced, the rest of the bytes kept as they came.
+        document = loader_file("acme-gestion", acme_key, properties=[f.property_("P1")])
+        raw = json.dumps(document, indent=2).encode()
+        assert (await post(client, raw)).status_code == 200
+        source_key = await session.scalar(text("SELECT source_key FROM loader_run"))
+        stored = await get_bytes(app.state.blob_store, str(source_key))
+        assert acme_key.encode() not in stored
+        assert stored == raw.replace(acme_key.encode(), intake.REDACTED_API_KEY.encode())
+
+    async def test_a_key_written_with_escapes_is_stripped_too(
+        self, client: httpx.AsyncClient, session: AsyncSession, app: FastAPI, acme_key: str
+    ) -> None:
+        document = loader_file("acme-gestion", acme_key, properties=[f.property_("P1")])
+        raw = json.dumps(document).replace('"apiKey"', '"api\\u004bey"').encode()
+        assert (await post(client, raw)).status_code == 200
+        source_key = await session.scalar(text("SELECT source_key FROM loader_run"))
+        stored = await get_bytes(app.state.blob_store, str(source_key))
+        assert acme_key.encode() not in stored
+        assert json.loads(stored) == {**document, "apiKey": intake.REDACTED_API_KEY}
+
+    def test_strip_api_key_of_broken_files(self) -> None:
+        # A file the drop zone rejects unread as JSON is still stored: the key goes anyway.
+        broken = b'{"inigPtynm": "x", "apiKey": "S3cr3tS3cr3tS3cr3t", "declarants": [,]'
+        assert b"S3cr3t" not in intake.strip_api_key(broken, None)
+        escaped = b'{"apiKey": "S3cr\\"et\\u0041"}'
+        assert intake.strip_api_key(escaped, None) == b'{"apiKey": "[redacted]"}'

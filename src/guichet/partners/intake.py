@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +52,34 @@ async def run_cpu(size: int, function: Callable[..., T], *args: Any, **kwargs: A
     if size <= INLINE_BYTES:
         return function(*args, **kwargs)
     return await asyncio.to_thread(function, *args, **kwargs)
+
+
+# What a stored source holds in place of the partner's key: the partners' keys are kept as
+# their SHA-256 only, and a source file must not be the one place where they stay in clear.
+REDACTED_API_KEY = "[redacted]"
+# `"apiKey": "<any JSON string>"`, wherever it is. Inside a string a quote is always escaped,
+# so `apiKey"` followed by a colon is a member name; the length bound keeps a broken file
+# (an unterminated string) from costing more than one short scan per occurrence.
+_API_KEY_MEMBER = re.compile(rb'("apiKey"\s*:\s*)"(?:[^"\\]|\\.){0,8192}"')
+_REDACTED_MEMBER = rb'\1"' + REDACTED_API_KEY.encode() + rb'"'
+
+
+def strip_api_key(body: bytes, document: Any) -> bytes:
+    """`body` with the value of every `apiKey` member replaced by `REDACTED_API_KEY`, the rest
+    of its bytes unchanged. A parsed header key still found afterwards (its member name written
+    with escapes) makes the source the document itself, re-serialized without the key."""
+    stripped = _API_KEY_MEMBER.sub(_REDACTED_MEMBER, body)
+    key = document.get("apiKey") if type(document) is dict else None
+    if type(key) is str and key and _holds(stripped, key):
+        without_key = {**document, "apiKey": REDACTED_API_KEY}
+        return json.dumps(without_key, ensure_ascii=False).encode("utf-8")
+    return stripped
+
+
+def _holds(data: bytes, text: str) -> bool:
+    """Whether `data` still holds `text`, as raw UTF-8 or as JSON escapes it to."""
+    forms = {text.encode("utf-8"), json.dumps(text)[1:-1].encode("ascii")}
+    return any(form in data for form in forms)
 
 
 async def parse(body: bytes, *, max_bytes: int) -> Any:
@@ -108,7 +138,10 @@ class Recorder:
         self._runs: list[dict[str, Any]] = []
         self._sources: list[tuple[str, bytes]] = []
 
-    async def source(self, partner: Partner, run: Run, body: bytes) -> StoredBlob:
+    async def source(self, partner: Partner, run: Run, delivery: Delivery) -> StoredBlob:
+        """Store the file as received, its `apiKey` value replaced (see `strip_api_key`)."""
+        raw = delivery.body
+        body = await run_cpu(len(raw), strip_api_key, raw, delivery.document)
         day = run.received_at.astimezone(dt.UTC).strftime("%Y/%m/%d")
         key = f"loaders/partners/{partner.id}/runs/{day}/{run.id}.json"
         if self.batched and len(body) <= INLINE_BYTES:
@@ -138,7 +171,7 @@ async def intake(recorder: Recorder, delivery: Delivery, depositor: Depositor) -
     partner = depositor.partner
     with structlog.contextvars.bound_contextvars(partner_id=partner.partner_id):
         run = _new_run(delivery, partner)
-        source = await recorder.source(partner, run, delivery.body)
+        source = await recorder.source(partner, run, delivery)
         size = len(delivery.body)
         try:
             validation = await run_cpu(size, validate, delivery.document, now=run.received_at)
@@ -178,7 +211,7 @@ async def reject(
     """Record a file a channel's own rules refused before intake (its KO `report`) as a
     REJECTED run, its source kept as for any other file."""
     run = _new_run(delivery, depositor.partner)
-    source = await recorder.source(depositor.partner, run, delivery.body)
+    source = await recorder.source(depositor.partner, run, delivery)
     return await _record(recorder, run, source, report)
 
 
