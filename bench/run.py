@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bal_diff
 import bal_validator
+import chaos
 import depot_api
 import loader_api
 from _common import ROOT, machine
@@ -24,6 +25,7 @@ BENCHES = {
     "depot": depot_api,
     "loader": loader_api,
     "dropzone": dropzone,
+    "chaos": chaos,
 }
 
 
