@@ -154,11 +154,11 @@ class TestPutMany:
         reference = await put_bytes(store, "ref", b'{"n": 1}')
         assert digest_of("ref", b'{"n": 1}') == reference
 
-    async def test_local_leaves_no_temp_file_and_plain_modes(self, tmp_path: Path) -> None:
+    async def test_local_leaves_no_temp_file_and_private_modes(self, tmp_path: Path) -> None:
         store = LocalBlobStore(tmp_path)
         await put_many(store, [("d/a", b"1"), ("d/b", b"2"), ("e/c", b"3")])
         assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["a", "b"]
-        assert (tmp_path / "e" / "c").stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / "e" / "c").stat().st_mode & 0o777 == 0o600  # personal data
         with pytest.raises(InvalidBlobKey):
             await put_many(store, [("d/ok", b"1"), ("../escape", b"2")])
 
@@ -173,9 +173,10 @@ class TestLocalBackend:
             await store.put_stream("d/broken", failing_stream(b"x" * 100, after=50))
         assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["ok"]
 
-    async def test_blob_is_world_readable_like_a_normal_file(self, tmp_path: Path) -> None:
+    async def test_blob_is_private_to_its_user(self, tmp_path: Path) -> None:
+        # Blobs are personal data (issue #11): 0600, not a normal file's 0644.
         await put_bytes(LocalBlobStore(tmp_path), "f", b"1")
-        assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / "f").stat().st_mode & 0o777 == 0o600
 
     async def test_concurrent_writers_of_one_key_leave_one_whole_version(
         self, tmp_path: Path

@@ -35,6 +35,7 @@ from guichet.core.logging import configure_logging, get_logger
 from guichet.runtime import worker_processes
 from guichet.runtime.app import build_services, create_app
 from guichet.runtime.fronts import FRONTS
+from guichet.runtime.home import make_private, use_private_umask
 from guichet.runtime.postgres import POSTGRES_BIN_PATH, EmbeddedPostgres
 from guichet.runtime.seaweedfs import embedded_server
 
@@ -59,9 +60,19 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings(**overrides: Any) -> Settings:
+    # Everything a command creates (under the home above all) is its user's only.
+    use_private_umask()
     settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
     configure_logging(settings.log)
     return settings
+
+
+def _private_home(settings: Settings) -> None:
+    """Bring what an older version (or a copy) left under the home back to 0600 / 0700."""
+    extra = [settings.outbox_dir]
+    if settings.storage.backend == "local":
+        extra.append(settings.blobs_dir)
+    make_private(settings.home, extra)
 
 
 @contextlib.contextmanager
@@ -102,6 +113,7 @@ def serve(
 ) -> None:
     """Run the API (and, by default in embedded mode, a worker) until Ctrl-C / SIGTERM."""
     settings = _settings(host=host, port=port, workers=workers)
+    _private_home(settings)
     try:
         with (
             _exit_on_sigterm(),
@@ -239,6 +251,7 @@ def worker(
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"concurrency": concurrency})}
         )
+    _private_home(settings)
     try:
         with (
             _exit_on_sigterm(),

@@ -1,5 +1,6 @@
 """The local-directory blob store: temp file in the target's directory, fsync, atomic rename,
-directory fsync."""
+directory fsync. Blobs are personal data (uploaded BAL files, partners' sources and documents):
+files 0600, directories 0700, whatever the process's umask."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class LocalBlobStore:
         content_type: str = "application/octet-stream",
     ) -> StoredBlob:
         path = self._path(key)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_private_dirs, path.parent)
         # Same directory as the target: the final rename stays on one filesystem, hence atomic.
         fd, tmp_name = await asyncio.to_thread(
             tempfile.mkstemp, dir=path.parent, prefix=".upload-", suffix=".part"
@@ -89,7 +90,7 @@ class LocalBlobStore:
         directories: dict[Path, None] = {}
         for key, data in items:
             path = self._path(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private_dirs(path.parent)
             fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
             try:
                 with os.fdopen(fd, "wb") as file:
@@ -134,9 +135,28 @@ def _publish(tmp: Path, path: Path) -> None:
     _fsync_directory(path.parent)
 
 
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
+
+
 def _place(tmp: Path, path: Path) -> None:
-    tmp.chmod(0o644)  # mkstemp creates 0600 files
+    tmp.chmod(FILE_MODE)  # mkstemp's already; said here so that it stays so
     os.replace(tmp, path)
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """`mkdir -p` with every created level 0700 (`parents=True` would create the parents with
+    the umask's mode)."""
+    missing: list[Path] = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=DIRECTORY_MODE)
+        except FileExistsError:
+            continue  # made meanwhile by a concurrent write
+        level.chmod(DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
 
 
 def _fsync_directory(directory: Path) -> None:
