@@ -17,7 +17,7 @@ from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, NullPool, text
+from sqlalchemy import MetaData, NullPool, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, SessionTransaction
+from sqlalchemy.orm import Session as SyncSession
 
 from guichet.core.config import Settings
 
@@ -74,8 +75,42 @@ def safe_url(url: str) -> str:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker.begin() as session:  # commit on success, rollback on any exception
+    # Commit on success; closing rolls back on any exception. Not `sessionmaker.begin()`: its
+    # one transaction could not be ended early (`release_connection`) and the session reused.
+    async with sessionmaker() as session:
+        setattr(request.state, _REQUEST_SESSION, session)  # for `release_connection`
         yield session
+        await session.commit()
+
+
+_REQUEST_SESSION = "guichet_db_session"
+_WROTE = "guichet.db.wrote"
+
+
+async def release_connection(request: Request) -> None:
+    """Give the connection of the request's `Session` back to the pool before waiting on the
+    client (its body): a client sending slowly must not hold a connection, nor can a handful
+    of them exhaust the pool. Its transaction is committed if it has only read so far (the
+    authentication, the path's rows; those objects stay usable); one that wrote is left alone,
+    since committing it early would break the route's atomicity. The next statement of the
+    route checks out a connection again."""
+    session: AsyncSession | None = getattr(request.state, _REQUEST_SESSION, None)
+    if session is None or not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted or session.sync_session.info.get(_WROTE):
+        return
+    await session.commit()
+
+
+@event.listens_for(SyncSession, "after_flush")
+def _mark_written(session: SyncSession, flush_context: object) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(SyncSession, "after_transaction_end")
+def _forget_written(session: SyncSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the session's own transaction, not a savepoint
+        session.info.pop(_WROTE, None)
 
 
 # scope="function": the exit code (the commit) runs before the response is sent.

@@ -10,9 +10,10 @@ and machines by PostgreSQL LISTEN/NOTIFY.
               app lifespan) that LISTENs and evicts. While it is not connected (startup,
               connection lost, database restart) the cache is disabled: every request reads
               the database. It is cleared when the listener (re)connects, after LISTEN.
-    entries   the rendered body (bytes) of a 200, or "no current revision", per commune and
-              per base URL (scheme, Host, root path: the report link depends on them), with a
-              short maximum age as a safety net.
+    entries   the rendered body (bytes) of a 200, or "no current revision", per commune code
+              (checked against the COG before any lookup, so the keys are a bounded set; the
+              report link is built on the configured public URL, never on the request's Host),
+              with a short maximum age as a safety net, and at most `max_entries` of them.
 
 A read that overlaps an invalidation is not stored (a generation counter): a response read
 before a commit and stored after its notification would otherwise stay until its max age.
@@ -64,28 +65,27 @@ class Entry:
 
 
 class ResponseCache:
-    """Entries per commune, then per base-URL variant. Not thread-safe (one event loop)."""
+    """Entries per commune code. Not thread-safe (one event loop)."""
 
     def __init__(self, *, max_age: float, max_entries: int = 100_000) -> None:
         self.max_age = max_age
         self.max_entries = max_entries
         self.enabled = False  # True only while the listener is connected and listening
         self.generation = 0  # bumped by every invalidation
-        self._entries: dict[str, dict[str, Entry]] = {}
-        self._size = 0
+        self._entries: dict[str, Entry] = {}
         # One database read per key at a time: the others wait for it (no herd when a popular
         # entry expires). Dropped on invalidation, so no request joins a read older than it.
-        self._loading: dict[tuple[str, str], tuple[int, asyncio.Future[bytes | None]]] = {}
+        self._loading: dict[str, tuple[int, asyncio.Future[bytes | None]]] = {}
         _caches.add(self)
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._entries)
 
-    def get(self, code: str, variant: str) -> Entry | None:
+    def get(self, code: str) -> Entry | None:
         if not self.enabled:
             _BYPASS.inc()
             return None
-        entry = self._entries.get(code, {}).get(variant)
+        entry = self._entries.get(code)
         if entry is None or time.monotonic() - entry.stored_at > self.max_age:
             _MISS.inc()
             return None
@@ -93,15 +93,15 @@ class ResponseCache:
         return entry
 
     async def get_or_load(
-        self, code: str, variant: str, load: Callable[[], Awaitable[bytes | None]]
+        self, code: str, load: Callable[[], Awaitable[bytes | None]]
     ) -> bytes | None:
         """The cached body, else `load()` once for all the concurrent requests of the key."""
-        entry = self.get(code, variant)
+        entry = self.get(code)
         if entry is not None:
             return entry.body
         if not self.enabled:
             return await load()
-        key = (code, variant)
+        key = code
         loading = self._loading.get(key)
         if loading is not None and loading[0] == self.generation:
             try:
@@ -127,18 +127,16 @@ class ResponseCache:
             if self._loading.get(key, (None, None))[1] is future:
                 del self._loading[key]
         future.set_result(body)
-        self.put(code, variant, body, generation)
+        self.put(code, body, generation)
         return body
 
-    def put(self, code: str, variant: str, body: bytes | None, generation: int) -> None:
+    def put(self, code: str, body: bytes | None, generation: int) -> None:
         """Store what was read while `self.generation` was `generation` (else drop it)."""
         if not self.enabled or generation != self.generation:
             return
-        if self._size >= self.max_entries:  # e.g. a flood of made-up Host headers
-            self._clear()
-        variants = self._entries.setdefault(code, {})
-        self._size += variant not in variants
-        variants[variant] = Entry(body, time.monotonic())
+        if len(self._entries) >= self.max_entries and code not in self._entries:
+            self._entries.clear()  # a safety net: the codes of the COG fit many times over
+        self._entries[code] = Entry(body, time.monotonic())
 
     def evict(self, code: str) -> None:
         self.generation += 1
@@ -146,7 +144,7 @@ class ResponseCache:
         if code == ALL:
             self._clear()
         else:
-            self._size -= len(self._entries.pop(code, {}))
+            self._entries.pop(code, None)
 
     def enable(self) -> None:
         self.generation += 1
@@ -160,7 +158,6 @@ class ResponseCache:
 
     def _clear(self) -> None:
         self._entries.clear()
-        self._size = 0
         self._loading.clear()
 
 

@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.types import Scope
 
 from guichet import cog
 from guichet.core.db import Session
@@ -85,9 +84,8 @@ async def current_revision(
     if response_cache is None:
         body = await _read_current(request, code)
     else:
-        body = await response_cache.get_or_load(
-            code, _base_variant(request.scope), lambda: _read_current(request, code)
-        )
+        # Keyed by the (checked) commune code only: nothing the client chose, so a bounded set.
+        body = await response_cache.get_or_load(code, lambda: _read_current(request, code))
     if body is None:
         raise errors.NoCurrentRevision(code)
     return Response(body, media_type="application/json")
@@ -107,24 +105,9 @@ async def _read_current(request: Request, code: str) -> bytes | None:
             row = await service.current_revision_row(await session.connection(), code)
     if row is None:
         return None
-    url = None
-    if row.report_key is not None:
-        url = str(request.url_for("validation_report", revision_id=row.id))
+    url = views.report_link(request, row.id) if row.report_key is not None else None
     # Rendered exactly as JSONResponse renders (the same bytes as every other route).
     return bytes(JSONResponse(views.current_revision_row(row, report_url=url)).body)
-
-
-def _base_variant(scope: Scope) -> str:
-    """What `request.url_for` takes from the request to build the report link."""
-    host = ""
-    for name, value in scope["headers"]:
-        if name == b"host":
-            host = value.decode("latin-1")
-            break
-    if not host:
-        server = scope.get("server")
-        host = f"{server[0]}:{server[1]}" if server else ""
-    return f"{scope['scheme']}|{host}|{scope.get('root_path', '')}"
 
 
 async def _with_client(request: Request, session: Session, revision: Revision) -> views.JSON:

@@ -76,7 +76,15 @@ def report_url(request: Request, revision: Revision) -> str | None:
     """The link to a revision's detailed report (`validationReport`), when it has one."""
     if revision.report_key is None:
         return None
-    return str(request.url_for("validation_report", revision_id=revision.id))
+    return report_link(request, revision.id)
+
+
+def report_link(request: Request, revision_id: str) -> str:
+    """On the configured public base URL (`GUICHET_PUBLIC_URL`), never on the request's: its
+    `Host` header is whatever the client chose, and the link is served to everyone (cached)."""
+    base_url: str = request.app.state.settings.base_url
+    path: str = request.app.url_path_for("validation_report", revision_id=revision_id)
+    return base_url + path
 
 
 def revision_with_client(
