@@ -74,7 +74,7 @@ async def _legacy_ids(session: AsyncSession, client_ids: set[str]) -> dict[str, 
     rows = await session.execute(
         select(Client.id, Client.legacy_id).where(Client.id.in_(client_ids))
     )
-    return dict(rows.tuples())
+    return {row.id: row.legacy_id for row in rows.all()}
 
 
 def _days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
@@ -165,7 +165,7 @@ async def metrics_incubateur(
     count = await session.scalar(select(func.count(func.distinct(Revision.code_commune))))
     year, month, week = _since(now, years=1), _since(now, months=1), _since(now, weeks=1)
     results = []
-    for code, published in (await session.execute(latest)).tuples():
+    for code, published in (await session.execute(latest)).all():
         metrics = {
             "tu": 1,
             "yau": _active(published, year),
