@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core import storage
+from guichet.loader._report import MAX_REPORTED_ERRORS
 from guichet.partners.dropzone import tasks
 from tests.dropzone.conftest import PartnerFactory, loader_body
 from tests.loader import factories as f
@@ -82,3 +83,31 @@ class TestApiKeyNotStored:
             stored = await storage.get_bytes(storage.current(), source_key)
             assert p["api_key"].encode() not in stored
             assert b'"apiKey": "[redacted]"' in stored
+
+
+class TestErrorsCapped:
+    async def test_report_mail_and_ledger_hold_the_first_errors_and_counts(
+        self,
+        new_partner: PartnerFactory,
+        session: AsyncSession,
+        run_jobs: Runner,
+        outbox: Callable[[], list[EmailMessage]],
+    ) -> None:
+        p = await new_partner("capped")
+        invalid = [f.transaction(f"T{n}", "P1", amt="abc") for n in range(1100)]
+        put(p, "many.json", loader_body(p, properties=[f.property_("P1")], transactions=invalid))
+        await tasks.sweep()
+        await run_jobs()
+        report = await session.scalar(text("SELECT report FROM dropzone_object"))
+        assert len(report["errors"]) == MAX_REPORTED_ERRORS
+        assert report["omitted_errors_count"] == 1100 - MAX_REPORTED_ERRORS
+        (mail,) = outbox()
+        text_part = mail.get_body(("plain",))
+        assert text_part is not None
+        content = text_part.get_content()
+        assert "Premières erreurs (10 sur 1100)" in content
+        assert "[transactions] type, champ 'amt' : 100" in content
+        (attachment,) = list(mail.iter_attachments())
+        attached = json.loads(attachment.get_content())
+        assert len(attached["errors"]) == MAX_REPORTED_ERRORS
+        assert attached["omitted_errors"][0]["count"] == 100

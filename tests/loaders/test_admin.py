@@ -129,9 +129,9 @@ class TestOperatorViews:
         )).json()  # fmt: skip
         assert (runs["total"], len(runs["items"])) == (3, 2)
         run = runs["items"][0]
-        assert run["report"]["status"] == "SUCCESS" and run["status"] == "SUCCESS"
+        assert run["status"] == "SUCCESS" and "report" not in run  # one run at a time
         one = await client.get(ADMIN + f"/partners/acme-gestion/runs/{run['id']}", headers=ADMIN_H)
-        assert one.json()["id"] == run["id"]
+        assert one.json()["id"] == run["id"] and one.json()["report"]["status"] == "SUCCESS"
         page2 = (await client.get(
             ADMIN + "/partners/acme-gestion/records/documents",
             params={"per_page": 2, "page": 2}, headers=ADMIN_H,

@@ -14,15 +14,22 @@ did (`Report.record` / `Report.fail`), then sends `Report.to_json`, the exact 20
     body = report.to_json(end_date=finished_at)
 
 An item nobody recorded counts as a success (`Outcome.VALID`): that is the offline verdict.
+
+``errors`` holds the first `MAX_REPORTED_ERRORS` errors in the contract's shape; a file with more
+gets two more keys, ``omitted_errors_count`` and ``omitted_errors`` (the others counted per
+model, type, code and field): a file of a million invalid items answers a few hundred kilobytes,
+not hundreds of megabytes, and every place that keeps or sends the report (the run, the e-mail)
+keeps that bounded size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from guichet.loader._items import ClientEntry, Item, Reference, describe, link_key, singular
@@ -31,6 +38,8 @@ from guichet.loader._models import REPORT_ORDER, Model
 from guichet.loader._validate import Validation
 
 INTEGRATION_ERROR = "IntegrationError"
+MAX_REPORTED_ERRORS = 1000
+"""Errors a report lists in full (about 250 kB); the rest are counted (see the module doc)."""
 _ABSENT = {Model.PROPERTIES: "inconnue", Model.DECLARANTS: "inconnu"}
 
 
@@ -70,6 +79,9 @@ class ReportError:
     error: str
     created_at: dt.datetime
     id: str
+    code: str = "integration"
+    """The machine code (`Issue.code` of a validation refusal); not on the wire."""
+    field: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +125,7 @@ class Report:
         field: str | None = None,
         error_type: str = INTEGRATION_ERROR,
         at: dt.datetime | None = None,
+        code: str = "integration",
     ) -> None:
         """Record an integration failure, and fail what depends on it in the file.
 
@@ -123,12 +136,12 @@ class Report:
         if not target.is_valid:
             raise ValueError(f"{target.label} was refused by validation already")
         at = at or dt.datetime.now(dt.UTC)
-        self._fail_one(target, reason, field, error_type, at)
+        self._fail_one(target, reason, field, error_type, at, code)
         if isinstance(target, ClientEntry):
             cause = f"client '{target.label}' en échec"
             for item in target.items:
                 if self.outcome(item) is not Outcome.INVALID:
-                    self._fail_one(item, cause, "client", error_type, at)
+                    self._fail_one(item, cause, "client", error_type, at, "client")
             return
         self._fail_dependents(target, error_type, at)
 
@@ -136,7 +149,9 @@ class Report:
         """Fail ``item`` because the server found no stored object for ``reference``."""
         noun = singular(reference.model)
         reason = f"{noun} '{reference.id}' {_ABSENT.get(reference.model, 'inconnu')}"
-        self.fail(item, reason, field=reference.field, error_type="ValidationError")
+        self.fail(
+            item, reason, field=reference.field, error_type="ValidationError", code="reference"
+        )
 
     def pending(self, entry: ClientEntry | None = None) -> Iterator[Item]:
         """Valid items still without an outcome, in dependency order; failures recorded while
@@ -178,30 +193,43 @@ class Report:
 
     def errors(self) -> list[ReportError]:
         """Validation refusals (file order), then integration failures (recording order)."""
-        at = self.validated_at
-        refused = [
-            ReportError(issue.model, issue.type, issue.message, at, issue.item_id)
-            for issue in self.validation.issues()
-        ]
-        return refused + self._failures
+        return list(self.iter_errors())
 
-    def to_json(self, *, end_date: dt.datetime | None = None) -> dict[str, Any]:
-        """The contract's 200 body, key for key."""
+    def iter_errors(self) -> Iterator[ReportError]:
+        """`errors`, one at a time (a million of them need not exist at once)."""
+        at = self.validated_at
+        for issue in self.validation.issues():
+            yield ReportError(
+                issue.model, issue.type, issue.message, at, issue.item_id, issue.code, issue.field
+            )
+        yield from self._failures
+
+    def to_json(
+        self, *, end_date: dt.datetime | None = None, max_errors: int = MAX_REPORTED_ERRORS
+    ) -> dict[str, Any]:
+        """The contract's 200 body, key for key; past `max_errors` errors, the others are
+        counted in ``omitted_errors`` (see the module doc)."""
         counts = self.counts()
         success = sum(ok for ok, _ in counts.values())
         failed = sum(ko for _, ko in counts.values())
-        return {
+        errors = self.iter_errors()
+        body: dict[str, Any] = {
             "status": str(status_of(success, failed)),
             "total_count": success + failed,
             "success_count": success,
             "failed_count": failed,
             "end_date": wire_end_date(end_date or dt.datetime.now(dt.UTC)),
-            "errors": [error.to_json() for error in self.errors()],
+            "errors": [error.to_json() for error in islice(errors, max_errors)],
             "combined_result": [
                 {"model": str(model), "item": {"success": ok, "error": ko}}
                 for model, (ok, ko) in counts.items()
             ],
         }
+        omitted = omitted_errors(errors)
+        if omitted:
+            body["omitted_errors_count"] = sum(entry["count"] for entry in omitted)
+            body["omitted_errors"] = omitted
+        return body
 
     @property
     def status(self) -> Status:
@@ -217,7 +245,13 @@ class Report:
             self._items[target.seq] = outcome
 
     def _fail_one(
-        self, target: Target, reason: str, field: str | None, error_type: str, at: dt.datetime
+        self,
+        target: Target,
+        reason: str,
+        field: str | None,
+        error_type: str,
+        at: dt.datetime,
+        code: str,
     ) -> None:
         if self.outcome(target) is Outcome.FAILED:
             return
@@ -226,7 +260,8 @@ class Report:
         # "Champ 'id-prty' … invalide : propriété 'P9' inconnue" / "Élément … en échec : …"
         verdict = "en échec" if field is None else "invalide"
         message = describe(model, target.label, field, reason, verdict=verdict)
-        self._failures.append(ReportError(model, error_type, message, at, target.label))
+        failure = ReportError(model, error_type, message, at, target.label, code, field)
+        self._failures.append(failure)
 
     def _fail_dependents(self, root: Item, error_type: str, at: dt.datetime) -> None:
         dependents = self._dependents_index()
@@ -237,7 +272,8 @@ class Report:
             for item in dependents.get(cause.seq, ()):
                 # Only pending items: what was already integrated stays integrated.
                 if self.outcome(item) is Outcome.VALID:
-                    self._fail_one(item, reason, link_key(item, cause), error_type, at)
+                    field = link_key(item, cause)
+                    self._fail_one(item, reason, field, error_type, at, "dependency")
                     stack.append(item)
 
     def _dependents_index(self) -> dict[int, list[Item]]:
@@ -247,6 +283,15 @@ class Report:
                 for target in item.depends_on:
                     self._dependents.setdefault(target.seq, []).append(item)
         return self._dependents
+
+
+def omitted_errors(errors: Iterable[ReportError]) -> list[dict[str, Any]]:
+    """How many `errors` there are per model, type, code and field, the commonest first."""
+    counter = Counter((error.model, error.type, error.code, error.field) for error in errors)
+    return [
+        {"model": str(model), "type": kind, "code": code, "field": field, "count": count}
+        for (model, kind, code, field), count in counter.most_common()
+    ]
 
 
 def status_of(success: int, failed: int) -> Status:

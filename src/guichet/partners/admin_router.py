@@ -23,7 +23,9 @@ from guichet.partners.schemas import (
     PartnerUpdate,
     PartnerWithKey,
     RecordRead,
+    ReportErrorRead,
     RunRead,
+    RunSummary,
 )
 
 router = APIRouter(
@@ -93,21 +95,39 @@ async def rotate_key(partner: ExistingPartner, session: Session) -> PartnerWithK
     return _with_key(partner, key)
 
 
-@router.get("/partners/{partner_id}/runs", response_model=Page[RunRead])
+@router.get("/partners/{partner_id}/runs", response_model=Page[RunSummary])
 async def list_runs(
     partner: ExistingPartner, session: Session, page: PageNumber = 1, per_page: PerPage = 20
-) -> Page[RunRead]:
-    """The partner's files, newest first, each with the report it was answered."""
+) -> Page[RunSummary]:
+    """The partner's files, newest first, with their counts (each run's report: one run, or
+    its errors page by page)."""
     runs, total = await operators.list_runs(
         session, partner, offset=(page - 1) * per_page, limit=per_page
     )
-    items = [RunRead.model_validate(run) for run in runs]
+    items = [RunSummary.model_validate(run) for run in runs]
     return Page(items=items, total=total, page=page, per_page=per_page)
 
 
 @router.get("/partners/{partner_id}/runs/{run_id}", response_model=RunRead)
 async def get_run(partner: ExistingPartner, run_id: uuid.UUID, session: Session) -> RunRead:
+    """One run with the report the partner got."""
     return RunRead.model_validate(await operators.get_run(session, partner, run_id))
+
+
+@router.get("/partners/{partner_id}/runs/{run_id}/errors", response_model=Page[ReportErrorRead])
+async def list_run_errors(
+    partner: ExistingPartner,
+    run_id: uuid.UUID,
+    session: Session,
+    page: PageNumber = 1,
+    per_page: PerPage = 100,
+) -> Page[ReportErrorRead]:
+    """The errors of a run's report, in report order, page by page."""
+    errors, total = await operators.list_run_errors(
+        session, partner, run_id, offset=(page - 1) * per_page, limit=per_page
+    )
+    items = [ReportErrorRead.model_validate(error) for error in errors]
+    return Page(items=items, total=total, page=page, per_page=per_page)
 
 
 @router.get("/partners/{partner_id}/records/{model}", response_model=Page[RecordRead])

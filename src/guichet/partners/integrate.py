@@ -256,7 +256,7 @@ class Integrator:
 
     def _fail_foreign(self, item: Item, model: Model, external_id: str, field: str) -> None:
         reason = f"{singular(model)} '{external_id}' appartient à un autre client"
-        self.report.fail(item, reason, field=field, error_type="ValidationError")
+        self.report.fail(item, reason, field=field, error_type="ValidationError", code="reference")
 
     async def _store(self, model: Model, items: list[Item], account_id: int) -> None:
         if model is Model.PROPERTIES:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from guichet.partners.errors import RunNotFound
 from guichet.partners.models import Account, Document, Partner, Record, Run
@@ -22,6 +23,7 @@ async def list_runs(
     )
     runs = await session.scalars(
         select(Run)
+        .options(defer(Run.report))  # a list shows counts; reports are read one run at a time
         .where(Run.partner_id == partner.id)
         .order_by(Run.received_at.desc(), Run.id)
         .offset(offset)
@@ -35,6 +37,45 @@ async def get_run(session: AsyncSession, partner: Partner, run_id: uuid.UUID) ->
     if run is None or run.partner_id != partner.id:
         raise RunNotFound(run_id=str(run_id))
     return run
+
+
+# A page of a run's report errors, cut by PostgreSQL (the report is never loaded whole); a
+# refused file's KO body has a string there, hence no errors to list.
+_ERRORS_PAGE = text(
+    """
+    SELECT error.value
+      FROM loader_run r,
+           jsonb_array_elements(CASE WHEN jsonb_typeof(r.report->'errors') = 'array'
+                                     THEN r.report->'errors' ELSE '[]'::jsonb END)
+           WITH ORDINALITY AS error(value, position)
+     WHERE r.id = :run_id
+     ORDER BY error.position
+    OFFSET :offset LIMIT :limit
+    """
+)
+_ERRORS_COUNT = text(
+    """
+    SELECT CASE WHEN jsonb_typeof(report->'errors') = 'array'
+                THEN jsonb_array_length(report->'errors') ELSE 0 END
+      FROM loader_run WHERE id = :run_id
+    """
+)
+
+
+async def list_run_errors(
+    session: AsyncSession, partner: Partner, run_id: uuid.UUID, *, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the errors a run's report lists, in report order, and how many it lists."""
+    await _check_run(session, partner, run_id)
+    total = await session.scalar(_ERRORS_COUNT, {"run_id": run_id})
+    rows = await session.scalars(_ERRORS_PAGE, {"run_id": run_id, "offset": offset, "limit": limit})
+    return list(rows), total or 0
+
+
+async def _check_run(session: AsyncSession, partner: Partner, run_id: uuid.UUID) -> None:
+    owner = await session.scalar(select(Run.partner_id).where(Run.id == run_id))
+    if owner != partner.id:
+        raise RunNotFound(run_id=str(run_id))
 
 
 async def list_records(

@@ -93,6 +93,10 @@ async def post_loader(request: Request, session: Session, store: Blobs) -> JSONR
     settings: Settings = request.app.state.settings
     body = await read_body(request, settings.loaders.max_body_bytes)
     received_at = intake.utcnow()
+    if len(body) > registry.PARSE_BEFORE_AUTH_BYTES:
+        # The key travels inside the body: found in its bytes, so that a large body from an
+        # unknown sender is refused (401) without being parsed.
+        await registry.authenticate_unparsed(session, body)
     document = await intake.parse(body, max_bytes=settings.loaders.max_body_bytes)
     partner = await registry.authenticate_file(session, document)
     delivery = intake.Delivery(body, document, Channel.REST, received_at, uuid.uuid4())

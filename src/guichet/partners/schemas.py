@@ -81,7 +81,9 @@ class PartnerWithKey(PartnerRead):
     """Shown once, on creation and rotation; only its hash is kept."""
 
 
-class RunRead(BaseModel):
+class RunSummary(BaseModel):
+    """A run in a list: its counts, without its report (read one run, or its errors by page)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -93,10 +95,24 @@ class RunRead(BaseModel):
     success_count: int
     failed_count: int
     tally: dict[str, dict[str, int]]
-    report: dict[str, Any]
     source_key: str
     source_size: int
     source_sha256: str
+
+
+class RunRead(RunSummary):
+    report: dict[str, Any]
+    """The answer the partner got (its errors capped, see `guichet.loader.Report.to_json`)."""
+
+
+class ReportErrorRead(BaseModel):
+    """One element of a report's `errors` (SPEC §5.1)."""
+
+    model: str
+    type: str
+    error: str
+    created_at: str
+    id: str
 
 
 class DocumentRead(BaseModel):

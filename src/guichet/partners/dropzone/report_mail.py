@@ -64,13 +64,35 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
             f"  - {label} : {item.get('success', 0)} réussi(s), {item.get('error', 0)} en erreur"
         )
     errors = report.get("errors", [])
+    # A report lists its first errors only and counts the others (`omitted_errors`).
+    total = len(errors) + int(report.get("omitted_errors_count") or 0)
     if errors:
-        lines += ["", f"Premières erreurs ({min(len(errors), MAX_ERRORS)} sur {len(errors)}) :"]
+        lines += ["", f"Premières erreurs ({min(len(errors), MAX_ERRORS)} sur {total}) :"]
         for error in errors[:MAX_ERRORS]:
             lines.append(
                 f"  - [{error.get('model')}] {error.get('id') or '-'} ({error.get('type')}) :"
                 f" {error.get('error')}"
             )
+    return lines + _omitted_lines(report)
+
+
+def _omitted_lines(report: dict[str, Any]) -> list[str]:
+    """The errors the report does not list one by one, counted per model, code and field."""
+    omitted = report.get("omitted_errors") or []
+    if not omitted:
+        return []
+    lines = [
+        "",
+        f"Erreurs non détaillées dans le rapport ({report.get('omitted_errors_count')}),"
+        " par type :",
+    ]
+    for entry in omitted[:MAX_ERRORS]:
+        field = f", champ '{entry.get('field')}'" if entry.get("field") else ""
+        lines.append(
+            f"  - [{entry.get('model')}] {entry.get('code')}{field} : {entry.get('count')}"
+        )
+    if len(omitted) > MAX_ERRORS:
+        lines.append(f"  - … et {len(omitted) - MAX_ERRORS} autres types d'erreurs")
     return lines
 
 
