@@ -13,7 +13,11 @@ Errors raised outside any route (unknown path) use the application's default for
     ├── NotFound (404)
     ├── Conflict (409)
     ├── PayloadTooLarge (413)
-    └── ServiceUnavailable (503)
+    └── ServiceUnavailable (503) ── DatabaseUnavailable
+
+A database that cannot be reached (killed, restarting, pool exhausted) is not a bug of the
+request: `database_unavailable(exc)` recognises those errors, and the request middleware answers
+them with `DatabaseUnavailable` (503, `Retry-After`) in the route's format instead of a 500.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, Protocol
 
+import psycopg
+import psycopg_pool
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -94,6 +101,60 @@ class PayloadTooLarge(GuichetError):
 
 class ServiceUnavailable(GuichetError):
     status, code, default_message = 503, "service_unavailable", "Service unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    # French: the BAL and loader contracts are French, and their clients show this message.
+    code = "database_unavailable"
+    default_message = (
+        "Service momentanément indisponible, veuillez réessayer dans quelques secondes."
+    )
+    RETRY_AFTER = "5"  # seconds: the embedded PostgreSQL is restarted within that
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": self.RETRY_AFTER})
+
+
+# SQLSTATEs that mean "no usable connection" rather than "this statement is wrong":
+# class 08 (connection exception), the server shutting down or starting up, too many clients.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True if `exc` (or what caused it) says the database cannot be reached right now: the
+    connection failed or was lost, the server is shutting down or restarting, or the pool gave
+    no connection in time. Bad statements and constraint violations are not."""
+    return any(_is_connection_failure(cause) for cause in _causes(exc))
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.TimeoutError | psycopg_pool.PoolTimeout):
+        return True  # a pool that gave no connection in time
+    if isinstance(exc, psycopg.InterfaceError):
+        return True  # the connection is closed
+    if isinstance(exc, psycopg.OperationalError):
+        # No SQLSTATE: a client-side failure (refused, socket gone, server closed the connection).
+        state = exc.sqlstate
+        return state is None or state.startswith("08") or state in _UNAVAILABLE_SQLSTATES
+    return False
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc`, the driver error it wraps, and what it was raised from or during (a rollback that
+    fails on a dead connection hides the first failure in `__context__`)."""
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is known for known in seen) or len(seen) > 20:
+            continue
+        seen.append(current)
+        orig = getattr(current, "orig", None)
+        pending += [orig if isinstance(orig, BaseException) else None]
+        pending += [current.__cause__, current.__context__]
+    return seen
 
 
 def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:

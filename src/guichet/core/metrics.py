@@ -7,8 +7,11 @@ process (tests) must not register them twice. Routes are labelled by their templ
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from pydantic import SecretStr
 
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -46,3 +49,13 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 
 def metrics_response() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def authorized(authorization: str | None, token: SecretStr | None) -> bool:
+    """No token configured: anyone; else exactly `Bearer <token>`, compared in constant time."""
+    if token is None:
+        return True
+    secret = token.get_secret_value()
+    if not secret:
+        return False  # an empty token would let `Bearer ` in
+    return hmac.compare_digest((authorization or "").encode(), f"Bearer {secret}".encode())

@@ -26,7 +26,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from guichet import __version__
 from guichet.core import db, mail, metrics, queue, services, storage
 from guichet.core.config import Settings
-from guichet.core.errors import GuichetError, install_error_handlers, render_error
+from guichet.core.errors import (
+    DatabaseUnavailable,
+    GuichetError,
+    NotFound,
+    Unauthorized,
+    database_unavailable,
+    install_error_handlers,
+    render_error,
+)
 from guichet.core.logging import get_logger
 from guichet.core.services import Services
 from guichet.runtime.fronts import FRONTS
@@ -116,7 +124,14 @@ async def health(request: Request) -> Response:
 
 
 @system_router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics() -> Response:
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus metrics; `metrics.enabled=false` hides them (404), `metrics.token` asks for
+    `Authorization: Bearer <token>` (they tell load, routes and error rates to whoever asks)."""
+    settings: Settings = request.app.state.settings
+    if not settings.metrics.enabled:
+        raise NotFound()
+    if not metrics.authorized(request.headers.get("authorization"), settings.metrics.token):
+        raise Unauthorized(headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return metrics.metrics_response()
 
 
@@ -201,14 +216,29 @@ class RequestMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
-            except Exception:
-                log.exception("http.unhandled_error", method=scope["method"], path=scope["path"])
+            except Exception as exc:
+                error = _error_for(exc, scope)
                 if state["started"]:
                     raise  # too late for an error response: let the server drop the connection
-                response = render_error(Request(scope), GuichetError())
+                response = render_error(Request(scope), error)
                 await response(scope, receive, send_with_id)
             finally:
                 _record(scope, state["status"], time.perf_counter() - start, self.log_reads)
+
+
+def _error_for(exc: Exception, scope: Scope) -> GuichetError:
+    """The error to answer for an exception no route handled: 503 while the database cannot be
+    reached (it heals by itself: no traceback), else a logged 500."""
+    if database_unavailable(exc):
+        log.warning(
+            "http.database_unavailable",
+            method=scope["method"],
+            path=scope["path"],
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return DatabaseUnavailable()
+    log.exception("http.unhandled_error", method=scope["method"], path=scope["path"])
+    return GuichetError()
 
 
 def _request_id(scope: Scope) -> str:

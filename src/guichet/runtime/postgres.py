@@ -9,7 +9,10 @@ the server for as long as it runs. Hence:
 * a postmaster left running by a crashed owner (kill -9) is found through `postmaster.pid`
   and stopped before the next start: nobody holds the lock any more, so nobody uses it;
 * another Guichet process on the same home (`guichet migrate`, `guichet psql` while `serve`
-  runs) attaches to the running server instead of starting a second one.
+  runs) attaches to the running server instead of starting a second one;
+* the owner watches its postmaster (`_Watchdog`): one that dies (kill -9, OOM killer) is
+  reaped at once (no zombie), what is left of it (orphaned backends, `postmaster.pid`) is
+  cleared, and it is started again on the same socket; the engines' pre-ping reconnects.
 
 PostgreSQL refuses to run as root. As root, the server runs as the system user
 `guichet-postgres` (created when missing), which owns `data/` and `run/`; the directories
@@ -18,6 +21,7 @@ above them get the traverse bit (o+x) if they lack it, nothing more.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -26,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +132,29 @@ def _ensure_binaries_readable() -> None:
 _STOP_STEPS = [(signal.SIGINT, 20.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)]
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (zombies aside: they hold no memory, and
+    in a container nobody may ever reap them)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile
+        # After the command: state, ppid, pgrp.
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
 def _stop_child(process: subprocess.Popen[bytes]) -> None:
     # Our own child: wait() reaps it (a zombie would still answer kill(pid, 0)).
     for sig, wait in _STOP_STEPS:
@@ -136,6 +164,11 @@ def _stop_child(process: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+WATCH_INTERVAL = 0.2  # seconds between two looks at the postmaster
+_RESTART_PAUSE = 0.5  # seconds between two attempts to restart a dead postmaster
+_RESTART_TIMEOUT = 30.0  # per attempt (crash recovery replays the WAL first)
 
 
 class EmbeddedPostgres(OwnedService):
@@ -150,6 +183,11 @@ class EmbeddedPostgres(OwnedService):
         self.owner = False
         self._process: subprocess.Popen[bytes] | None = None
         self._lock: IO[bytes] | None = None
+        # The watchdog and stop() both touch `_process`: a restart never races a stop.
+        self._guard = threading.Lock()
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self.restarts = 0  # postmasters started again after dying (tests, logs)
 
     def _choose_socket_dir(self) -> Path:
         preferred = self.root / "run"
@@ -188,10 +226,15 @@ class EmbeddedPostgres(OwnedService):
 
     def stop(self) -> None:
         """Stop the server if this process started it; release the lock either way."""
-        process, self._process = self._process, None
+        with self._guard:
+            self._stopping.set()
+            process, self._process = self._process, None
+        watchdog, self._watchdog = self._watchdog, None
         if process is not None and process.poll() is None:
             _stop_child(process)
             log.info("embedded.postgres.stopped", pid=process.pid)
+        if watchdog is not None and watchdog is not threading.current_thread():
+            watchdog.join(_RESTART_TIMEOUT + 5)
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
@@ -208,10 +251,65 @@ class EmbeddedPostgres(OwnedService):
             self._initdb(run_as)
         self._stop_stale_postmaster()
         run_as.own(self.socket_dir)
+        self._stopping.clear()
         self._spawn(run_as)
         self._wait_ready(timeout, process=self._process)
         self._create_database()
         log.info("embedded.postgres.started", pid=self.pid, data_dir=str(self.data_dir))
+        self._watchdog = threading.Thread(
+            target=self._watch, args=(run_as,), name="postgres-watchdog", daemon=True
+        )
+        self._watchdog.start()
+
+    # --- supervision (owner side) -------------------------------------------------------------
+
+    def _watch(self, run_as: _RunAs) -> None:
+        """Until stop(): restart the postmaster whenever it dies."""
+        while not self._stopping.wait(WATCH_INTERVAL):
+            process = self._process
+            if process is None or process.poll() is None:  # poll() reaps a dead child
+                continue
+            log.error("embedded.postgres.died", pid=process.pid, code=process.returncode)
+            self._restart(process.pid, run_as)
+
+    def _restart(self, dead_pid: int, run_as: _RunAs) -> None:
+        while not self._stopping.is_set():
+            self._clear_remains(dead_pid)
+            with self._guard:
+                if self._stopping.is_set():
+                    return
+                self._spawn(run_as)
+                process = self._process
+            try:
+                self._wait_ready(_RESTART_TIMEOUT, process=process)
+            except EmbeddedPostgresError as exc:
+                if self._stopping.is_set():
+                    return  # stop() stopped it meanwhile
+                # Typically: an orphaned backend still holds the old shared memory for a moment.
+                log.warning("embedded.postgres.restart_failed", error=str(exc)[:500])
+                if process is not None and process.poll() is None:
+                    _stop_child(process)
+                self._stopping.wait(_RESTART_PAUSE)
+                continue
+            self.restarts += 1
+            log.warning("embedded.postgres.restarted", pid=self.pid, restarts=self.restarts)
+            return
+
+    def _clear_remains(self, dead_pid: int) -> None:
+        """What a killed postmaster leaves: its backends and auxiliary processes, which exit by
+        themselves on noticing its death but would hold its shared memory (and the new server
+        would refuse to start) until they do, and a `postmaster.pid` naming it."""
+        # Its children share its process group (its own session): the group outlives the dead
+        # leader only while members remain, so its id cannot name anybody else's processes.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(dead_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _group_alive(dead_pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        info = self._postmaster_pid_file()
+        if info is not None and (info[0] == dead_pid or not process_alive(info[0])):
+            # Only a pid file naming the dead postmaster (or nobody): never a live server's.
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
 
     def _initdb(self, run_as: _RunAs) -> None:
         # initdb into a scratch directory renamed at the end: a failed or interrupted initdb

@@ -8,8 +8,13 @@ As with the embedded PostgreSQL: the owner starts `weed` as its own child in its
 stops it on exit (SIGTERM, SIGKILL after 10 s: `weed` may hang on shutdown); a `weed` left behind
 by a crashed owner (kill -9) is found through `state.json` and killed before the next start;
 another process on the same home (`guichet dropzone …` while `serve` runs) attaches to it.
-Everything is bound to 127.0.0.1. The S3 port is `GUICHET_DROPZONE__SEAWEEDFS__S3_PORT` (the one
-partners are told); the internal ports are picked free at each start.
+Everything is bound to 127.0.0.1. The S3 port is the one partners are told, so it never moves:
+chosen on the first start (`GUICHET_DROPZONE__SEAWEEDFS__S3_PORT`, by default the API port + 333,
+any free port if that one is taken) and kept in `s3_port`, it is reused on every start — after a
+quick restart or a crash too (checked with SO_REUSEADDR, as `weed` binds it: a port left in
+TIME_WAIT is free) — and a start that cannot have it fails with a message naming it, rather than
+moving partners to another one. A configured port always wins (and is kept). The internal ports
+are picked free at each start.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ SERVICE_IDENTITY = "guichet-service"
 _SERVICES = ("master", "volume", "filer", "admin")
 
 
+PORT_FILE = "s3_port"
+_PORT_WAIT = 5.0  # seconds to wait for the kept port (a killed stale server releases it)
+
+
 class EmbeddedSeaweedError(RuntimeError):
     pass
 
@@ -61,11 +70,19 @@ class EmbeddedSeaweed(OwnedService):
     """Start (or attach to) the SeaweedFS of one Guichet home. Use as a context manager."""
 
     def __init__(
-        self, home: Path, settings: DropzoneSettings, *, avoid_ports: frozenset[int] = frozenset()
+        self,
+        home: Path,
+        settings: DropzoneSettings,
+        *,
+        avoid_ports: frozenset[int] = frozenset(),
+        default_s3_port: int | None = None,
     ) -> None:
         self.root = home.resolve() / "seaweedfs"
         self.settings = settings
         self.avoid_ports = avoid_ports
+        # The first start's S3 port when none is configured (then kept): `embedded_server`
+        # derives it from the API port.
+        self.default_s3_port = default_s3_port
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         # gRPC unix sockets go to TMPDIR: a short private directory (sun_path is 108 bytes).
         self.socket_dir = Path(tempfile.gettempdir()) / f"guichet-sw-{digest}"
@@ -182,7 +199,7 @@ class EmbeddedSeaweed(OwnedService):
             avoid.add(port)
             return port
 
-        s3_port = self.settings.seaweedfs.s3_port or free()
+        s3_port = self._s3_port(frozenset(avoid))
         avoid.add(s3_port)
         ports = {"s3.port": s3_port, "s3.port.grpc": free()}
         for service in _SERVICES:
@@ -213,10 +230,41 @@ class EmbeddedSeaweed(OwnedService):
             "access_key_id": key,
         }
         self._wait_ready(timeout)
-        tmp = self.root / "state.json.tmp"
-        tmp.write_text(json.dumps(self.state))
-        tmp.replace(self.root / "state.json")
+        _write_atomically(self.root / "state.json", json.dumps(self.state))
+        _write_atomically(self.root / PORT_FILE, f"{s3_port}\n")
         log.info("embedded.seaweedfs.started", pid=self._process.pid, s3=self.state["endpoint_url"])
+
+    def _s3_port(self, avoid: frozenset[int]) -> int:
+        """The configured port, else the one kept from the first start, else a new one (the
+        default if it can be had, else any free port); a configured or kept port that cannot be
+        had is an error."""
+        configured = self.settings.seaweedfs.s3_port or None
+        kept = self._kept_s3_port()
+        wanted = configured or kept
+        if wanted is None:
+            # 0 configured: any free port (the first time; then it is kept like any other).
+            default = None if self.settings.seaweedfs.s3_port == 0 else self.default_s3_port
+            if default is not None and 0 < default <= 65535 and _bindable(default):
+                return default
+            return _free_port(avoid)
+        deadline = time.monotonic() + _PORT_WAIT
+        while not _bindable(wanted):
+            if time.monotonic() > deadline:
+                origin = "configured" if configured else f"kept in {self.root / PORT_FILE}"
+                raise EmbeddedSeaweedError(
+                    f"the drop zone's S3 port {wanted} ({origin}, the endpoint partners use) is "
+                    f"taken by another program on 127.0.0.1: free it, or set "
+                    f"GUICHET_DROPZONE__SEAWEEDFS__S3_PORT to move every partner to a new port"
+                )
+            time.sleep(0.1)
+        return wanted
+
+    def _kept_s3_port(self) -> int | None:
+        try:
+            port = int((self.root / PORT_FILE).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return port if 0 < port <= 65535 else None
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -262,22 +310,31 @@ def embedded_server(settings: Settings) -> Iterator[Settings]:
     if not wanted:
         yield settings
         return
-    if dropzone.seaweedfs.s3_port is None:
-        # Derived from the API port; if that one is taken, any free port (an explicitly
-        # configured port that is taken is an error instead).
-        derived = settings.port + 333
-        port = derived if derived <= 65535 and _bindable(derived) else 0
-        seaweedfs = dropzone.seaweedfs.model_copy(update={"s3_port": port})
-        dropzone = dropzone.model_copy(update={"seaweedfs": seaweedfs})
     # The API binds its port after SeaweedFS has picked its own: keep them apart.
-    with EmbeddedSeaweed(settings.home, dropzone, avoid_ports=frozenset({settings.port})) as server:
+    server = EmbeddedSeaweed(
+        settings.home,
+        dropzone,
+        avoid_ports=frozenset({settings.port}),
+        default_s3_port=settings.port + 333,  # 8333 next to 8000: two servers never collide
+    )
+    with server:
         yield server.apply(settings)
 
 
 def _bindable(port: int) -> bool:
+    """Whether `port` can be listened on now, as `weed` (Go) binds it: with SO_REUSEADDR, so a
+    port whose last connections linger in TIME_WAIT (a quick restart) counts as free; a port
+    another program listens on does not (Linux refuses that bind even with SO_REUSEADDR)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
             return False
     return True
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
