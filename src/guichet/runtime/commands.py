@@ -245,13 +245,15 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at the same time.")] = None,
 ) -> None:
     """Run a job worker until Ctrl-C / SIGTERM (scale out: one per core, on any machine)."""
+    started_by_serve = worker_processes.PARENT_PID_VARIABLE in os.environ
     worker_processes.die_with_serve()  # when started by `serve`
     settings = _settings()
     if concurrency is not None:
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"concurrency": concurrency})}
         )
-    _private_home(settings)
+    if not started_by_serve:  # `serve` made its home private already
+        _private_home(settings)
     try:
         with (
             _exit_on_sigterm(),
