@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, Field, StrictStr
+from pydantic import AfterValidator, Field, StrictStr, WithJsonSchema
 
 from guichet import cog
 from guichet.core.auth import Admin
@@ -52,11 +52,21 @@ def _email(value: Any) -> str:
 class SendPinBody(_Body):
     # `Any` + a validator run on the default too: a missing e-mail reads "email must be an
     # email", as class-validator words it.
-    email: Annotated[Any, AfterValidator(_email), Field(validate_default=True)] = None
+    email: Annotated[
+        Any,
+        AfterValidator(_email),
+        WithJsonSchema({"type": "string", "format": "email"}),
+        Field(validate_default=True),
+    ] = None
 
 
 class ValidatePinBody(_Body):
-    code: Annotated[Any, AfterValidator(_number_string), Field(validate_default=True)] = None
+    code: Annotated[
+        Any,
+        AfterValidator(_number_string),
+        WithJsonSchema({"type": "string", "pattern": "^[0-9]{6}$", "example": "012345"}),
+        Field(validate_default=True),
+    ] = None
 
 
 class AreValidBody(_Body):
