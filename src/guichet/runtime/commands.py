@@ -27,12 +27,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
+from uvicorn.supervisors import Multiprocess
 
 from guichet import cog
 from guichet.core import auth, db, queue
 from guichet.core.config import Settings
 from guichet.core.logging import configure_logging, get_logger
-from guichet.runtime import worker_processes
+from guichet.runtime import http_server, worker_processes
 from guichet.runtime.app import build_services, create_app
 from guichet.runtime.fronts import FRONTS
 from guichet.runtime.home import make_private, use_private_umask
@@ -142,14 +143,7 @@ def _serve_api(settings: Settings) -> None:
         return
     application = create_app(settings)
     _settle_heap()
-    config = uvicorn.Config(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # ours (structlog) is already in place
-        access_log=False,  # the request middleware logs every request
-        server_header=False,
-    )
+    config = http_server.server_config(application, settings)
     log.info("serve.start", url=f"http://{settings.host}:{settings.port}")
     uvicorn.Server(config).run()
 
@@ -173,16 +167,12 @@ def _serve_processes(settings: Settings) -> None:
     jobs = _JobThread(settings) if settings.run_worker_in_process else None
     log.info("serve.start", url=f"http://{settings.host}:{settings.port}", workers=settings.workers)
     try:
-        uvicorn.run(
-            "guichet.runtime.commands:child_app",
-            factory=True,
-            workers=settings.workers,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
+        # What `uvicorn.run(..., workers=N)` does, with our configuration (and its limits).
+        config = http_server.server_config(
+            "guichet.runtime.commands:child_app", settings, factory=True, workers=settings.workers
         )
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: a normal stop
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
         del os.environ[_CHILD_SETTINGS]
         if jobs is not None:
