@@ -4,23 +4,30 @@ stored sources never keep the partner's apiKey; provisioning cleans up after its
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
+import botocore.exceptions
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core import storage
+from guichet.core.config import Settings
 from guichet.loader._report import MAX_REPORTED_ERRORS
-from guichet.partners.dropzone import tasks
-from tests.dropzone.conftest import PartnerFactory, loader_body
+from guichet.partners import registry as partners
+from guichet.partners.dropzone import backends, provisioning, tasks
+from tests.dropzone.conftest import ADMIN_TOKEN, PartnerFactory, loader_body, s3_client
 from tests.loader import factories as f
 
 Runner = Callable[[], Awaitable[dict[str, int]]]
+ADMIN = "/admin/dropzone"
+ADMIN_H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def put(partner: dict[str, Any], key: str, body: bytes) -> str:
@@ -111,3 +118,73 @@ class TestErrorsCapped:
         attached = json.loads(attachment.get_content())
         assert len(attached["errors"]) == MAX_REPORTED_ERRORS
         assert attached["omitted_errors"][0]["count"] == 100
+
+
+class TestProvisioning:
+    async def test_a_colliding_bucket_name_is_a_409_and_leaves_no_key(
+        self, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    ) -> None:
+        for partner_id in ("zz_x", "zz-x", "ZZ-X"):
+            await partners.create(session, partner_id=partner_id)
+        await session.commit()
+        first = await client.post(ADMIN + "/partners/zz_x", headers=ADMIN_H)
+        assert first.status_code == 201, first.text
+        for other in ("zz-x", "ZZ-X"):
+            response = await client.post(ADMIN + f"/partners/{other}", headers=ADMIN_H)
+            assert response.status_code == 409, response.text
+            body = response.json()
+            assert body["code"] == "dropzone_bucket_name_taken"
+            assert "ql-loader-stg-zz-x" in body["message"] and "« zz_x »" in body["message"]
+        backend = backends.current()
+        identity = backends.identity_name("ql-loader-stg-zz-x")
+        assert await backend.access_keys(identity) == [first.json()["aws_access_key_id"]]
+        assert (
+            await client.delete(ADMIN + "/partners/zz_x/credentials", headers=ADMIN_H)
+        ).is_success
+        assert await backend.access_keys(identity) == []
+
+    async def test_keys_of_a_provisioning_that_did_not_commit_do_not_survive(
+        self, session: AsyncSession, settings: Settings
+    ) -> None:
+        backend = backends.current()
+        partner, _ = await partners.create(session, partner_id="orphan")
+        await session.commit()
+        async with session.begin_nested() as savepoint:  # its transaction never commits
+            lost = await provisioning.provision(session, backend, settings.dropzone, partner)
+            await savepoint.rollback()
+        kept = await provisioning.provision(session, backend, settings.dropzone, partner)
+        await session.commit()
+        identity = kept.bucket.identity
+        assert await backend.access_keys(identity) == [kept.credentials.access_key_id]
+        lost_client = _client(settings, lost.credentials)
+        await _eventually(lambda: _denied(lambda: lost_client.put_object(
+            Bucket=kept.bucket.bucket, Key="x.json", Body=b"{}")))  # fmt: skip
+        await provisioning.revoke(session, backend, partner)
+        assert await backend.access_keys(identity) == []
+
+
+def _client(settings: Settings, credentials: backends.Credentials) -> Any:
+    endpoint = str(settings.dropzone.endpoint_url)
+    return s3_client(endpoint, credentials.access_key_id, credentials.secret_access_key)
+
+
+def _denied(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except botocore.exceptions.ClientError as error:
+        assert error.response["Error"]["Code"] in {"AccessDenied", "InvalidAccessKeyId", "403"}
+        return
+    raise AssertionError("allowed")
+
+
+async def _eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    """SeaweedFS applies identity changes within about a second."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)

@@ -103,6 +103,14 @@ class Backend(Protocol):
 
     async def delete_credentials(self, identity: str, access_key_id: str) -> None: ...
 
+    async def delete_identity(self, identity: str) -> None:
+        """Remove the identity with every key it holds (none left live, recorded or not)."""
+        ...
+
+    async def access_keys(self, identity: str) -> list[str]:
+        """The ids of the keys the identity holds (none if it does not exist)."""
+        ...
+
     async def list_objects(self, bucket: str) -> list[ObjectInfo]: ...
 
     async def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
@@ -236,7 +244,7 @@ class SeaweedBackend(_S3Objects):
     async def ensure_bucket(self, bucket: str) -> None:
         await self._create_bucket(bucket)
 
-    async def _shell(self, command: str) -> str:
+    async def _shell(self, command: str, *, missing_ok: bool = False) -> str:
         def run() -> str:
             result = subprocess.run(
                 [self.weed, "shell", f"-master={self.master}", f"-filer={self.filer}"],
@@ -246,8 +254,9 @@ class SeaweedBackend(_S3Objects):
                 timeout=60,
                 check=False,
             )
-            if result.returncode != 0 or "error" in result.stdout.lower():
-                raise RuntimeError(f"weed shell failed: {result.stdout[-500:]}{result.stderr}")
+            failure = _shell_failure(result)
+            if failure is not None and not (missing_ok and "NotFound" in failure):
+                raise RuntimeError(f"weed shell failed: {failure[-500:]}")
             return result.stdout
 
         return await asyncio.to_thread(run)
@@ -264,6 +273,31 @@ class SeaweedBackend(_S3Objects):
         await self._shell(
             f"s3.configure -user {identity} -access_key {access_key_id} -delete -apply"
         )
+
+    async def delete_identity(self, identity: str) -> None:
+        await self._shell(f"s3.configure -user {identity} -delete -apply", missing_ok=True)
+
+    async def access_keys(self, identity: str) -> list[str]:
+        listing = await self._shell("s3.configure")
+        configuration = json.loads(listing[listing.index("{") :])
+        for found in configuration.get("identities") or []:
+            if found.get("name") == identity:
+                return [key["accessKey"] for key in found.get("credentials") or []]
+        return []
+
+
+def _shell_failure(result: subprocess.CompletedProcess[str]) -> str | None:
+    """What went wrong in a `weed shell` run, or None. Errors come as a non-zero exit, or as a
+    line starting with "error" (an unknown flag only prints the usage). The JSON it prints
+    names partners, whose ids may hold the word "error": only line starts count."""
+    lines = [line.lstrip("> ").lower() for line in (result.stdout + result.stderr).splitlines()]
+    if (
+        result.returncode != 0
+        or any(line.startswith("error") for line in lines)
+        or "flag provided but not defined" in result.stderr
+    ):
+        return result.stdout[-300:] + result.stderr
+    return None
 
 
 # --- AWS --------------------------------------------------------------------------------------
@@ -389,6 +423,38 @@ class AwsBackend(_S3Objects):
                     raise
 
         await asyncio.to_thread(run)
+
+    async def delete_identity(self, identity: str) -> None:
+        def run() -> None:
+            try:
+                for key_id in self._access_keys(identity):
+                    self.iam.delete_access_key(UserName=identity, AccessKeyId=key_id)
+                self.iam.delete_user_policy(UserName=identity, PolicyName=POLICY_NAME)
+            except Exception as exc:
+                if s3_error_code(exc) != "NoSuchEntity":
+                    raise
+            try:
+                self.iam.delete_user(UserName=identity)
+            except Exception as exc:
+                if s3_error_code(exc) != "NoSuchEntity":
+                    raise
+
+        await asyncio.to_thread(run)
+
+    async def access_keys(self, identity: str) -> list[str]:
+        def run() -> list[str]:
+            try:
+                return self._access_keys(identity)
+            except Exception as exc:
+                if s3_error_code(exc) != "NoSuchEntity":
+                    raise
+                return []
+
+        return await asyncio.to_thread(run)
+
+    def _access_keys(self, identity: str) -> list[str]:
+        listed = self.iam.list_access_keys(UserName=identity)["AccessKeyMetadata"]
+        return [key["AccessKeyId"] for key in listed]
 
 
 def create_backend(settings: DropzoneSettings) -> Backend | None:
