@@ -473,3 +473,24 @@ class TestS3Port:
                 embedded_server(self.settings(home, free_port())),
             ):
                 pass
+
+
+async def test_a_stalled_job_whose_twin_is_waiting_ends_failed_not_twice(
+    committed_database: str,
+) -> None:
+    """A stalled periodic job (queueing lock) while its next run already waits: retrying it
+    would break the lock's uniqueness; the waiting twin does the work."""
+    url = committed_database
+    async with await psycopg.AsyncConnection.connect(db.libpq_url(url), autocommit=True) as conn:
+        for status in ("doing", "todo"):  # the doing one has no worker: it is stalled
+            await conn.execute(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status,"
+                " queueing_lock) VALUES ('q', 'dropzone:sweep_buckets', '{}', %s, 'sweep')",
+                [status],
+            )
+    await queue.open_queue(make_settings(url, Path("/nonexistent")), max_size=2)
+    try:
+        assert await queue.recover_stalled_jobs(stalled_timeout=30) == []
+    finally:
+        await queue.close_queue()
+    assert await job_statuses(url, "q") == ["failed", "todo"]
