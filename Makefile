@@ -21,8 +21,18 @@ install: $(STAMP) ## Create .venv and install Guichet with its dev tools
 run: $(STAMP) ## Start the embedded default (database, API, worker) on 127.0.0.1:8000
 	$(BIN)/guichet serve
 
-test: $(STAMP) ## Run every test
+test: $(STAMP) browser ## Run every test
 	$(BIN)/pytest
+
+# The console's browser tests need Debian's chromium: installed when missing and possible
+# (root, apt-get); otherwise those tests skip and say why.
+browser:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (browser tests)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| echo "chromium could not be installed: the browser tests will skip"; \
+	fi
 
 lint: $(STAMP) ## ruff + mypy + import contracts
 	$(BIN)/ruff check src tests bench scripts
@@ -33,4 +43,4 @@ lint: $(STAMP) ## ruff + mypy + import contracts
 bench: $(STAMP) ## Run the benchmarks and write BENCHMARKS.md
 	$(BIN)/python bench/run.py $(ARGS)
 
-.PHONY: help install run test lint bench
+.PHONY: help install run test browser lint bench
