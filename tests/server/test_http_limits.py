@@ -3,7 +3,8 @@ free loopback port) on a database of its own:
 
 - header bytes and header count are bounded: 431, then the connection is closed;
 - a client too slow to send its headers, or pausing inside its body, gets 408 and is closed;
-- ordinary requests (60 headers, a 32 KiB header, keep-alive) are not affected;
+- ordinary requests (60 headers, a 32 KiB header, keep-alive, a slow but steady body) are not
+  affected;
 - with 16 slow-body connections holding a client token and one 64 MiB header in flight, another
   client's `GET /communes/{code}/current-revision` still answers within 100 ms (must-show 3).
 """
@@ -220,6 +221,25 @@ class TestReadTimeouts:
             sock.sendall(request.encode())
             response = _read_all(sock)  # would wait for the socket's 10 s without the limit
         assert _status(response) == 408
+
+    def test_a_slow_but_steady_body_is_not_cut(self, server: Server) -> None:
+        """The body timeout is a silence, not a total: 8 pieces 0.8 s apart (longer than the
+        5 s timeout in all) arrive whole."""
+        body = b'{"context": {"nomComplet": "Lent"}}'
+        request = (
+            "POST /communes/31591/revisions HTTP/1.1\r\nHost: guichet.test\r\n"
+            f"Authorization: Token {server.token}\r\nContent-Type: application/json\r\n"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        pieces = [body[n : n + 5] for n in range(0, len(body), 5)]
+        assert len(pieces) * 0.8 > BODY_IDLE_TIMEOUT
+        with _connect(server) as sock:
+            sock.sendall(request)
+            for piece in pieces:
+                time.sleep(0.8)
+                sock.sendall(piece)
+            response = _read_all(sock)
+        assert _status(response) == 201, response
 
 
 # --- must-show 3 -------------------------------------------------------------------------------
