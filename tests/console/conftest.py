@@ -38,6 +38,8 @@ VALID_BAL = (HERE.parent / "depot" / "data" / "bal-valid-31591.csv").read_bytes(
 AXE = HERE / "vendor" / "axe.min.js"
 CODE = "31591"
 PENDING_REVISIONS = 21
+# Read at import: the session's fixtures clear GUICHET_* variables before the tests run.
+CHROMIUM = os.environ.get("GUICHET_TEST_CHROMIUM")
 
 
 def invalid_bal(rows: int = 60) -> bytes:
@@ -167,9 +169,8 @@ def _computed(http: httpx.Client, served: Served, data: bytes) -> Any:
 
 def chromium_executable() -> str | None:
     """GUICHET_TEST_CHROMIUM, else Debian's `chromium` on the PATH."""
-    configured = os.environ.get("GUICHET_TEST_CHROMIUM")
-    if configured:
-        return configured if Path(configured).exists() else None
+    if CHROMIUM:
+        return CHROMIUM if Path(CHROMIUM).exists() else None
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 

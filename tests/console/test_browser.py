@@ -22,6 +22,8 @@ from tests.console.conftest import CODE, PENDING_REVISIONS, VALID_BAL, Served
 AxeCheck = Callable[[Any], list[dict[str, Any]]]
 DESKTOP = {"width": 1280, "height": 900}
 MOBILE = {"width": 390, "height": 844}
+# Read at import: the session's fixtures clear GUICHET_* variables before the tests run.
+SCREENSHOTS = os.environ.get("GUICHET_CONSOLE_SCREENSHOTS")
 
 
 @pytest.fixture
@@ -196,7 +198,7 @@ def test_not_found_pages_in_french(
 
 def test_screenshots(browser: Any, served: Served, tmp_path: Path) -> None:
     """The main pages at 1280 and 390 px wide (docs/console/ when asked, see the module)."""
-    target = Path(os.environ.get("GUICHET_CONSOLE_SCREENSHOTS") or tmp_path)
+    target = Path(SCREENSHOTS or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     pages = {
         "recherche": "/ui/?q=escou",

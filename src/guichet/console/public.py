@@ -26,7 +26,7 @@ async def home(request: Request, q: str | None = None) -> Response:
     found = search.search(query) if query else []
     if len(found) == 1 and found[0].code == query.upper() and not _is_fragment(request):
         return RedirectResponse(_commune_path(request, found[0].code), status_code=303)
-    context = {"query": query, "found": found}
+    context = {"query": query, "found": found, "max_results": search.MAX_RESULTS}
     return render(request, "home.html", context, fragments={"resultats": "_results.html"})
 
 
