@@ -205,10 +205,14 @@ class TestOncePerObjectVersion:
         assert await counts(session) == {"objects": 3, "runs": 3, "records": 1}
         subjects = sorted(str(m["Subject"]).rsplit(" : ", 1)[1] for m in outbox())
         assert subjects == ["REJECTED", "SUCCESS", "SUCCESS"]
-        listed = service_client(settings).list_objects_v2(Bucket=p["bucket"])["Contents"]
-        names = sorted(o["Key"].split("/")[0] for o in listed)
+        # Archives and reports are in the service's own bucket, under the partner's bucket name.
+        archives = backends.archive_bucket_name(settings.dropzone)
+        listed = service_client(settings).list_objects_v2(Bucket=archives, Prefix=p["bucket"])
+        names = sorted(o["Key"].split("/")[1] for o in listed["Contents"])
         assert names.count("success") == 2 and names.count("failure") == 1
         assert names.count("reports") == 3
+        inbound = service_client(settings).list_objects_v2(Bucket=p["bucket"])["Contents"]
+        assert sorted(o["Key"] for o in inbound) == ["a.json", "nested/b.json", "notes.txt"]
         assert (await tasks.sweep())["registered"] == 0  # archives are not new files
 
     async def test_a_new_version_of_a_key_is_a_new_file(
@@ -338,10 +342,10 @@ class TestMail:
         await tasks.sweep()
         backend = backends.current()
 
-        async def broken(bucket: str, source_key: str, target_key: str) -> bool:
+        async def broken(bucket: str, key: str, body: bytes, content_type: str) -> None:
             raise OSError("S3 down")
 
-        monkeypatch.setattr(backend, "copy", broken)
+        monkeypatch.setattr(backend, "put", broken)  # archives are written with put
         with pytest.raises(OSError, match="S3 down"):
             await run_jobs()
         assert len(outbox()) == 1  # sent and recorded before the archive failed

@@ -5,6 +5,7 @@ stored sources never keep the partner's apiKey; provisioning cleans up after its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,13 @@ from guichet.core.config import Settings
 from guichet.loader._report import MAX_REPORTED_ERRORS
 from guichet.partners import registry as partners
 from guichet.partners.dropzone import backends, provisioning, tasks
-from tests.dropzone.conftest import ADMIN_TOKEN, PartnerFactory, loader_body, s3_client
+from tests.dropzone.conftest import (
+    ADMIN_TOKEN,
+    PartnerFactory,
+    loader_body,
+    s3_client,
+    service_client,
+)
 from tests.loader import factories as f
 
 Runner = Callable[[], Awaitable[dict[str, int]]]
@@ -188,3 +195,38 @@ async def _eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.2)
+
+
+class TestServiceObjectsOutOfReach:
+    async def test_a_partner_key_cannot_touch_archives_nor_reports(
+        self,
+        new_partner: PartnerFactory,
+        session: AsyncSession,
+        settings: Settings,
+        run_jobs: Runner,
+    ) -> None:
+        p = await new_partner("reach")
+        put(p, "ok.json", loader_body(p, properties=[f.property_("P1")]))
+        put(p, "bad.json", b"{")
+        await tasks.sweep()
+        await run_jobs()
+        service = service_client(settings)
+        archived = sorted(
+            (bucket, item["Key"])
+            for bucket in {p["bucket"], backends.archive_bucket_name(settings.dropzone)}
+            for item in service.list_objects_v2(Bucket=bucket).get("Contents", [])
+            if item["Key"] not in ("ok.json", "bad.json")
+        )
+        assert len(archived) == 4  # two files, two reports
+        client = p["client"]
+        for bucket, key in archived:
+            # Wherever they are, the partner's key can neither delete nor replace them.
+            with contextlib.suppress(botocore.exceptions.ClientError):
+                client.delete_object(Bucket=bucket, Key=key)
+            with contextlib.suppress(botocore.exceptions.ClientError):
+                client.put_object(Bucket=bucket, Key=key, Body=b"forged")
+            assert service.get_object(Bucket=bucket, Key=key)["Body"].read() != b"forged"
+        # The archived source is the stored one: no apiKey in clear there either.
+        (ok,) = [key for _, key in archived if "/success/" in key]
+        copy = service.get_object(Bucket=archived[0][0], Key=ok)["Body"].read()
+        assert p["api_key"].encode() not in copy and b"[redacted]" in copy

@@ -188,6 +188,9 @@ class DropzoneSettings(BaseModel):
     access_key_id: str | None = None  # the service's own identity (embedded: generated)
     secret_access_key: SecretStr | None = None
     sqs_queue_name: str = "guichet-dropzone-events"
+    # The service's own bucket for archive copies and reports, out of every partner key's
+    # reach (None = guichet-dropzone-archive-{env}; AWS bucket names are global).
+    archive_bucket: str | None = None
     max_file_bytes: Annotated[int, Field(ge=1024)] = 64 * MiB
     # Objects of one bucket a processing job takes at once (one claim, overlapped downloads,
     # one commit); 1 = one transaction per file.

@@ -1,6 +1,10 @@
 """The two drop-zone backends behind one interface: SeaweedFS (embedded or external) and AWS.
 
-Both give each partner a bucket `ql-loader-{env}-{partner}` and a key that can only write into it:
+Both give each partner a bucket `ql-loader-{env}-{partner}` and a key that can only write into it.
+The whole bucket is the partner's inbound area (files are dropped at its root, as the contract's
+guide shows); the service's archive copies and reports go to its own bucket (`archive_bucket`),
+which no partner key can reach: a key that may create objects may also replace them (and on
+SeaweedFS delete them), so nothing of the service's may live where a partner writes.
 
 * SeaweedFS: an identity whose only action is `Write:<bucket>` (added live with `weed shell
   s3.configure`; SeaweedFS's Write also allows DeleteObject, nothing else);
@@ -69,6 +73,11 @@ def bucket_name(env: str, partner_id: str) -> str:
     return name
 
 
+def archive_bucket_name(settings: DropzoneSettings) -> str:
+    """The service's own bucket: archive copies and reports, under `{partner bucket}/`."""
+    return settings.archive_bucket or f"guichet-dropzone-archive-{settings.env}"
+
+
 def identity_name(bucket: str) -> str:
     return f"dropzone-{bucket}"
 
@@ -121,7 +130,15 @@ class Backend(Protocol):
 
     async def copy(self, bucket: str, source_key: str, target_key: str) -> bool: ...
 
+    async def copy_between(
+        self, source_bucket: str, source_key: str, target_bucket: str, target_key: str
+    ) -> bool: ...
+
     async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
+
+    async def archive_bucket(self) -> str:
+        """The service's archive bucket, created on first use."""
+        ...
 
 
 class _S3Objects:
@@ -141,9 +158,11 @@ class _S3Objects:
                 addressing_style=addressing_style,  # type: ignore[arg-type]
             )
         )
+        self.boto3_calls = Boto3Calls(self.s3)
         self.objects = ObjectCalls(
-            settings, virtual_hosted=addressing_style == "virtual", fallback=Boto3Calls(self.s3)
+            settings, virtual_hosted=addressing_style == "virtual", fallback=self.boto3_calls
         )
+        self._archive_bucket: str | None = None
 
     @property
     def public_endpoint_url(self) -> str | None:
@@ -194,8 +213,24 @@ class _S3Objects:
         """Server-side copy; False if the source is gone (no HEAD first: one call)."""
         return await self.objects.copy(bucket, source_key, target_key)
 
+    async def copy_between(
+        self, source_bucket: str, source_key: str, target_bucket: str, target_key: str
+    ) -> bool:
+        """Server-side copy into another bucket (object_store copies within one bucket only);
+        False if the source is gone."""
+        return await self.boto3_calls.copy_between(
+            source_bucket, source_key, target_bucket, target_key
+        )
+
     async def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         await self.objects.put(bucket, key, body, content_type)
+
+    async def archive_bucket(self) -> str:
+        if self._archive_bucket is None:
+            name = archive_bucket_name(self.settings)
+            await self._create_bucket(name)  # no event notifications: nothing in it is inbound
+            self._archive_bucket = name
+        return self._archive_bucket
 
 
 # --- SeaweedFS --------------------------------------------------------------------------------

@@ -282,12 +282,19 @@ class Boto3Calls:
 
     async def copy(self, bucket: str, source_key: str, target_key: str) -> bool:
         """Server-side copy; False if the source is gone (no HEAD first: one call)."""
+        return await self.copy_between(bucket, source_key, bucket, target_key)
+
+    async def copy_between(
+        self, source_bucket: str, source_key: str, target_bucket: str, target_key: str
+    ) -> bool:
+        """Server-side copy from one bucket to another (or the same); False if the source is
+        gone."""
         try:
             await asyncio.to_thread(
                 self.s3.copy_object,
-                Bucket=bucket,
+                Bucket=target_bucket,
                 Key=target_key,
-                CopySource={"Bucket": bucket, "Key": source_key},
+                CopySource={"Bucket": source_bucket, "Key": source_key},
             )
         except Exception as exc:
             if s3_error_code(exc) in {"404", "NoSuchKey", "NotFound"}:

@@ -1,15 +1,18 @@
 """Delivering a processed row's outcome: its e-mail (once: the rows stay locked while sending and
-are recorded as sent in the same transaction) and its archive copies in the bucket."""
+are recorded as sent in the same transaction) and its archive copies in the service's archive
+bucket (out of the partners' reach, see `backends`)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.core import mail, services
+from guichet.core import mail, services, storage
 from guichet.core.config import Settings
 from guichet.core.logging import get_logger
 from guichet.partners.dropzone import backends, report_mail
@@ -19,7 +22,7 @@ from guichet.partners.dropzone.models import (
     ObjectStatus,
     dropzone_object_table,
 )
-from guichet.partners.models import Partner
+from guichet.partners.models import Partner, Run
 
 log = get_logger(__name__)
 
@@ -90,10 +93,31 @@ async def _send_report(
     }
 
 
-async def archive(obj: DropzoneObject) -> None:
+async def stored_sources(
+    session: AsyncSession, rows: Sequence[DropzoneObject]
+) -> dict[uuid.UUID, str]:
+    """The stored source of each row's run, when the file was read (run id → blob key)."""
+    run_ids = [row.run_id for row in rows if row.run_id is not None]
+    found = await session.execute(
+        select(Run.id, Run.source_key).where(Run.id.in_(run_ids), Run.source_size > 0)
+    )
+    return {row.id: row.source_key for row in found}
+
+
+async def archive(obj: DropzoneObject, source: str | None) -> None:
+    """The file under `{bucket}/success/` or `{bucket}/failure/` of the archive bucket, its
+    report under `{bucket}/reports/`. A file that was read is archived as it was stored
+    (`source`, its apiKey stripped); one never read (not `.json`, too large) is copied as it
+    is."""
     assert obj.archive_key is not None
     backend = backends.current()
-    await backend.copy(obj.bucket, obj.key, obj.archive_key)  # False: the source is gone
-    report_key = "reports/" + obj.archive_key.partition("/")[2] + ".report.json"
-    body = json.dumps(obj.report, ensure_ascii=False).encode()
-    await backend.put(obj.bucket, report_key, body, "application/json")
+    archive_bucket = await backend.archive_bucket()
+    if source is not None:
+        body = await storage.get_bytes(storage.current(), source)
+        await backend.put(archive_bucket, obj.archive_key, body, "application/json")
+    else:  # False: the source is gone
+        await backend.copy_between(obj.bucket, obj.key, archive_bucket, obj.archive_key)
+    bucket, _, archived = obj.archive_key.partition("/")
+    report_key = f"{bucket}/reports/{archived.partition('/')[2]}.report.json"
+    report = json.dumps(obj.report, ensure_ascii=False).encode()
+    await backend.put(archive_bucket, report_key, report, "application/json")

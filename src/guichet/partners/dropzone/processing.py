@@ -91,15 +91,16 @@ def has_control_characters(key: str) -> bool:
     return _CONTROL_CHARACTERS.search(key) is not None
 
 
-def archive_key(key: str, status: RunStatus, processed_at: dt.datetime) -> str | None:
-    """Where the archive copy goes; None for a key that is never read (control characters)."""
+def archive_key(bucket: str, key: str, status: RunStatus, processed_at: dt.datetime) -> str | None:
+    """Where the archive copy goes in the service's archive bucket (`{bucket}/success/…` or
+    `{bucket}/failure/…`); None for a key that is never read (control characters)."""
     if has_control_characters(key):
         return None
     folder = "success" if status is RunStatus.SUCCESS else "failure"
     stamp = processed_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     directory, _, name = key.rpartition("/")
     prefix = f"{directory}/" if directory else ""
-    return f"{folder}/{prefix}{stamp}_{name}"
+    return f"{bucket}/{folder}/{prefix}{stamp}_{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,7 @@ class Processed:
 
 
 def _processed(obj: DropzoneObject, outcome: intake.Outcome) -> Processed:
-    key = archive_key(obj.key, outcome.status, intake.utcnow())
+    key = archive_key(obj.bucket, obj.key, outcome.status, intake.utcnow())
     status = str(outcome.status)
     log.info("dropzone.object_processed", object_id=obj.id, key=obj.key, status=status)
     return Processed(outcome.status, outcome.report, outcome.run_id, key)

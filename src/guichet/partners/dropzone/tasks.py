@@ -239,11 +239,12 @@ async def archive_objects(object_ids: list[int], postponed: int = 0) -> None:
                 .with_for_update()
             )
         )
+        sources = await delivery.stored_sources(session, rows)
         gate = asyncio.Semaphore(batch.DOWNLOADS)
 
         async def archive(obj: DropzoneObject) -> None:
             async with gate:
-                await delivery.archive(obj)
+                await delivery.archive(obj, sources.get(obj.run_id) if obj.run_id else None)
             obj.archived_at = func.now()
 
         outcomes = await asyncio.gather(*(archive(obj) for obj in rows), return_exceptions=True)
