@@ -3,6 +3,7 @@ notifications into the ledger (duplicates and the test event ignored)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,19 @@ async def test_put_only_keys_and_sqs_events(
     await run_jobs()
     status = await session.scalar(text("SELECT result FROM dropzone_object"))
     assert status == "SUCCESS"
+
+    # The archive copy and the report: in the service's own bucket, out of the key's reach
+    # (its policy allows PutObject in its bucket only).
+    archives = backends.archive_bucket_name(settings.dropzone)
+    listed = backend.s3.list_objects_v2(Bucket=archives)["Contents"]
+    keys = sorted(item["Key"] for item in listed)
+    assert [key.split("/")[:2] for key in keys] == [
+        ["ql-loader-prod-aws-a", "reports"], ["ql-loader-prod-aws-a", "success"]
+    ]  # fmt: skip
+    for key in keys:
+        forge = functools.partial(client.put_object, Bucket=archives, Key=key, Body=b"forged")
+        assert denied(forge)
+        assert denied(functools.partial(client.delete_object, Bucket=archives, Key=key))
 
     # Rotation: the old key stops working; revocation: the new one too.
     partner = await partners.get(session, "aws-a")
