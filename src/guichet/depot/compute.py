@@ -19,8 +19,9 @@ import datetime as dt
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from guichet.bal import HttpBanLookup, validate
@@ -32,6 +33,7 @@ VALIDATOR_VERSION = "3.5.2"
 MAX_PROBLEMS = 10_000
 WRONG_COMMUNE = "commune_insee.valeur_inattendue"
 _PARIS = ZoneInfo("Europe/Paris")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -208,16 +210,24 @@ class ComputePool:
             executor.submit(_ready)
 
     async def check(self, data: bytes, code_commune: str, ban: BanApi | None = None) -> FileCheck:
+        try:
+            return await self.run(check_file, data, code_commune, today(), ban)
+        except ComputeFailed:
+            raise
+        except Exception as exc:  # the validator raised: a bug, logged with its traceback
+            raise ComputeFailed(f"validator error: {type(exc).__name__}") from exc
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` in a pool process (both picklable). A dead process or the time
+        limit: `ComputeFailed` (the pool is renewed); what `function` raises is raised here."""
         executor = self._get()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(executor, check_file, data, code_commune, today(), ban)
+        future = loop.run_in_executor(executor, function, *args)
         try:
             return await asyncio.wait_for(future, self.timeout)
         except (concurrent.futures.process.BrokenProcessPool, TimeoutError) as exc:
             self._reset(executor)
             raise ComputeFailed(type(exc).__name__) from exc
-        except Exception as exc:  # the validator raised: a bug, logged with its traceback
-            raise ComputeFailed(f"validator error: {type(exc).__name__}") from exc
 
     def shutdown(self) -> None:
         with self._lock:

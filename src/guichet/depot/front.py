@@ -8,15 +8,18 @@ from collections.abc import AsyncIterator
 import typer
 from fastapi import FastAPI
 
-from guichet.core.fronts import CommandRunner, Front
+from guichet.core.fronts import CommandRunner, Front, TaskModule
 
 
 def _routers(app: FastAPI) -> None:
     from guichet.depot import (
         cache,
+        diff_router,
         habilitations_router,
         parties_router,
+        proconnect_router,
         read_router,
+        revalidation_router,
         router,
         stats_router,
     )
@@ -26,8 +29,12 @@ def _routers(app: FastAPI) -> None:
     app.include_router(read_router.router)
     app.include_router(router.router)
     app.include_router(parties_router.router)
+    # Before the habilitations: `/habilitations/proconnect/callback` is a fixed path.
+    app.include_router(proconnect_router.router)
     app.include_router(habilitations_router.router)
     app.include_router(stats_router.router)
+    app.include_router(revalidation_router.router)
+    app.include_router(diff_router.router)
 
 
 def _commands(app: typer.Typer, run: CommandRunner) -> None:
@@ -52,7 +59,15 @@ async def _app_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 FRONT = Front(
     name="depot",
-    models=("guichet.depot.models",),
+    models=(
+        "guichet.depot.models",
+        "guichet.depot.diff_models",
+        "guichet.depot.revalidation_models",
+    ),
+    tasks=(
+        TaskModule("depot", "guichet.depot.diff_tasks"),
+        TaskModule("depot", "guichet.depot.revalidation_tasks"),
+    ),
     routers=_routers,
     commands=_commands,
     app_lifespan=_app_lifespan,

@@ -26,7 +26,17 @@ from guichet import cog
 from guichet.core.config import BanSettings
 from guichet.core.logging import get_logger
 from guichet.core.storage import BlobNotFound, BlobStore, get_bytes, put_bytes
-from guichet.depot import ban, cache, compute, errors, habilitations, service, upload
+from guichet.depot import (
+    ban,
+    cache,
+    compute,
+    diff_tasks,
+    diffs,
+    errors,
+    habilitations,
+    service,
+    upload,
+)
 from guichet.depot.compute import VALIDATOR_VERSION, WRONG_COMMUNE, FileCheck
 from guichet.depot.models import (
     AuthorizationStrategy,
@@ -291,6 +301,9 @@ async def record_validation(
     revision.report_key = report_key
     revision.updated_at = service.utcnow()
     await session.flush()
+    if check.parse_ok:  # what changed against the current revision: stored by a job
+        current = await service.current_revision(session, revision.code_commune)
+        await diff_tasks.defer_default_diff(session, revision.id, current.id if current else None)
     return revision, previous_key
 
 
@@ -341,7 +354,7 @@ async def publish(
     code = revision.code_commune
     # Not the revision itself: its ORM state must stay what the row holds, or setting
     # is_current=True below would look like no change and never be written.
-    await session.execute(
+    replaced = await session.scalar(
         update(Revision)
         .where(
             Revision.code_commune == code,
@@ -349,6 +362,7 @@ async def publish(
             Revision.id != revision.id,
         )
         .values(is_current=False, updated_at=now)
+        .returning(Revision.id)
         .execution_options(synchronize_session=False)
     )
     revision.status = RevisionStatus.PUBLISHED
@@ -372,6 +386,7 @@ async def publish(
         .values(is_ready=False, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    await diffs.record_change(session, revision, replaced)  # the changes feed
     # Delivered at commit only: every API process drops its cached current revision.
     await cache.notify_changed(session, code)
     log.info(
