@@ -211,10 +211,12 @@ class TestServiceObjectsOutOfReach:
         await tasks.sweep()
         await run_jobs()
         service = service_client(settings)
+        # Before: archives in the partner's bucket; now in the service's, under its name.
+        places = [(p["bucket"], ""), (backends.archive_bucket_name(settings.dropzone), p["bucket"])]
         archived = sorted(
             (bucket, item["Key"])
-            for bucket in {p["bucket"], backends.archive_bucket_name(settings.dropzone)}
-            for item in service.list_objects_v2(Bucket=bucket).get("Contents", [])
+            for bucket, prefix in places
+            for item in service.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
             if item["Key"] not in ("ok.json", "bad.json")
         )
         assert len(archived) == 4  # two files, two reports

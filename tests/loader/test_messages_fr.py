@@ -468,7 +468,7 @@ def all_messages(validation: Validation) -> list[str]:
     for entry in validation.clients:
         if entry.is_valid:
             report.fail(entry, "compte impossible à créer")
-    errors = [error["error"] for error in report.to_json()["errors"]]
+    errors = [error.error for error in report.errors()]  # all of them: to_json() lists 1,000
     return [*errors, *(warning.message for warning in validation.warnings)]
 
 
