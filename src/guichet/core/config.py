@@ -149,6 +149,44 @@ class HabilitationSettings(BaseModel):
     expiry_days: Annotated[int | None, Field(ge=1)] = None
 
 
+class WebhookSettings(BaseModel):
+    """Signed webhooks to the publication API's subscribed clients (Standard Webhooks)."""
+
+    # Encrypts the subscriptions' signing secrets in the database (any secret of 32+
+    # characters; the key is derived from it). None: a key generated under $GUICHET_HOME in
+    # the embedded default; required with an external database to create subscriptions.
+    encryption_key: SecretStr | None = None
+    timeout: Annotated[float, Field(gt=0)] = 10.0  # seconds per delivery attempt
+    # Seconds before each new attempt after a 5xx, a timeout or a connection error (a 4xx is
+    # final); given up after the last. About 14 h in all by default.
+    retry_delays: list[Annotated[float, Field(ge=0)]] = [
+        5, 30, 120, 600, 1800, 3600, 7200, 14400, 21600,
+    ]  # fmt: skip
+    # Seconds during which the previous secret still signs after a rotation (both signatures).
+    rotation_overlap: Annotated[float, Field(ge=0)] = 86400.0
+    # Tests only: deliver to loopback/private addresses (refused after DNS otherwise).
+    allow_private_addresses: bool = False
+
+
+class NotificationSettings(BaseModel):
+    """What follows a publish of the publication API, as retried jobs committed with it: the
+    national base's compose call, the team-chat message, the takeover e-mail, the webhooks."""
+
+    # BAN API receiving `POST {url}/ban/communes/{code}/compose` (the reference's NOTIFY_BAN
+    # + BAN_API_URL); None = no compose call and no reconciliation.
+    ban_compose_url: str | None = None
+    ban_token: SecretStr | None = None  # sent as `Authorization: Token <token>`
+    # Mattermost/Slack incoming webhook (its URL is a credential); None = no message.
+    chat_webhook_url: SecretStr | None = None
+    timeout: Annotated[float, Field(gt=0)] = 10.0  # seconds per outgoing call
+    # Seconds before each new attempt of a failed compose, chat message or e-mail.
+    retry_delays: list[Annotated[float, Field(ge=0)]] = [10, 60, 300, 900, 3600, 10800]
+    # The periodic reconciliation re-sends a compose for a current revision published more
+    # than this many seconds ago that the national base has not acknowledged.
+    reconcile_grace: Annotated[float, Field(ge=0)] = 600.0
+    webhooks: WebhookSettings = WebhookSettings()
+
+
 class LoadersSettings(BaseModel):
     """Partner loaders (`POST /api/third_party/loader`) and the document fetcher."""
 
@@ -241,6 +279,7 @@ class Settings(BaseSettings):
     ban: BanSettings = BanSettings()
     metrics: MetricsSettings = MetricsSettings()
     habilitations: HabilitationSettings = HabilitationSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
 

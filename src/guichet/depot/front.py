@@ -22,6 +22,7 @@ def _routers(app: FastAPI) -> None:
         revalidation_router,
         router,
         stats_router,
+        webhooks_router,
     )
 
     app.state.depot_cache = cache.create_cache(app.state.settings)  # its listener: the lifespan
@@ -33,6 +34,7 @@ def _routers(app: FastAPI) -> None:
     app.include_router(proconnect_router.router)
     app.include_router(habilitations_router.router)
     app.include_router(stats_router.router)
+    app.include_router(webhooks_router.router)
     app.include_router(revalidation_router.router)
     app.include_router(diff_router.router)
 
@@ -63,10 +65,12 @@ FRONT = Front(
         "guichet.depot.models",
         "guichet.depot.diff_models",
         "guichet.depot.revalidation_models",
+        "guichet.depot.webhooks_models",
     ),
     tasks=(
         TaskModule("depot", "guichet.depot.diff_tasks"),
         TaskModule("depot", "guichet.depot.revalidation_tasks"),
+        TaskModule("depot", "guichet.depot.tasks"),
     ),
     routers=_routers,
     commands=_commands,

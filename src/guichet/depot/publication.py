@@ -27,6 +27,7 @@ from guichet.core.config import BanSettings
 from guichet.core.logging import get_logger
 from guichet.core.storage import BlobNotFound, BlobStore, get_bytes, put_bytes
 from guichet.depot import (
+    after_publish,
     ban,
     cache,
     compute,
@@ -389,6 +390,8 @@ async def publish(
     await diffs.record_change(session, revision, replaced)  # the changes feed
     # Delivered at commit only: every API process drops its cached current revision.
     await cache.notify_changed(session, code)
+    # BAN compose, chat, takeover e-mail, webhooks: jobs that exist iff this commits.
+    await after_publish.schedule(session, revision=revision, client=client, replaced_id=replaced)
     log.info(
         "depot.revision_published",
         revision_id=revision.id,
