@@ -149,6 +149,34 @@ class HabilitationSettings(BaseModel):
     expiry_days: Annotated[int | None, Field(ge=1)] = None
 
 
+class ProConnectSettings(BaseModel):
+    """ProConnect (OpenID Connect): a mairie's agent accepts a habilitation by signing in;
+    accepted when the SIRET of the agent's organisation is one of the commune's mairies in the
+    Annuaire. Off until `issuer` and `client_id` are set. The callback URL registered at the
+    provider is `{public_url}/habilitations/proconnect/callback`."""
+
+    # e.g. https://auth.agentconnect.gouv.fr/api/v2; the discovery document is read from
+    # `{issuer}/.well-known/openid-configuration` unless `discovery_url` says otherwise.
+    issuer: str | None = None
+    discovery_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scope: str = "openid siret"
+    timeout: Annotated[float, Field(gt=0)] = 5.0  # seconds per call to the provider
+    # Signs the cookie holding a flow's state and nonce (any API process can finish a flow).
+    # Unset: generated once and kept in $GUICHET_HOME/proconnect_secret (mode 0600); required
+    # in production, where processes need not share a home.
+    session_secret: SecretStr | None = None
+    session_max_age: Annotated[int, Field(ge=60, le=3600)] = 600  # seconds to come back
+    # Origins `redirectUrl` may point to (e.g. https://mes-adresses.data.gouv.fr); empty =
+    # any http(s) URL (development only: production requires a list).
+    redirect_origins: list[str] = []
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.client_id)
+
+
 class WebhookSettings(BaseModel):
     """Signed webhooks to the publication API's subscribed clients (Standard Webhooks)."""
 
@@ -280,6 +308,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     habilitations: HabilitationSettings = HabilitationSettings()
     notifications: NotificationSettings = NotificationSettings()
+    proconnect: ProConnectSettings = ProConnectSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
 
@@ -305,6 +334,12 @@ class Settings(BaseSettings):
             raise ValueError("GUICHET_ADMIN_TOKEN is a placeholder or too short (< 24 chars)")
         if self.storage.backend == "s3" and not self.storage.s3.bucket:
             raise ValueError("GUICHET_STORAGE__S3__BUCKET is required with the s3 backend")
+        if self.proconnect.enabled:
+            secret = self.proconnect.session_secret
+            if secret is None or len(secret.get_secret_value()) < 32:
+                raise ValueError("GUICHET_PROCONNECT__SESSION_SECRET is required (>= 32 chars)")
+            if not self.proconnect.redirect_origins:
+                raise ValueError("GUICHET_PROCONNECT__REDIRECT_ORIGINS is required in production")
         return self
 
     @property

@@ -216,6 +216,93 @@ class ComputeUnavailable(ServiceUnavailable):
     default_message = "La validation du fichier a échoué, veuillez réessayer"
 
 
+class FailedDependency(GuichetError):
+    """A service the route relies on failed (the reference's 424)."""
+
+    status, code, default_message = 424, "failed_dependency", "Failed dependency"
+
+
+# --- ProConnect (§2.4 #21–22) -----------------------------------------------------------------
+
+
+class ProConnectDisabled(ServiceUnavailable):
+    default_message = "ProConnect n’est pas configuré sur ce service"
+
+
+class ProConnectUnreachable(FailedDependency):
+    default_message = "Impossible de contacter ProConnect"
+
+
+class ProConnectSessionInvalid(BadRequest):
+    # The reference answers 500: its in-memory session was lost. Here a browser coming back
+    # without (or with an expired, forged or already used) session cookie is the caller's case.
+    default_message = "Session invalide"
+
+
+class OAuthStateInvalid(BadRequest):
+    default_message = "Invalid OAuth2 state"
+
+
+class NonceInvalid(BadRequest):
+    default_message = "Nonce invalide"
+
+
+class ProConnectProfileUnavailable(FailedDependency):
+    default_message = "Impossible de récupérer le profile"
+
+
+class ProConnectTokenInvalid(BadRequest):
+    """An ID token or userinfo JWT whose signature, issuer, audience or expiry fails (the
+    reference verified none of them)."""
+
+    default_message = "Jeton ProConnect non valide"
+
+
+class MairiesUnavailable(FailedDependency):
+    default_message = (
+        "Impossible de vérifier le SIRET : aucune mairie de la commune dans l’Annuaire"
+    )
+
+
+# --- sync-ids-ban-publish (§2.4 #5) -------------------------------------------------------------
+
+
+class SyncNotCurrent(PreconditionFailed):
+    default_message = "Erreur: on ne peut pas synchroniser une publication non courante"
+
+
+class BanNotConfigured(ServiceUnavailable):
+    default_message = "L’API de la BAN n’est pas configurée"
+
+
+class BanNoStableIds(PreconditionFailed):
+    default_message = "La commune n'a pas d'identifiants stables sur la BAN"
+
+
+class BanLookupFailed(FailedDependency):
+    default_message = "Impossible de récupérer la commune sur la BAN"
+
+
+class BanCommuneIdFailed(FailedDependency):
+    default_message = "Impossible de fetch id_ban_commune de la BAN"
+
+
+class BanAddressesFailed(FailedDependency):
+    default_message = "Impossible de télécharger les adresses de la commune depuis la BAN"
+
+
+class SyncSourceUnreadable(PreconditionFailed):
+    default_message = "Le fichier de la révision courante n’est pas lisible"
+
+
+class SyncedFileInvalid(PreconditionFailed):
+    def __init__(self, codes: list[str]) -> None:
+        listed = ", ".join(codes) or "fichier illisible"
+        super().__init__(
+            f"Le fichier synchronisé avec les identifiants de la BAN n’est pas valide : {listed}"
+        )
+
+
 # --- wire format ----------------------------------------------------------------------------
 
 _TYPE_MESSAGES = {

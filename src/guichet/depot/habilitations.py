@@ -33,7 +33,7 @@ from guichet.core.config import HabilitationSettings, MailSettings
 from guichet.core.errors import GuichetError
 from guichet.core.logging import get_logger
 from guichet.core.mail import Mailer, build_message
-from guichet.depot import annuaire, errors, pin
+from guichet.depot import annuaire, errors, pin, proconnect
 from guichet.depot.models import (
     Client,
     Habilitation,
@@ -50,6 +50,7 @@ MAX_ATTEMPTS = 10
 PIN_VALIDITY = dt.timedelta(hours=24)
 RESEND_DELAY = dt.timedelta(minutes=5)
 TOO_MANY_ATTEMPTS = "Trop de tentative de code raté"
+SIRET_MISMATCH = "Le siret ne correspond à la commune"  # the reference's words
 PIN_SUBJECT = "Demande de code d’identification"
 
 JSON = dict[str, Any]
@@ -161,6 +162,43 @@ async def accept_by_admin(
     _accept(habilitation, settings, HabilitationStrategy.INTERNAL)
     await session.flush()
     log.info("depot.habilitation_accepted", habilitation_id=habilitation.id, strategy="internal")
+    return habilitation
+
+
+async def conclude_proconnect(
+    session: AsyncSession,
+    habilitation_id: str,
+    *,
+    siret_matches: bool,
+    version: int,
+    settings: HabilitationSettings,
+) -> Habilitation | None:
+    """The end of a ProConnect sign-in: accepted (`strategy.type` proconnect) when the agent's
+    SIRET is a mairie's of the commune, else rejected with the reference's
+    `authenticationError`. Under the row lock, and only if the habilitation is still the one
+    the flow started from (`version`, see `proconnect.version_of`): None otherwise, nothing
+    changed (a replayed or overtaken callback)."""
+    habilitation = await load(session, habilitation_id, lock=True)
+    if habilitation.status != HabilitationStatus.PENDING:
+        return None
+    if proconnect.version_of(habilitation.updated_at) != version:
+        return None
+    if siret_matches:
+        _accept(habilitation, settings, HabilitationStrategy.PROCONNECT)
+        await session.flush()
+        log.info(
+            "depot.habilitation_accepted", habilitation_id=habilitation.id, strategy="proconnect"
+        )
+        return habilitation
+    now = utcnow()
+    habilitation.status = HabilitationStatus.REJECTED
+    habilitation.strategy_type = HabilitationStrategy.PROCONNECT
+    habilitation.rejected_at = now
+    habilitation.updated_at = now
+    habilitation.authentication_error = SIRET_MISMATCH
+    _clear_pin(habilitation)
+    await session.flush()
+    log.info("depot.habilitation_rejected", habilitation_id=habilitation.id, strategy="proconnect")
     return habilitation
 
 
