@@ -115,6 +115,9 @@ def served(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> It
         finally:
             server.should_exit = True
             thread.join(timeout=30)
+            # The pool served the server's thread and event loop: without a fresh one, the
+            # computes of the tests that follow fail (503).
+            compute.pool.shutdown()
 
 
 def _seed(http: httpx.Client, served: Served) -> None:
@@ -174,7 +177,9 @@ def chromium_executable() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: while Playwright's sync API runs, its event loop is the thread's running
+# loop, and the async tests that follow (pytest-asyncio) could not start theirs.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import Error, sync_playwright
