@@ -158,10 +158,16 @@ class TestErrorFormats:
             {"loc": ["body", "nom"], "msg": "Input should be a valid string", "type": "string_type"}
         ]
 
-    async def test_unknown_route_uses_app_default_format(self, client: httpx.AsyncClient) -> None:
+    async def test_unknown_route_answers_as_the_reference_server(
+        self, client: httpx.AsyncClient
+    ) -> None:
         response = await client.get("/nowhere")
         assert response.status_code == 404
-        assert response.json() == {"code": "not_found", "message": "Not Found"}
+        assert response.json() == {
+            "statusCode": 404,
+            "message": "Cannot GET /nowhere",
+            "error": "Not Found",
+        }
 
     async def test_wrong_method_uses_the_route_family_format(
         self, client: httpx.AsyncClient

@@ -16,6 +16,7 @@ from guichet.core.errors import (
     Conflict,
     Forbidden,
     GuichetError,
+    HTTPError,
     NotFound,
     PayloadTooLarge,
     RequestInvalid,
@@ -32,6 +33,16 @@ class PipeError(BadRequest):
     """A 400 from a NestJS pipe (`BadRequestException`): rendered with `"error"`."""
 
     code = "bad_request"
+
+
+class QueryInvalid(BadRequest):
+    """Query parameters refused by a class-validator DTO: `message` is a list of strings."""
+
+    code = "bad_request"
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
 
 
 class JsonInvalid(BadRequest):
@@ -348,6 +359,18 @@ class NestFormat:
             else:
                 messages = class_validator_messages(error)
                 body = {"statusCode": 400, "message": messages, "error": "Bad Request"}
+            return JSONResponse(body, status_code=400)
+        if isinstance(error, HTTPError) and error.status in (404, 405):
+            # An unknown route, or a known path with another method: NestJS has no 405.
+            scope = request.scope
+            body = {
+                "statusCode": 404,
+                "message": f"Cannot {scope['method']} {scope['path']}",
+                "error": "Not Found",
+            }
+            return JSONResponse(body, status_code=404)
+        if isinstance(error, QueryInvalid):  # class-validator on a query DTO: a list
+            body = {"statusCode": 400, "message": error.messages, "error": "Bad Request"}
             return JSONResponse(body, status_code=400)
         body = {"statusCode": error.status, "message": error.message}
         if isinstance(error, PipeError):

@@ -351,7 +351,9 @@ async def publish(
     if revision.status != RevisionStatus.PENDING or revision.is_ready is not True:
         raise errors.PublicationImpossible()
     habilitation = await authorize(session, client, revision.code_commune, habilitation_id)
-    now = service.utcnow()
+    # Kept to the millisecond, the precision `publishedAt` is sent with: a client polling
+    # `publishedSince=<the last publishedAt>` must not get that revision again.
+    now = service.utcnow_ms()
     code = revision.code_commune
     # Not the revision itself: its ORM state must stay what the row holds, or setting
     # is_current=True below would look like no change and never be written.

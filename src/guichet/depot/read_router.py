@@ -133,7 +133,7 @@ async def commune_revisions(
     """The commune's revisions in creation order: `status` = published (default), pending, all."""
     status = status or "published"
     if status not in ("published", "pending", "all"):
-        raise errors.PipeError(
+        raise errors.QueryInvalid(
             "status must be one of the following values: published, pending, all"
         )
     revisions = await service.revisions_of_commune(

@@ -41,6 +41,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def utcnow_ms() -> dt.datetime:
+    """Now, to the millisecond (what JavaScript dates, hence the wire, carry)."""
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 async def lock_commune(session: AsyncSession, code_commune: str) -> None:
     """Serialize the writers of one commune across processes and machines until commit.
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +27,7 @@ from guichet.core import db, mail, metrics, queue, services, storage
 from guichet.core.config import Settings
 from guichet.core.errors import (
     DatabaseUnavailable,
+    DefaultFormat,
     GuichetError,
     NotFound,
     Unauthorized,
@@ -37,7 +37,9 @@ from guichet.core.errors import (
 )
 from guichet.core.logging import get_logger
 from guichet.core.services import Services
+from guichet.depot.errors import NEST_FORMAT
 from guichet.runtime.fronts import FRONTS
+from guichet.runtime.http_compat import HeadAsGet, PreflightNoContent, UnknownPathFormat
 
 log = get_logger(__name__)
 
@@ -90,9 +92,10 @@ def create_app(settings: Settings, built: Services | None = None) -> FastAPI:
     app.state.blob_store = built.blob_store
     app.state.mailer = built.mailer
 
-    install_error_handlers(app)
+    install_error_handlers(app, default=UnknownPathFormat(NEST_FORMAT, DefaultFormat()))
+    app.add_middleware(HeadAsGet)  # innermost: the routes see a GET
     app.add_middleware(
-        CORSMiddleware,
+        PreflightNoContent,
         allow_origins=settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],

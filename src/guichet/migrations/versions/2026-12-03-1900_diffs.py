@@ -6,6 +6,9 @@ Create Date: 2026-12-03 19:00:00
 
 One stored diff per pair of revisions (the pair unique, a missing `against` counted as one
 value), at most one default diff per revision; the feed's `seq` is an identity column.
+
+Publication dates are kept to the millisecond from now on (the precision they are sent with):
+the existing ones are truncated, so that `publishedSince=<a publishedAt>` excludes that revision.
 """
 
 from collections.abc import Sequence
@@ -23,6 +26,10 @@ _ID = sa.String(length=24)
 
 
 def upgrade() -> None:
+    op.execute(
+        "UPDATE depot_revision SET published_at = date_trunc('milliseconds', published_at)"
+        " WHERE published_at IS NOT NULL"
+    )
     op.create_table(
         "depot_revision_diff",
         sa.Column("id", _ID, nullable=False),
