@@ -23,10 +23,7 @@ async def schedule(
     settings = services.current().settings.notifications
     code = revision.code_commune
     if settings.ban_compose_url is not None:
-        # One waiting compose per commune is enough: it composes whatever is current then.
-        await tasks.defer_once(
-            session, tasks.compose_commune, tasks.compose_lock(code), code_commune=code
-        )
+        await tasks.defer_once(session, tasks.compose_commune, None, code_commune=code)
     if settings.chat_webhook_url is not None:
         await tasks.defer_once(session, tasks.notify_chat, None, revision_id=revision.id)
     if previous is not None:

@@ -6,16 +6,18 @@ The reference fires the call and forgets it: a compose lost to a BAN outage is n
 and the BAL goes missing downstream until someone notices. Here each compose is a retried job,
 and the national base's acknowledgement (a 2xx) is recorded per commune (`BanCompose`): the
 periodic reconciliation (`missed`) finds every current revision the BAN has not acknowledged
-and composes it again.
+and composes it again. Compose jobs carry no queueing lock (procrastinate cannot retry a job
+whose lock a waiting twin took): the reconciliation skips a commune whose compose job waits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import httpx
-from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, cast, column, exists, literal, or_, select, table
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core import services
@@ -26,6 +28,9 @@ from guichet.depot.models import Revision
 from guichet.depot.webhooks_models import BanCompose
 
 log = get_logger(__name__)
+
+
+COMPOSE_TASK = "depot:compose_commune"  # its job rows' name (see guichet.depot.tasks)
 
 
 class ComposeFailed(Exception):
@@ -85,6 +90,24 @@ async def acknowledge(session: AsyncSession, code_commune: str, revision_id: str
     )
 
 
+def _compose_waiting() -> Any:
+    """A compose job of the commune waits or runs already (a retrying one included): it will
+    send the current revision, another one would only double the calls."""
+    return exists(
+        select(literal(1))
+        .select_from(
+            table(
+                "procrastinate_jobs", column("task_name"), column("status"), column("args", JSONB)
+            )
+        )
+        .where(
+            column("task_name") == COMPOSE_TASK,
+            cast(column("status"), Text).in_(["todo", "doing"]),
+            column("args", JSONB)["code_commune"].astext == Revision.code_commune,
+        )
+    )
+
+
 async def missed(session: AsyncSession, *, grace: float, limit: int) -> list[str]:
     """Communes whose current revision, published more than `grace` seconds ago, the BAN has
     not acknowledged (oldest first: a backlog is worked through in publication order)."""
@@ -96,6 +119,7 @@ async def missed(session: AsyncSession, *, grace: float, limit: int) -> list[str
             Revision.is_current.is_(True),
             Revision.published_at < before,
             or_(BanCompose.revision_id.is_(None), BanCompose.revision_id != Revision.id),
+            ~_compose_waiting(),
         )
         .order_by(Revision.published_at)
         .limit(limit)

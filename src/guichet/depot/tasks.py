@@ -74,10 +74,6 @@ AFTER_PUBLISH_RETRY = Backoff(
 WEBHOOK_RETRY = Backoff(_webhook_delays, (webhooks.DeliveryFailed,))
 
 
-def compose_lock(code_commune: str) -> str:
-    return f"depot:compose:{code_commune}"
-
-
 @blueprint.task(name="compose_commune", retry=AFTER_PUBLISH_RETRY)
 async def compose_commune(code_commune: str) -> None:
     """Tell the BAN the commune's current revision (unless it acknowledged it already)."""
@@ -114,7 +110,7 @@ async def reconcile() -> list[str]:
     async with services.transaction() as session:
         codes = await compose.missed(session, grace=settings.reconcile_grace, limit=RECONCILE_BATCH)
         for code in codes:
-            await defer_once(session, compose_commune, compose_lock(code), code_commune=code)
+            await defer_once(session, compose_commune, None, code_commune=code)
     if codes:
         log.warning("depot.ban_compose_reconciled", count=len(codes), codes=codes[:20])
     return codes
