@@ -22,6 +22,7 @@ def _routers(app: FastAPI) -> None:
         revalidation_router,
         router,
         stats_router,
+        sync_ids_router,
         webhooks_router,
     )
 
@@ -34,6 +35,7 @@ def _routers(app: FastAPI) -> None:
     app.include_router(proconnect_router.router)
     app.include_router(habilitations_router.router)
     app.include_router(stats_router.router)
+    app.include_router(sync_ids_router.router)
     app.include_router(webhooks_router.router)
     app.include_router(revalidation_router.router)
     app.include_router(diff_router.router)
