@@ -426,6 +426,18 @@ class TestFlow:
         assert published.status_code == 200, published.text
         assert published.json()["habilitation"]["strategy"] == {"type": "proconnect"}
 
+    async def test_no_mairie_in_the_annuaire_leaves_it_pending(
+        self, client: httpx.AsyncClient, parties: Parties, provider: Provider,
+        session: AsyncSession,
+    ) -> None:  # fmt: skip
+        """An Annuaire without the commune's mairies (or down) never rejects: 424, pending."""
+        habilitation = await create_habilitation(client, parties.habilitation, "75101")
+        response = await finish(client, await start_flow(client, provider, habilitation["id"]))
+        assert response.json() == _nest(
+            424, "Impossible de vérifier le SIRET : aucune mairie de la commune dans l’Annuaire"
+        )
+        assert (await _habilitation(session, habilitation["id"])).status == "pending"
+
 
 # --- what is refused, and leaves the habilitation pending ---------------------------------------
 
@@ -720,3 +732,41 @@ def test_production_requires_secret_and_origins(tmp_path: Path) -> None:
         proconnect={**pc, "session_secret": "k" * 40, "redirect_origins": ["https://e.example"]},
     )  # fmt: skip
     assert ok.proconnect.enabled
+
+
+CALLERS = ("anonymous", "unknown", "deactivated", "other", "owner", "admin")
+
+
+async def test_authorization_matrix(
+    client: httpx.AsyncClient, session: AsyncSession, parties: Parties, provider: Provider
+) -> None:
+    """Both routes are public browser redirects (as in the reference): a token changes
+    nothing, whoever sends it; what protects the flow is the signed cookie."""
+    from tests.depot import factories
+    from tests.depot.conftest import ADMIN
+
+    deactivated = await factories.client(session, parties.mandataire, is_active=False)
+    await session.commit()
+    headers = {
+        "anonymous": {},
+        "unknown": {"Authorization": "Token " + "w" * 32},
+        "deactivated": deactivated.headers,
+        "other": parties.other.headers,
+        "owner": parties.habilitation.headers,
+        "admin": ADMIN,
+    }
+    habilitation = await create_habilitation(client, parties.habilitation)
+    for caller in CALLERS:
+        client.cookies.clear()
+        started = await client.get(
+            f"/habilitations/{habilitation['id']}/authentication/proconnect",
+            params={"redirectUrl": BACK},
+            headers=headers[caller],
+        )
+        assert started.status_code == 302, (caller, started.text)
+        assert started.headers["location"].startswith(provider.issuer + "/authorize?")
+        client.cookies.clear()
+        callback = await client.get(
+            "/habilitations/proconnect/callback?code=c&state=s", headers=headers[caller]
+        )
+        assert callback.json() == _nest(400, "Session invalide"), caller

@@ -1,5 +1,6 @@
 """Habilitations (§3.4): the authorization of one client to publish for one commune, obtained by
-a PIN e-mailed to a mairie address of the Service-Public Annuaire, or granted by an admin.
+a PIN e-mailed to a mairie address of the Service-Public Annuaire, by a mairie agent signing in
+with ProConnect (see `proconnect`), or granted by an admin.
 
 Differences from the reference, each deliberate (wire format unchanged):
 
