@@ -1,12 +1,14 @@
-"""Delivering a processed row's outcome: its e-mail (once: the rows stay locked while sending and
-are recorded as sent in the same transaction) and its archive copies in the service's archive
-bucket (out of the partners' reach, see `backends`)."""
+"""Delivering a processed row's outcome: its e-mail (once: each row stays locked while its
+message is sent and is recorded as sent in the same short transaction) and its archive copies
+in the service's archive bucket (out of the partners' reach, see `backends`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Sequence
+from email.message import Message
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -28,35 +30,43 @@ log = get_logger(__name__)
 
 
 async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
-    """Send each row's e-mail once: the rows stay locked while sending, and are recorded as
-    sent in the same transaction. On an SMTP error, the e-mails already sent are recorded and
-    committed, then the error is raised (the job retries the others). A crash between sending
-    and committing resends, with the same Message-ID. The messages share one SMTP connection."""
-    failure: Exception | None = None
-    async with services.transaction() as session:
-        found = await session.execute(
-            select(DropzoneObject, Partner)
-            .join(Partner, Partner.id == DropzoneObject.partner_id)
-            .where(
-                DropzoneObject.id.in_(object_ids),
-                DropzoneObject.status == ObjectStatus.DONE,
-                DropzoneObject.mail_status == MailStatus.PENDING,
-            )
-            .order_by(DropzoneObject.id)
-            .with_for_update(of=DropzoneObject)
-            .execution_options(populate_existing=True)
-        )
-        outcomes: list[dict[str, Any]] = []
-        try:
-            async with mail.current().session() as send:  # one SMTP connection for all
-                for obj, partner in found:
-                    outcomes.append(await _send_report(settings, obj, partner, send))
-        except Exception as exc:
-            failure = exc
-        if outcomes:
-            await session.execute(_RECORD_MAIL, outcomes)
-    if failure is not None:
-        raise failure
+    """Send each row's e-mail once. Each row is locked, sent and recorded as sent in a
+    transaction of its own, committed as soon as the server accepted its message: a crash
+    (SIGKILL) between the two resends at most the one message in flight, with the same
+    Message-ID — not the whole batch. A row another job is sending is left to it. On an SMTP
+    error, the e-mails already sent stay recorded and the error is raised (the job retries the
+    others). The messages share one SMTP connection, opened for the first one."""
+    async with contextlib.AsyncExitStack() as stack:
+        smtp: mail.Send | None = None
+
+        async def send(message: Message | mail.RenderedMessage) -> None:
+            nonlocal smtp
+            if smtp is None:
+                smtp = await stack.enter_async_context(mail.current().session())
+            await smtp(message)
+
+        for object_id in sorted(set(object_ids)):
+            async with services.transaction() as session:
+                found = (
+                    await session.execute(_PENDING_MAIL.where(DropzoneObject.id == object_id))
+                ).first()
+                if found is None:  # sent already, not processed yet, or being sent elsewhere
+                    continue
+                obj, partner = found
+                outcome = await _send_report(settings, obj, partner, send)
+                await session.execute(_RECORD_MAIL, [outcome])
+
+
+_PENDING_MAIL = (
+    select(DropzoneObject, Partner)
+    .join(Partner, Partner.id == DropzoneObject.partner_id)
+    .where(
+        DropzoneObject.status == ObjectStatus.DONE,
+        DropzoneObject.mail_status == MailStatus.PENDING,
+    )
+    .with_for_update(of=DropzoneObject, skip_locked=True)
+    .execution_options(populate_existing=True)
+)
 
 
 _RECORD_MAIL = (
