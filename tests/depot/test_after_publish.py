@@ -60,7 +60,7 @@ class Endpoint:
     url: str
     received: list[Received] = field(default_factory=list)
     plan: list[int] = field(default_factory=list)
-    answered: list[int] = field(default_factory=list)
+    answered: dict[int, int] = field(default_factory=dict)  # request index → status sent
     slow: dict[int, float] = field(default_factory=dict)
 
 
@@ -83,7 +83,7 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             except OSError:  # the client gave up (timeout): nothing was delivered
                 return
             with lock:
-                endpoint.answered.append(status)
+                endpoint.answered[index] = status
 
         def log_message(self, *args: object) -> None:
             pass

@@ -38,7 +38,8 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select, update
+from sqlalchemy import cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
@@ -365,7 +366,7 @@ async def _prepare(settings: Settings, delivery_id: str) -> _Ready | None:
         ).first()
         if row is None:
             return None  # the subscription was deleted with its deliveries
-        delivery, subscription = row.tuple()
+        delivery, subscription = row
         if delivery.status != DeliveryStatus.PENDING:
             return None  # done already: a job that runs twice sends nothing more
         if not subscription.is_active:
@@ -420,7 +421,7 @@ async def _record(delivery_id: str, attempt: Attempt, status: DeliveryStatus) ->
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id)
             .values(
-                attempts=WebhookDelivery.attempts.op("||")(json.dumps([entry])),
+                attempts=WebhookDelivery.attempts.op("||")(cast([entry], JSONB)),
                 attempts_count=WebhookDelivery.attempts_count + 1,
                 status=str(status),
                 delivered_at=utcnow() if status == DeliveryStatus.SUCCEEDED else None,
