@@ -266,6 +266,17 @@ class DropzoneSettings(BaseModel):
     seaweedfs: SeaweedSettings = SeaweedSettings()
 
 
+class ConsoleSettings(BaseModel):
+    """The web console's desks (`/ui/admin`, `/ui/partner`): their signed session cookies."""
+
+    # Signs the desks' session cookies (any API process must accept a session another one
+    # opened). Unset: ProConnect's `session_secret` when set, else (development only) the
+    # secret generated once in $GUICHET_HOME/proconnect_secret (mode 0600). In production
+    # without either, the desks refuse every login.
+    session_secret: SecretStr | None = None
+    session_max_age: Annotated[int, Field(ge=300, le=7 * 86400)] = 8 * 3600  # seconds
+
+
 class MetricsSettings(BaseModel):
     """`/metrics` (Prometheus). Public by default; `enabled=false` removes it (404), a `token`
     makes it answer only `Authorization: Bearer <token>` (Prometheus' `authorization`)."""
@@ -309,6 +320,7 @@ class Settings(BaseSettings):
     habilitations: HabilitationSettings = HabilitationSettings()
     notifications: NotificationSettings = NotificationSettings()
     proconnect: ProConnectSettings = ProConnectSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     _embedded_url: str | None = PrivateAttr(None)
 
