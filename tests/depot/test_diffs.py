@@ -221,3 +221,20 @@ async def test_a_bad_feed_cursor_is_refused(client: httpx.AsyncClient, since: st
     response = await client.get("/current-revisions/changes", params={"since": since})
     assert response.status_code == 400
     assert response.json()["message"] == "Le curseur est invalide"
+
+
+async def test_the_mass_deletion_rule_names_the_removed_addresses(
+    client: httpx.AsyncClient, parties: Parties, bal_31591: bytes
+) -> None:
+    await published(client, parties.chef, bal_31591)
+    kept = b"\n".join(bal_31591.rstrip(b"\n").split(b"\n")[:5]) + b"\n"  # 2 of 6 rows removed
+    revision = await computed(client, parties.chef, kept)
+    assert "rows.delete_many_addresses" in revision["validation"]["warnings"]
+    report = (await client.get(f"/revisions/{revision['id']}/validation-report")).json()
+    deletion = [p for p in report["problems"] if p["code"] == "rows.delete_many_addresses"]
+    assert [(p["message"], p["value"]) for p in deletion] == [
+        ("Le fichier supprime plus de 20 % des lignes de la révision courante", None),
+        ("Adresse supprimée : 3 Rue des 3 Places", "31591_xxxx_00003"),
+        ("Adresse supprimée : 2 Rue des 3 Places", "31591_xxxx_00002"),
+    ]
+    assert report["problemsCount"] >= 3

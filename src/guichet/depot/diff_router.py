@@ -11,18 +11,13 @@ from fastapi.responses import JSONResponse
 from guichet.core.db import Session
 from guichet.core.errors import route_class
 from guichet.core.storage import Blobs
-from guichet.depot import compute, diff_compute, diffs, errors, views
+from guichet.depot import diffs, errors, views
 from guichet.depot.deps import RevisionParam, load
 from guichet.depot.models import Revision
 
 router = APIRouter(route_class=route_class(errors.NEST_FORMAT), tags=["changes"])
 
 PageSize = Annotated[int, Query(ge=1, le=10_000, description="Items per page")]
-
-
-async def _in_pool(old: bytes | None, new: bytes) -> diff_compute.StoredDiff:
-    # Never on the event loop: a big pair takes seconds of CPU.
-    return await compute.pool.run(diff_compute.compute, old, new)
 
 
 @router.get("/revisions/{revision_id}/diff", summary="What changed in a revision")
@@ -46,7 +41,7 @@ async def revision_diff(
             raise diffs.DiffAgainstInvalid(other.id, revision.code_commune)
         against_id = other.id
     stored = await diffs.compute_and_store(
-        session, blobs, _in_pool, revision_id=revision.id, against_id=against_id,
+        session, blobs, diffs.in_pool, revision_id=revision.id, against_id=against_id,
         default=against is None,
     )  # fmt: skip
     await session.commit()

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guichet.bal import BalDiff, UnreadableBalError
 from guichet.core.errors import BadRequest, Conflict
 from guichet.core.storage import BlobNotFound, BlobStore, get_bytes, put_bytes
-from guichet.depot import errors, service
+from guichet.depot import compute, diff_compute, errors, service
 from guichet.depot.diff_compute import StoredDiff
 from guichet.depot.diff_models import CurrentChange, RevisionDiff
 from guichet.depot.models import Revision, RevisionStatus, new_id
@@ -40,6 +40,10 @@ from guichet.depot.models import Revision, RevisionStatus, new_id
 FEED_LOCK = 0x6775696368657446
 
 Compute = Callable[[bytes | None, bytes], Awaitable[StoredDiff]]
+
+# The mass-deletion rules of compute (`publication.DELETE_*`), whose report names the removed
+# addresses.
+MASS_DELETION = frozenset({"rows.delete_too_many_addresses", "rows.delete_many_addresses"})
 
 
 class DiffAgainstInvalid(BadRequest):
@@ -55,6 +59,12 @@ class CursorInvalid(BadRequest):
 
 class DiffImpossible(Conflict):
     default_message = "Les fichiers de ces révisions ne peuvent pas être comparés"
+
+
+async def in_pool(old: bytes | None, new: bytes) -> StoredDiff:
+    """The diff computed in the compute pool: never on an API process's event loop (a big
+    pair takes seconds of CPU)."""
+    return await compute.pool.run(diff_compute.compute, old, new)
 
 
 # --- the feed -------------------------------------------------------------------------------
@@ -252,3 +262,24 @@ async def page(
         "adresses": body["adresses"],
         "next": None if following is None else Cursor(stored.id, following).encode(),
     }
+
+
+async def removed_addresses(
+    session: AsyncSession, store: BlobStore, revision: Revision, run: Compute, limit: int
+) -> tuple[list[dict[str, str]], int]:
+    """The first `limit` addresses `revision` removes from the one it is compared with by
+    default, and how many it removes — only under a mass-deletion rule (else none)."""
+    validation = revision.validation or {}
+    codes = [*(validation.get("errors") or []), *(validation.get("warnings") or [])]
+    if not set(codes) & MASS_DELETION:
+        return [], 0
+    against_id = await default_against(session, revision)
+    try:
+        stored = await compute_and_store(
+            session, store, run, revision_id=revision.id, against_id=against_id, default=True
+        )
+        found = await details_cache.get(store, stored.details_key)
+    except (DiffImpossible, BlobNotFound):
+        return [], 0
+    await session.commit()
+    return list(found.removed[:limit]), len(found.removed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,19 +114,56 @@ async def apply_rules(
     }
 
 
-def report_with_rules(report: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
-    """The stored detailed report with the verdict and the rules' file-level problems first."""
+REMOVED_LISTED = 1000
+"""Removed addresses named under a mass-deletion rule; beyond, one line counts the others."""
+
+
+def report_with_rules(
+    report: dict[str, Any],
+    validation: dict[str, Any],
+    removed: Sequence[Mapping[str, str]] = (),
+    removed_count: int = 0,
+) -> dict[str, Any]:
+    """The stored detailed report with the verdict and the rules' file-level problems first;
+    under the mass-deletion rule, the `removed` addresses (of `removed_count`) one per line."""
     report["valid"] = validation.get("valid")
+    rules: list[dict[str, Any]] = []
     for level, key in (("E", "errors"), ("W", "warnings")):
         for code in validation.get(key) or []:
             if code in RULE_MESSAGES:
-                problem = {
-                    "line": -1, "column": None, "value": None, "code": code, "level": level,
-                    "message": RULE_MESSAGES[code],
-                }  # fmt: skip
-                report["problems"].insert(0, problem)
-                report["problemsCount"] += 1
+                rules.append(_file_problem(code, level, RULE_MESSAGES[code]))
+    deletion = next((p for p in rules if p["code"] in (DELETE_TOO_MANY, DELETE_MANY)), None)
+    if deletion is not None and removed_count:
+        at = rules.index(deletion) + 1
+        rules[at:at] = _removed_problems(deletion, removed, removed_count)
+    report["problems"][0:0] = rules
+    report["problemsCount"] += len(rules)
     return report
+
+
+def _file_problem(code: str, level: str, message: str, value: str | None = None) -> dict[str, Any]:
+    return {"line": -1, "column": None, "value": value, "code": code, "level": level,
+            "message": message}  # fmt: skip
+
+
+def _removed_problems(
+    rule: dict[str, Any], removed: Sequence[Mapping[str, str]], count: int
+) -> list[dict[str, Any]]:
+    """One line per removed address (its `cle_interop` as the value), then the rest counted."""
+    lines = []
+    for row in removed[:REMOVED_LISTED]:
+        numero = f"{row.get('numero', '')}{row.get('suffixe', '')}".strip()
+        place = " ".join(part for part in (numero, row.get("voie_nom", "")) if part)
+        lines.append(
+            _file_problem(rule["code"], rule["level"], f"Adresse supprimée : {place}",
+                          row.get("cle_interop") or None)
+        )  # fmt: skip
+    if count > len(lines):
+        others = count - len(lines)
+        lines.append(
+            _file_problem(rule["code"], rule["level"], f"… et {others} autres adresses supprimées")
+        )
+    return lines
 
 
 # --- step 2: the file -------------------------------------------------------------------------

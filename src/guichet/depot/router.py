@@ -14,7 +14,7 @@ from guichet.core.db import Session
 from guichet.core.errors import NotFound, route_class
 from guichet.core.logging import get_logger
 from guichet.core.storage import BlobNotFound, Blobs, get_bytes
-from guichet.depot import errors, publication, service, views
+from guichet.depot import diffs, errors, publication, service, views
 from guichet.depot.bodies import CSV_BODY, openapi_body, parse_body
 from guichet.depot.deps import Commune, CurrentClient, OwnedRevision, RevisionParam
 from guichet.depot.schemas import PublishBody, RevisionCreate
@@ -100,13 +100,20 @@ async def publish_revision(
 @router.get(
     "/revisions/{revision_id}/validation-report", name="validation_report", tags=["revisions"]
 )
-async def validation_report(revision: RevisionParam, blobs: Blobs) -> JSONResponse:
+async def validation_report(
+    revision: RevisionParam, blobs: Blobs, session: Session
+) -> JSONResponse:
     """The detailed report of the last compute: row (0-based data row, -1 for the file),
-    column, value, code, level and a French message for every problem (first 10,000)."""
+    column, value, code, level and a French message for every problem (first 10,000). Under a
+    mass-deletion rule, the removed addresses are named (first 1,000), from the revision's
+    diff (issue #15, beyond the reference)."""
     if revision.report_key is None or revision.validation is None:
         raise NotFound(f"Aucun rapport de validation pour la révision {revision.id}")
     try:
         report: dict[str, Any] = json.loads(await get_bytes(blobs, revision.report_key))
     except BlobNotFound:
         raise errors.BlobMissing() from None
-    return JSONResponse(publication.report_with_rules(report, revision.validation))
+    removed, count = await diffs.removed_addresses(
+        session, blobs, revision, diffs.in_pool, publication.REMOVED_LISTED
+    )
+    return JSONResponse(publication.report_with_rules(report, revision.validation, removed, count))
