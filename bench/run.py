@@ -13,6 +13,7 @@ import bal_validator
 import chaos
 import depot_api
 import loader_api
+import revalidate
 from _common import ROOT, machine
 
 import dropzone
@@ -26,6 +27,7 @@ BENCHES = {
     "loader": loader_api,
     "dropzone": dropzone,
     "chaos": chaos,
+    "revalidate": revalidate,
 }
 
 
