@@ -465,6 +465,13 @@ def guichet_env(database_url: str, home: Path, blobs: Path) -> dict[str, str]:
     }
 
 
+def guichet_cli(env: dict[str, str], home: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "guichet", *args], env=env, cwd=home,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def start_worker(env: dict[str, str], home: Path, concurrency: int) -> subprocess.Popen[bytes]:
     home.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "guichet", "worker", "--concurrency", str(concurrency)]
@@ -489,12 +496,8 @@ async def test_a_worker_killed_during_the_revalidation_the_run_completes(
 ) -> None:
     env = guichet_env(committed_database, tmp_path / "cli", committed_revisions)
     (tmp_path / "cli").mkdir()
-    cli = subprocess.run(
-        [sys.executable, "-m", "guichet", "depot", "revalidate"],
-        env=env, cwd=tmp_path / "cli", capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert cli.returncode == 0, cli.stderr
-    assert f"{len(KILL_COMMUNES)} revision(s)" in cli.stdout, cli.stdout
+    started = guichet_cli(env, tmp_path / "cli", "depot", "revalidate")
+    assert f"{len(KILL_COMMUNES)} revision(s)" in started, started
 
     doing = "SELECT id FROM procrastinate_jobs WHERE status = 'doing'"
     first = start_worker(env, tmp_path / "first", concurrency=2)
@@ -535,6 +538,12 @@ async def test_a_worker_killed_during_the_revalidation_the_run_completes(
     assert query(committed_database, "SELECT revisions, remaining FROM depot_revalidation") == [
         (len(KILL_COMMUNES), 0)
     ]
+    # The CLI shows the run; started again, it resumes the finished run and queues nothing.
+    shown = guichet_cli(env, tmp_path / "cli", "depot", "revalidation")
+    assert f"done: {len(KILL_COMMUNES)} done, 0 failed, 0 pending" in shown, shown
+    again = guichet_cli(env, tmp_path / "cli", "depot", "revalidate")
+    assert "resumed" in again and "0 added now" in again and "0 job(s) queued" in again, again
+
     # The jobs the killed worker held were retried and ended well.
     states = query(
         committed_database,
