@@ -107,7 +107,8 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def _use_json(settings: LogSettings) -> bool:
+def uses_json(settings: LogSettings) -> bool:
+    """JSON lines (`format=json`, or `auto` off a terminal), else the console renderer."""
     if settings.format == "auto":
         return not sys.stderr.isatty()
     return settings.format == "json"
@@ -117,7 +118,7 @@ def configure_logging(settings: LogSettings) -> None:
     """Route structlog and the stdlib (uvicorn, procrastinate, alembic) through one renderer."""
     renderer: Any = (
         structlog.processors.JSONRenderer()
-        if _use_json(settings)
+        if uses_json(settings)
         # Plain tracebacks: rich's pretty ones print local variables (tokens, passwords) and
         # take seconds to render.
         else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
@@ -153,6 +154,11 @@ def configure_logging(settings: LogSettings) -> None:
                 "procrastinate": {
                     "level": "WARNING" if settings.level == "INFO" else settings.level
                 },
+                # httpx logs every request at INFO ("GET http://127.0.0.1:9033 "403 Forbidden""
+                # while SeaweedFS starts): noise that reads as an error, and URLs may carry
+                # tokens. Guichet logs its own outgoing calls where they matter.
+                "httpx": {"level": "WARNING" if settings.level == "INFO" else settings.level},
+                "httpcore": {"level": "WARNING" if settings.level == "INFO" else settings.level},
             },
         }
     )

@@ -35,4 +35,10 @@ def main() -> None:
         from guichet.bal._cli import run_fast
 
         run_fast(sys.argv[2:])
+    if command == "serve":
+        # Before the server stack is imported (seconds on a busy machine): a second `make run`
+        # on a busy port says so at once, having started nothing.
+        from guichet.runtime.preflight import check_command_line
+
+        check_command_line(sys.argv[2:])
     build_app(only=command if command in _LIGHT_COMMANDS else None)()

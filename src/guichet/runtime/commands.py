@@ -33,7 +33,7 @@ from guichet import cog
 from guichet.core import auth, db, queue
 from guichet.core.config import Settings
 from guichet.core.logging import configure_logging, get_logger
-from guichet.runtime import http_server, worker_processes
+from guichet.runtime import banner, http_server, preflight, worker_processes
 from guichet.runtime.app import build_services, create_app
 from guichet.runtime.fronts import FRONTS
 from guichet.runtime.home import make_private, use_private_umask
@@ -114,6 +114,8 @@ def serve(
 ) -> None:
     """Run the API (and, by default in embedded mode, a worker) until Ctrl-C / SIGTERM."""
     settings = _settings(host=host, port=port, workers=workers)
+    preflight.check_or_exit(settings)  # before anything starts: one plain line, exit 2
+    admin_token_configured = settings.admin_token is not None or not settings.is_embedded
     _private_home(settings)
     try:
         with (
@@ -129,23 +131,38 @@ def serve(
                     f"Admin token (shown once; kept in {settings.home / auth.ADMIN_TOKEN_FILE}):"
                     f" {new_token}"
                 )
+            facts = banner.start_facts(settings, admin_token_configured=admin_token_configured)
             with worker_processes.worker_processes(settings):
-                _serve_api(settings)
+                _serve_api(settings, facts)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:
         log.info("serve.stopped")
 
 
-def _serve_api(settings: Settings) -> None:
+def _serve_api(settings: Settings, facts: banner.StartFacts) -> None:
     if settings.workers > 1:
-        _serve_processes(settings)
+        _serve_processes(settings, facts)
         return
     application = create_app(settings)
     _settle_heap()
     config = http_server.server_config(application, settings)
     log.info("serve.start", url=f"http://{settings.host}:{settings.port}")
-    uvicorn.Server(config).run()
+    _AnnouncingServer(config, lambda: banner.announce(settings, facts)).run()
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, telling where everything is once it listens (not before: a banner
+    must not announce a server that then fails to bind)."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._announce()
 
 
 # --- several API processes ------------------------------------------------------------------
@@ -153,7 +170,7 @@ def _serve_api(settings: Settings) -> None:
 _CHILD_SETTINGS = "_GUICHET_SERVE_SETTINGS"
 
 
-def _serve_processes(settings: Settings) -> None:
+def _serve_processes(settings: Settings, facts: banner.StartFacts) -> None:
     """`settings.workers` uvicorn processes on one socket, under uvicorn's supervisor.
 
     The children build their app from the settings resolved here (embedded database URL,
@@ -171,8 +188,10 @@ def _serve_processes(settings: Settings) -> None:
         config = http_server.server_config(
             "guichet.runtime.commands:child_app", settings, factory=True, workers=settings.workers
         )
+        sockets = [config.bind_socket()]
+        banner.announce(settings, facts)  # listening: the children accept on this socket
         with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: a normal stop
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            Multiprocess(config, sockets=sockets).run()
     finally:
         del os.environ[_CHILD_SETTINGS]
         if jobs is not None:

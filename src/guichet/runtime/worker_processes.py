@@ -25,6 +25,10 @@ log = get_logger(__name__)
 
 RESTART_PAUSE = 2.0  # seconds before a child that exited is started again
 PARENT_PID_VARIABLE = "_GUICHET_SERVE_PID"
+# 0, or stopped by SIGINT/SIGTERM: as a return code (-N) or as the shell's 128 + N.
+_NORMAL_EXIT_CODES = frozenset(
+    {0, *(code for sig in (signal.SIGINT, signal.SIGTERM) for code in (-sig, 128 + sig))}
+)
 
 
 def die_with_serve() -> None:
@@ -76,6 +80,10 @@ class WorkerProcesses:
             [sys.executable, "-m", "guichet", "worker"],
             env=self.env,
             stdin=subprocess.DEVNULL,
+            # Out of the terminal's process group: a Ctrl-C reaches `serve` alone, which stops
+            # its children gracefully (SIGTERM), instead of each child dying of its own
+            # KeyboardInterrupt (a traceback when it came during the child's start-up).
+            process_group=0,
         )
 
     def _keep_running(self, index: int) -> None:
@@ -89,7 +97,9 @@ class WorkerProcesses:
             code = process.wait()
             if self._stopping.is_set():
                 return
-            log.warning("serve.worker_process_exited", index=index, pid=process.pid, code=code)
+            # A clean exit (0, or asked by a signal) is news, not a problem; anything else is.
+            level = log.info if code in _NORMAL_EXIT_CODES else log.warning
+            level("serve.worker_process_exited", index=index, pid=process.pid, code=code)
             self._stopping.wait(RESTART_PAUSE)
 
     def stop(self) -> None:
