@@ -69,6 +69,9 @@ class RequestInvalid(BadRequest):
 
     def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
         super().__init__(errors=[_public_error(error) for error in errors])
+        # Kept apart from the public details: the bounds a French rewording needs (`ge`,
+        # `max_length`…), scalars only (a `value_error`'s context holds the exception itself).
+        self.contexts = [_scalar_context(error) for error in errors]
 
     @property
     def messages(self) -> list[str]:
@@ -167,6 +170,13 @@ def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _scalar_context(error: Mapping[str, Any]) -> dict[str, str | int | float]:
+    ctx = error.get("ctx")
+    if not isinstance(ctx, Mapping):
+        return {}
+    return {str(k): v for k, v in ctx.items() if isinstance(v, str | int | float)}
+
+
 class HTTPError(GuichetError):
     """A framework-level HTTP error (unknown route, wrong method) carried as a domain error."""
 
@@ -174,6 +184,40 @@ class HTTPError(GuichetError):
         super().__init__(message, headers=headers)
         self.status = status
         self.code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+
+
+# The phrase of each status for a French contract (the loader API): the messages a request can
+# get without any code of ours choosing one (Starlette's "Method Not Allowed", the defaults
+# above) are English.
+FRENCH_STATUS_PHRASES: Mapping[int, str] = {
+    400: "Requête invalide",
+    401: "Authentification nécessaire",
+    403: "Accès refusé",
+    404: "Adresse inconnue",
+    405: "Méthode non autorisée",
+    409: "Conflit avec l'état actuel des données",
+    413: "Contenu trop volumineux",
+    415: "Type de contenu non pris en charge",
+    422: "Requête invalide",
+    429: "Trop de requêtes",
+    500: "Erreur interne du serveur",
+    503: "Service momentanément indisponible",
+}
+_DEFAULTED = (
+    GuichetError, BadRequest, RequestInvalid, Unauthorized, Forbidden, NotFound, Conflict,
+    PayloadTooLarge, ServiceUnavailable,
+)  # fmt: skip
+_ENGLISH_DEFAULTS = frozenset(
+    {status.phrase for status in HTTPStatus} | {cls.default_message for cls in _DEFAULTED}
+)
+
+
+def french_message(error: GuichetError) -> str:
+    """`error.message` for a French contract: a message of its own is kept, an English default
+    (this module's, or the framework's status phrase) becomes the status's French phrase."""
+    if error.message not in _ENGLISH_DEFAULTS:
+        return error.message
+    return FRENCH_STATUS_PHRASES.get(error.status, f"Erreur HTTP {error.status}")
 
 
 class ErrorFormat(Protocol):
