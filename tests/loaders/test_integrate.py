@@ -54,6 +54,42 @@ class TestIdentity:
         fetches = [j for j in await jobs() if j["task_name"] == "loaders:fetch_document"]
         assert len(fetches) == 1  # the known document is not fetched again
 
+    async def test_a_repost_counts_everything_known_and_nothing_created(
+        self, client: httpx.AsyncClient, session: AsyncSession, acme_key: str
+    ) -> None:
+        """Issue #13: the second post of a `clients[]` file reported `clients: {created: 1}`
+        again. The account exists by then: known, like every item (SPEC §2.2, §3.6)."""
+        entry = f.client(
+            "claire@example.org",
+            declarants=[f.declarant("D1", properties=[f.property_("P1")])],
+            transactions=[f.transaction("T1", "P1")],
+        )
+        doc = loader_file(P, acme_key, clients=[entry])
+        first = (await post(client, doc)).json()
+        assert (await last_run(session)).tally == {
+            "clients": {"created": 1},
+            "declarants": {"created": 1},
+            "properties": {"created": 1},
+            "transactions": {"created": 1},
+        }
+        second = (await post(client, doc)).json()
+        assert (await last_run(session)).tally == {
+            "clients": {"already_known": 1},
+            "declarants": {"already_known": 1},
+            "properties": {"already_known": 1},
+            "transactions": {"already_known": 1},
+        }
+        # The contract's report has no such bucket: known items are successes, as before.
+        assert second["combined_result"] == first["combined_result"]
+        assert second["status"] == "SUCCESS" and second["success_count"] == 4
+        # A new entry for the same person under another spelling of the e-mail: known too.
+        again = f.client("Claire@Example.org", properties=[f.property_("P2")])
+        await post(client, loader_file(P, acme_key, clients=[again]))
+        assert (await last_run(session)).tally == {
+            "clients": {"already_known": 1},
+            "properties": {"created": 1},
+        }
+
     async def test_known_id_is_not_modified(
         self, client: httpx.AsyncClient, session: AsyncSession, acme_key: str
     ) -> None:

@@ -183,7 +183,7 @@ class Integrator:
             self.report.fail(entry, ENTRY_FAILED)
 
     async def _entry(self, entry: ClientEntry) -> None:
-        account_id = await self._account(entry)
+        account_id, account_created = await self._account(entry)
         by_model: dict[Model, list[Item]] = defaultdict(list)
         for item in entry.items:
             if item.is_valid:
@@ -194,16 +194,20 @@ class Integrator:
                 await self._resolve_links(items, account_id)
                 await self._store(model, self._pending(items), account_id)
         if entry.client is not None:
-            self.report.record(entry, Outcome.CREATED)
+            # As for items: an account found by its e-mail is reported known, not created again
+            # (its names and phone are not updated: SPEC §2.2, they serve only at creation).
+            known = Outcome.CREATED if account_created else Outcome.ALREADY_KNOWN
+            self.report.record(entry, known)
 
     def _pending(self, items: Iterable[Item]) -> list[Item]:
         outcome = self.report.outcome
         return [item for item in items if outcome(item) is Outcome.VALID]
 
-    async def _account(self, entry: ClientEntry) -> int:
+    async def _account(self, entry: ClientEntry) -> tuple[int, bool]:
+        """The entry's account id, and whether this file created it."""
         client = entry.client
         if client is None:
-            return self.own_account_id
+            return self.own_account_id, False
         inserted = await self.session.execute(
             insert(Account)
             .values(
@@ -217,12 +221,12 @@ class Integrator:
             .returning(Account.id)
         )
         account_id = inserted.scalar_one_or_none()
-        if account_id is None:
-            found = await self.session.execute(
-                text("SELECT id FROM loader_account WHERE email = :email"), {"email": client.key}
-            )
-            account_id = found.scalar_one()
-        return int(account_id)
+        if account_id is not None:
+            return int(account_id), True
+        found = await self.session.execute(
+            text("SELECT id FROM loader_account WHERE email = :email"), {"email": client.key}
+        )
+        return int(found.scalar_one()), False
 
     async def _resolve_links(self, items: list[Item], account_id: int) -> None:
         """Fail items whose declarant/property is neither stored nor integrated, or belongs to
