@@ -38,6 +38,7 @@ from guichet.core.errors import (
 from guichet.core.logging import get_logger
 from guichet.core.services import Services
 from guichet.depot.errors import NEST_FORMAT
+from guichet.runtime import api_docs
 from guichet.runtime.fronts import FRONTS
 from guichet.runtime.http_compat import HeadAsGet, PreflightNoContent, UnknownPathFormat
 
@@ -82,6 +83,8 @@ def create_app(settings: Settings, built: Services | None = None) -> FastAPI:
         description="Deposit gateway: BAL publication API and partner loaders.",
         lifespan=_lifespan,
         servers=[{"url": settings.base_url}] if settings.public_url else None,
+        docs_url=None,  # api_docs serves them from local assets (no CDN)
+        redoc_url=None,
     )
     built = built or build_services(settings)
     services.install(built)
@@ -104,6 +107,7 @@ def create_app(settings: Settings, built: Services | None = None) -> FastAPI:
     # outermost: sees every request, CORS preflights too
     app.add_middleware(RequestMiddleware, log_reads=settings.log.reads)
     app.include_router(system_router)
+    api_docs.install(app)
     for front in FRONTS:
         front.routers(app)
     return app
