@@ -9,6 +9,11 @@ What is copied, and only that (the console works offline, the repository stays s
                                                browser the DSFR supports loads modules), the
                                                favicons
     src/guichet/console/static/vendor/htmx/    htmx.org: htmx.min.js
+    src/guichet/console/static/vendor/dsfr-chart/
+                                               @gouvfr/dsfr-chart: the ES module with every
+                                               chart (web components; one Vue runtime for
+                                               all) and its stylesheet, for the operators'
+                                               statistics page only
     tests/console/vendor/                      axe-core: axe.min.js (browser tests only)
 
 Each destination gets a `VENDORED.json` (package, version, licence, tarball integrity, files)
@@ -36,6 +41,7 @@ DSFR_VERSION = "1.15.3"
 # htmx 2: the series the console is written against (4.x changed attribute inheritance).
 HTMX_VERSION = "2.0.8"
 AXE_VERSION = "4.14.1"
+DSFR_CHART_VERSION = "2.0.4"
 
 # url(...) references of a stylesheet, data: URIs excluded.
 _CSS_URL = re.compile(r"url\((?!data:)['\"]?([^'\")]+)['\"]?\)")
@@ -90,6 +96,16 @@ def vendor_dsfr(package: Package, destination: Path) -> list[str]:
     return files
 
 
+def vendor_dsfr_chart(package: Package, destination: Path) -> list[str]:
+    """The whole library in one module: the statistics page uses two kinds of chart, and one
+    file per kind would load Vue's runtime once per kind (the package's README advice)."""
+    files = ["DSFRChart.js", "DSFRChart.css"]
+    for name in files:
+        copy(package.root / "dist" / "DSFRChart" / name, destination / name)
+    copy(package.root / "LICENSE", destination / "LICENSE")
+    return files
+
+
 def vendor_single(package: Package, source: str, destination: Path, name: str) -> list[str]:
     copy(package.root / source, destination / name)
     for licence in ("LICENSE", "LICENSE.txt", "LICENSE.md"):
@@ -131,6 +147,12 @@ def main() -> int:
         jobs = [
             ("@gouvfr/dsfr", DSFR_VERSION, STATIC / "dsfr", "The French State design system."),
             ("htmx.org", HTMX_VERSION, STATIC / "htmx", "Partial page updates."),
+            (
+                "@gouvfr/dsfr-chart",
+                DSFR_CHART_VERSION,
+                STATIC / "dsfr-chart",
+                "The design system's charts (operators' statistics page).",
+            ),
             ("axe-core", AXE_VERSION, TESTS, "Accessibility checks of the browser tests."),
         ]
         for name, version, destination, purpose in jobs:
@@ -138,6 +160,8 @@ def main() -> int:
             shutil.rmtree(destination, ignore_errors=True)
             if name == "@gouvfr/dsfr":
                 files = vendor_dsfr(package, destination)
+            elif name == "@gouvfr/dsfr-chart":
+                files = vendor_dsfr_chart(package, destination)
             elif name == "htmx.org":
                 files = vendor_single(package, "dist/htmx.min.js", destination, "htmx.min.js")
             else:

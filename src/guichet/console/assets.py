@@ -23,6 +23,7 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
 _TOKEN_SOURCES = (
     "vendor/dsfr/VENDORED.json",
     "vendor/htmx/VENDORED.json",
+    "vendor/dsfr-chart/VENDORED.json",
     "console.css",
 )
 

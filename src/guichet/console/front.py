@@ -9,10 +9,14 @@ from guichet.core.fronts import Front
 
 
 def _routers(app: FastAPI) -> None:
-    from guichet.console import assets, public
+    from guichet.console import admin, assets, desk, partner, public
 
-    # The static files first: the public router ends with a catch-all 404 page under /ui/.
+    # The static files first, then the desks: the public router ends with a catch-all 404
+    # page under /ui/.
     assets.mount(app)
+    desk.install_handlers(app)
+    app.include_router(admin.router)
+    app.include_router(partner.router)
     app.include_router(public.router)
 
 
