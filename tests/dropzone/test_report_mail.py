@@ -119,6 +119,14 @@ def text(message: EmailMessage) -> str:
     return content
 
 
+def assert_every_section_has_lines(content: str) -> None:
+    """A title ("Par modèle :") is followed by its list, never by a blank line or the end."""
+    lines = content.splitlines()
+    for n, line in enumerate(lines):
+        if line.endswith(" :"):
+            assert n + 1 < len(lines) and lines[n + 1].startswith("  - "), (line, lines[n + 1 :])
+
+
 def assert_valid(data: bytes) -> None:
     """7-bit, no line over 998 characters, no defect found by the parser."""
     assert data.isascii()
@@ -225,6 +233,29 @@ class TestSameContentAsEmailMime:
         assert "  - [transactions] T9 (validation) : prty « P9 »" in content
         assert "] T10 " not in content
         assert "succès partiel (PARTIAL_SUCCESS)" in content
+
+    def test_a_file_without_items_has_no_empty_section(self) -> None:
+        """Issue #13: a SUCCESS with 0 items ended on a bare "Par modèle :"."""
+        empty = {**SUCCESS, "total_count": 0, "success_count": 0, "combined_result": []}
+        content = text(parse(render(make_object(**empty))))
+        assert "Par modèle" not in content and "Éléments traités" not in content
+        lines = content.splitlines()
+        at = lines.index("Le fichier ne contient aucun élément : il n'y avait rien à intégrer.")
+        assert lines[at + 1 : at + 3] == ["", "Le rapport complet (JSON) est joint à ce message."]
+        assert_every_section_has_lines(content)
+
+    def test_a_rejection_without_details_has_no_blank_reason(self) -> None:
+        bare = {"status": "KO", "type": "WrongFormat", "message": "JSON malformé", "errors": ""}
+        content = text(parse(render(make_object(result="REJECTED", **bare))))
+        lines = content.splitlines()
+        at = lines.index("Motif (WrongFormat) : JSON malformé")
+        assert lines[at + 1 : at + 3] == ["", "Le rapport complet (JSON) est joint à ce message."]
+
+    @pytest.mark.parametrize("report", [SUCCESS, PARTIAL], ids=["ok", "partial"])
+    def test_every_section_title_has_lines(self, report: dict[str, Any]) -> None:
+        content = text(parse(render(make_object(result=report["status"], **report))))
+        assert "Par modèle :" in content
+        assert_every_section_has_lines(content)
 
     def test_envelope(self) -> None:
         built = report_mail.build(

@@ -42,6 +42,17 @@ class TestValidate:
         assert "1 propriétés (vérifiés à l'intégration)" in result.output
         assert "Résultat : PARTIAL_SUCCESS" in result.output
 
+    def test_a_file_without_items_shows_no_empty_table(self, tmp_path: Path) -> None:
+        """Issue #13: no empty section — the table of counts had a header and no row."""
+        result = runner.invoke(app, ["validate", str(write(tmp_path, f.header()))])
+        assert result.exit_code == 0, result.output
+        assert "Modèle" not in result.output and "Éléments" not in result.output
+        lines = result.output.splitlines()
+        assert lines[-2:] == [
+            "Aucun élément dans le fichier (ni déclarant, ni bien, ni transaction, ni document).",
+            "Résultat : SUCCESS · 0 élément(s) accepté(s), 0 refusé(s)",
+        ]
+
     def test_self_contained(self, tmp_path: Path) -> None:
         path = write(tmp_path, f.header(transactions=[f.transaction("T1", "P-OLD")]))
         assert runner.invoke(app, ["validate", str(path)]).exit_code == 0

@@ -31,6 +31,7 @@ app = typer.Typer(help="Fichiers partenaires « Loaders 2.0 » (JSON).", no_args
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 _SHOWN_ERRORS = 50
 _NOUNS = {Model.PROPERTIES: "propriétés", Model.DECLARANTS: "déclarants"}
+NO_ITEMS = "Aucun élément dans le fichier (ni déclarant, ni bien, ni transaction, ni document)."
 # The operating system words its errors in English (strerror): the usual ones, in French.
 _OS_REASONS = {
     errno.ENOENT: "fichier introuvable",
@@ -112,7 +113,10 @@ def _print_summary(file: Path, validation: Validation, report: Report, out: Cons
         out.print(Text(f"Disposition : clients[] ({len(validation.clients)} client(s))"))
     else:
         out.print(Text("Disposition : à plat (compte du partenaire)"))
-    out.print(_counts_table(report))
+    if report.counts():
+        out.print(_counts_table(report))
+    else:  # no empty table: say it
+        out.print(Text(NO_ITEMS))
     _print_external(validation, out)
     _print_list(out, "Erreurs", [issue.message for issue in validation.issues()])
     _print_list(out, "Avertissements", [issue.message for issue in validation.warnings])

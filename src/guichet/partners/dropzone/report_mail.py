@@ -31,6 +31,7 @@ STATUS_LABELS = {
     "REJECTED": "fichier rejeté",
 }
 MODEL_LABELS = {
+    "clients": "clients (comptes)",
     "declarants": "déclarants",
     "properties": "biens",
     "associates": "associés",
@@ -44,26 +45,31 @@ def message_id(obj: DropzoneObject) -> str:
 
 
 def _summary_lines(report: dict[str, Any]) -> list[str]:
+    """The report in words; a section with nothing to list is left out, title included."""
     if report.get("status") == "KO":
+        details = str(report.get("errors") or report.get("error") or "")
         return [
             "Le fichier a été refusé dans son ensemble : aucune donnée n'a été intégrée.",
             f"Motif ({report.get('type')}) : {report.get('message')}",
-            str(report.get("errors") or report.get("error") or ""),
+            *([details] if details.strip() else []),
         ]
+    if not report.get("total_count") and not report.get("combined_result"):
+        return ["Le fichier ne contient aucun élément : il n'y avait rien à intégrer."]
     lines = [
         f"Éléments traités : {report.get('total_count', 0)}"
         f" (réussis : {report.get('success_count', 0)},"
         f" en erreur : {report.get('failed_count', 0)})",
-        "",
-        "Par modèle :",
     ]
-    for entry in report.get("combined_result", []):
+    per_model = report.get("combined_result") or []
+    if per_model:
+        lines += ["", "Par modèle :"]
+    for entry in per_model:
         model, item = entry.get("model", "?"), entry.get("item", {})
         label = MODEL_LABELS.get(model, model)
         lines.append(
             f"  - {label} : {item.get('success', 0)} réussi(s), {item.get('error', 0)} en erreur"
         )
-    errors = report.get("errors", [])
+    errors = report.get("errors") or []
     # A report lists its first errors only and counts the others (`omitted_errors`).
     total = len(errors) + int(report.get("omitted_errors_count") or 0)
     if errors:
