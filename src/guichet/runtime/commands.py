@@ -33,7 +33,7 @@ from guichet import cog
 from guichet.core import auth, db, queue
 from guichet.core.config import Settings
 from guichet.core.logging import configure_logging, get_logger
-from guichet.runtime import banner, http_server, preflight, worker_processes
+from guichet.runtime import banner, http_server, outbox_cli, preflight, worker_processes
 from guichet.runtime.app import build_services, create_app
 from guichet.runtime.fronts import FRONTS
 from guichet.runtime.home import make_private, use_private_umask
@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
     app.command()(psql)
     app.command("admin-token")(admin_token)
     app.command("config")(show_config)
+    app.add_typer(outbox_cli.app, name="outbox")
     for front in FRONTS:
         front.commands(app, run_command)
 
