@@ -95,7 +95,7 @@ def nest_operations(app: FastAPI) -> frozenset[tuple[str, str]]:
         (method.lower(), path)
         for path, route in _api_routes(app.routes)
         if getattr(route, "error_format", None) is NEST_FORMAT
-        for method in route.methods
+        for method in route.methods or ()
     )
 
 

@@ -38,7 +38,7 @@ from guichet.core.errors import (
 from guichet.core.logging import get_logger
 from guichet.core.services import Services
 from guichet.depot.errors import NEST_FORMAT
-from guichet.runtime import api_docs
+from guichet.runtime import api_docs, db_metrics
 from guichet.runtime.fronts import FRONTS
 from guichet.runtime.http_compat import HeadAsGet, PreflightNoContent, UnknownPathFormat
 
@@ -139,6 +139,7 @@ async def prometheus_metrics(request: Request) -> Response:
         raise NotFound()
     if not metrics.authorized(request.headers.get("authorization"), settings.metrics.token):
         raise Unauthorized(headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    await db_metrics.COLLECTOR.refresh(request.app.state.sessionmaker)
     return metrics.metrics_response()
 
 
