@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -76,6 +77,9 @@ def _no_guichet_environment() -> Iterator[None]:
 def _logging() -> None:
     # Production configuration, human-readable: what a developer sees in `guichet serve`.
     configure_logging(LogSettings(format="console"))
+    # aiosmtpd (the tests' SMTP server) logs each connection and command at INFO from its own
+    # thread, outside any test's capture: they ended up in pytest's progress lines.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
