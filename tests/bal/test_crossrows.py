@@ -144,7 +144,7 @@ def test_adresse_checks_are_the_plain_algorithm(rows: list[tuple[Any, Any, int, 
     table.names = [names_pool[n] for _, _, n, _ in rows]
     table.communes = [commune] * len(rows)
     table.id_adresse = [id_ for _, _, _, id_ in rows]
-    _check_adresse_ban_ids(table)
+    _check_adresse_ban_ids(table, table)
     got = {line: [code for code, _, _ in errors] for line, errors in table.sorted_errors()}
     assert got == _plain_adresse_checks(table)
 
@@ -182,3 +182,67 @@ def test_numero_keys_are_the_reference_template(
         for numero, suffixe, n, deleguee in rows
     ]
     assert table.numero_keys() == expected
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 12, TOPONYME_NUMERO, None]),
+            st.sampled_from([None, "a", "undefined", "B#", "", "#"]),
+            st.sampled_from(range(len(names_pool) + 1)),
+            st.sampled_from([None, "35001", "undefined", "1#"]),
+        ),
+        max_size=20,
+    ),
+    st.booleans(),
+)
+def test_numero_key_codes_group_rows_like_the_reference_strings(
+    rows: list[tuple[Any, Any, int, Any]], with_suffixe: bool
+) -> None:
+    """``_numero_key_codes`` (parts' codes combined when no part holds a "#") partitions the
+    rows as the reference's template strings do, collisions of "#" and "undefined" included."""
+    from guichet.bal._crossrows import _numero_key_codes
+    from guichet.bal._rows import Commune
+
+    pool = [*names_pool, Names("b#12#a", None)]  # a voie whose key part holds "#"
+    communes = {d: Commune("35047", d) for d in (None, "35001", "undefined", "1#")}
+    table = RowTable(count=len(rows))
+    table.numero = [numero for numero, _, _, _ in rows]
+    table.suffixe = [suffixe for _, suffixe, _, _ in rows] if with_suffixe else None
+    table.names = [pool[n] for _, _, n, _ in rows]
+    table.communes = [communes[deleguee] for _, _, _, deleguee in rows]
+    codes = _numero_key_codes(table).tolist()
+    keys = table.numero_keys()
+    for i in range(len(rows)):
+        for j in range(len(rows)):
+            assert (codes[i] == codes[j]) == (keys[i] == keys[j])
+
+
+@given(
+    st.integers(1, 12).flatmap(
+        lambda size: st.tuples(
+            st.just(size),
+            st.sets(st.integers(0, size - 1)),
+            st.lists(
+                st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.sets(st.integers(0, size - 1))),
+                max_size=5,
+            ),
+        )
+    )
+)
+def test_pending_flags_are_sequential_adds(case: tuple[int, set[int], list[Any]]) -> None:
+    """Flags applied at once (``_Pending``) give each row the codes that ``add_many`` calls in
+    the same order give, after the row's own errors."""
+    from guichet.bal._crossrows import _Pending
+
+    size, with_errors, flags = case
+    sequential, pending_table = RowTable(count=size), RowTable(count=size)
+    for table in (sequential, pending_table):
+        for line in sorted(with_errors):
+            table.errors[line] = [("own", "col", "v")]
+    pending = _Pending()
+    for code, lines in flags:
+        sequential.add_many(sorted(lines), code)
+        pending.add_many(sorted(lines), code)
+    pending.apply(pending_table)
+    assert pending_table.sorted_errors() == sequential.sorted_errors()

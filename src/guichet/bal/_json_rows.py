@@ -83,7 +83,7 @@ def row_items(report: Report, which: int) -> Iterator[list[bytes]]:
         # runs of rows with equal error lists (compared element by element, identity first:
         # the cross-row checks share one tuple between all the rows they flag)
         for errors, run in groupby(map(itemgetter(1), batch)):
-            size = sum(1 for _ in run)
+            size = len(list(run))  # (a generator expression counting them cost a row each)
             key = tuple(errors)
             found = templates.get(key)
             if found is None:
