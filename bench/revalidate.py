@@ -297,6 +297,7 @@ def _section(seeded: Seeded, results: list[Measured]) -> str:
             f"{m.revisions / m.steady_s:.1f}" if m.steady_s > 0 else "",
             f"{m.megabytes / m.wall_s:.1f} MB/s",
             f"{m.cpu_s:.1f} s",
+            f"{m.cpu_s / m.wall_s:.2f}",
             f"{m.cpu_s / m.megabytes:.3f} s",
             f"{m.cpu_s * 1000 / m.revisions:.0f} ms",
             m.load,
@@ -316,8 +317,9 @@ def _section(seeded: Seeded, results: list[Measured]) -> str:
             "started → run done (start-up included), steady = first → last check recorded. "
             "CPU = user + system of the worker processes and their validator pools (one pool "
             "process per worker on 2 cores), from the kernel at exit; PostgreSQL's not "
-            "counted. The machine is shared with other work: load average (1/5/15 min) given "
-            "per run.",
+            "counted; cores used = worker CPU ÷ wall. The machine is shared with other work: "
+            "load average (1/5/15 min) given per run; when the cores used stay the same with "
+            "two workers, the other work held the rest of the machine.",
             table(
                 [
                     "workers",
@@ -327,6 +329,7 @@ def _section(seeded: Seeded, results: list[Measured]) -> str:
                     "steady revisions/s",
                     "validated",
                     "worker CPU",
+                    "cores used",
                     "CPU per MB",
                     "CPU per revision",
                     "load at start",

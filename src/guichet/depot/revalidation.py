@@ -394,7 +394,8 @@ async def report_page(
     """The checks whose verdict changed or that failed, by commune code, one page."""
     where = (
         RevalidationCheck.revalidation_id == run_id,
-        RevalidationCheck.changed.is_(True) | (RevalidationCheck.status == CheckStatus.FAILED),
+        # As the partial index's predicate (`changed OR status = 'failed'`), for the planner.
+        RevalidationCheck.changed | (RevalidationCheck.status == CheckStatus.FAILED),
     )
     total = await session.scalar(select(func.count()).select_from(RevalidationCheck).where(*where))
     items = await session.scalars(
