@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 # Validators are run on big files from scripts and CI jobs: their start-up must not pay for the
 # server stack (FastAPI, SQLAlchemy, Alembic, uvicorn: ~1 s of imports).
@@ -13,6 +15,8 @@ _LIGHT_COMMANDS = frozenset({"bal", "loader"})
 
 def build_app(*, only: str | None = None) -> typer.Typer:
     """The whole command tree, or only the ``bal`` or ``loader`` tool (fast start-up)."""
+    import typer  # here: the fast paths of `main` (`bal validate`, serve's preflight) skip it
+
     app = typer.Typer(help="Guichet — deposit gateway.", no_args_is_help=True)
     if only in (None, "bal"):
         from guichet.bal._cli import app as bal_app
