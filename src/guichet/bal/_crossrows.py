@@ -276,12 +276,17 @@ def _numero_key_codes(table: RowTable) -> NDArray[np.int64]:
     # "undefined" as a suffixe and no suffixe are the same key
     suffixe_text = _codes(list(map(_undefined, distinct_suffixes)))[suffixes]
     columns = [numeros, suffixe_text, _codes(voies)[names], _codes(deleguees)[communes]]
-    key = np.zeros(table.count, dtype=np.int64)
+    key, spread = np.zeros(table.count, dtype=np.int64), 1
     for column in columns:
         span = int(column.max()) + 1 if len(column) else 1
-        _, key = np.unique(key * span + column, return_inverse=True)
-        key = key.reshape(-1)
-    return key
+        if spread * span >= 1 << 62:  # compact the key first: it would overflow
+            _, key = np.unique(key, return_inverse=True)
+            key, spread = key.reshape(-1), table.count
+        key = key * span + column
+        spread *= span
+    _, compact = np.unique(key, return_inverse=True)  # codes below the row count
+    codes: NDArray[np.int64] = compact.reshape(-1)
+    return codes
 
 
 def _undefined(value: str | None) -> str:
