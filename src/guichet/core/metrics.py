@@ -3,6 +3,10 @@
 Metrics live in the default registry, created once at import: building several apps in one
 process (tests) must not register them twice. Routes are labelled by their template
 (`/revisions/{revision_id}`), never the raw path, to keep cardinality bounded.
+
+The partner side and the job queue (loader runs, drop-zone files, jobs, e-mails) are read from
+PostgreSQL at scrape time by `guichet.runtime.db_metrics`: the work happens in processes that
+do not answer `/metrics`.
 """
 
 from __future__ import annotations
