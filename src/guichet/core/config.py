@@ -147,6 +147,8 @@ class HabilitationSettings(BaseModel):
     demo_mode: bool = False
     # Days an accepted habilitation stays usable; None = forever (the reference since 2025-09).
     expiry_days: Annotated[int | None, Field(ge=1)] = None
+    # With expiry on: days before the end when the client (and the mairie) are reminded, once.
+    reminder_days: Annotated[int, Field(ge=1)] = 15
 
 
 class ProConnectSettings(BaseModel):

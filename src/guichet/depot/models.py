@@ -198,6 +198,8 @@ class Habilitation(_Timestamps, Base):
     accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     rejected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # when its client was reminded that it expires (once; see `habilitation_reminders`)
+    expiry_reminded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Revision(_Timestamps, Base):

@@ -1,5 +1,6 @@
 """Jobs of the publication API: what follows a publish (BAN compose, team chat, takeover
-e-mail, webhook deliveries) and the periodic compose reconciliation.
+e-mail, webhook deliveries), the periodic compose reconciliation and the reminders before a
+habilitation expires.
 
 All are deferred in the publish's own transaction (`after_publish.schedule`): a publish that
 rolls back leaves no job, one that commits always has its jobs. Each is idempotent (a job run
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.core import queue, services
 from guichet.core.logging import get_logger
-from guichet.depot import compose, notifications, webhooks
+from guichet.depot import compose, habilitation_reminders, notifications, webhooks
 
 log = get_logger(__name__)
 
@@ -100,6 +101,13 @@ async def deliver_webhook(context: JobContext, delivery_id: str) -> None:
 async def reconcile_compose(timestamp: int) -> None:
     """Every 5 minutes: compose again what the national base has not acknowledged."""
     await reconcile()
+
+
+@blueprint.periodic(cron="17 * * * *")
+@blueprint.task(name="remind_expiring_habilitations", queueing_lock="depot:reminders")
+async def remind_expiring_habilitations(timestamp: int) -> None:
+    """Every hour: the reminder e-mail of each habilitation about to expire (with expiry on)."""
+    await habilitation_reminders.remind_due()
 
 
 async def reconcile() -> list[str]:
