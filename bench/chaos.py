@@ -282,14 +282,15 @@ async def publisher(http: httpx.AsyncClient, ledger: Ledger, code: str, token: s
             continue
         rid = created.json()["id"]
         headers = {**auth, "Content-Type": "text/csv", "Content-MD5": md5}
+        # each call made only when the previous one succeeded (no coroutine left unawaited)
         steps = [
-            ("publication: upload", http.put(f"/revisions/{rid}/files/bal", content=data,
-                                             headers=headers)),
-            ("publication: compute", http.post(f"/revisions/{rid}/compute", headers=auth)),
-            ("publication: publish", http.post(f"/revisions/{rid}/publish", headers=auth)),
+            ("publication: upload", lambda: http.put(f"/revisions/{rid}/files/bal",
+                                                     content=data, headers=headers)),
+            ("publication: compute", lambda: http.post(f"/revisions/{rid}/compute", headers=auth)),
+            ("publication: publish", lambda: http.post(f"/revisions/{rid}/publish", headers=auth)),
         ]  # fmt: skip
         for kind, request in steps:
-            if await _call(ledger, kind, request) is None:
+            if await _call(ledger, kind, request()) is None:
                 break
         else:
             ledger.published[code].append(rid)
