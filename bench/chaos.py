@@ -281,20 +281,29 @@ async def publisher(http: httpx.AsyncClient, ledger: Ledger, code: str, token: s
             await asyncio.sleep(0.2)
             continue
         rid = created.json()["id"]
-        headers = {**auth, "Content-Type": "text/csv", "Content-MD5": md5}
-        # each call made only when the previous one succeeded (no coroutine left unawaited)
-        steps = [
-            ("publication: upload", lambda: http.put(f"/revisions/{rid}/files/bal",
-                                                     content=data, headers=headers)),
-            ("publication: compute", lambda: http.post(f"/revisions/{rid}/compute", headers=auth)),
-            ("publication: publish", lambda: http.post(f"/revisions/{rid}/publish", headers=auth)),
-        ]  # fmt: skip
-        for kind, request in steps:
-            if await _call(ledger, kind, request()) is None:
-                break
-        else:
+        upload = {**auth, "Content-Type": "text/csv", "Content-MD5": md5}
+        if await _upload_compute_publish(http, ledger, rid, data, upload, auth):
             ledger.published[code].append(rid)
         await asyncio.sleep(0.1)
+
+
+async def _upload_compute_publish(
+    http: httpx.AsyncClient,
+    ledger: Ledger,
+    rid: str,
+    data: bytes,
+    upload: dict[str, str],
+    auth: dict[str, str],
+) -> bool:
+    """The three calls after create, each made only if the previous one succeeded."""
+    put = http.put(f"/revisions/{rid}/files/bal", content=data, headers=upload)
+    if await _call(ledger, "publication: upload", put) is None:
+        return False
+    compute = http.post(f"/revisions/{rid}/compute", headers=auth)
+    if await _call(ledger, "publication: compute", compute) is None:
+        return False
+    publish = http.post(f"/revisions/{rid}/publish", headers=auth)
+    return await _call(ledger, "publication: publish", publish) is not None
 
 
 async def reader(http: httpx.AsyncClient, ledger: Ledger, index: int) -> None:
