@@ -157,3 +157,22 @@ def test_page_numbers_and_links() -> None:
     assert pages.href(7) == "/ui/x?niveau=E&page=7"
     empty = Pages(number=3, size=10, total=0, base="/ui/x")
     assert (empty.count, empty.current, empty.first_item, empty.last_item) == (1, 1, 0, 0)
+
+
+async def test_a_revision_page_shows_what_it_changes(
+    client: httpx.AsyncClient, parties: factories.Parties
+) -> None:
+    first = await published(client, parties.chef, VALID_BAL)
+    rows = VALID_BAL.rstrip(b"\n").split(b"\n")
+    second = await published(client, parties.chef, b"\n".join(rows[:-1]) + b"\n")  # one removed
+    page = (await client.get(f"/ui/revisions/{second['id']}")).text
+    assert "Ce qui change" in page
+    assert f'href="/ui/revisions/{first["id"]}"' in page  # the revision it replaced
+    summary = re.search(r"<caption>Résumé</caption>.*?<tbody>(.*?)</tbody>", page, re.S)
+    assert summary is not None
+    cells = re.findall(r"<td>([^<]*)</td>", summary.group(1))
+    unchanged = str(len(rows) - 2)  # header and the removed row aside
+    assert cells == ["0", "1", "0", unchanged, "0", "0", "0"]
+    assert "Adresses supprimées" in page
+    first_page = (await client.get(f"/ui/revisions/{first['id']}")).text
+    assert "toutes les adresses sont nouvelles" in first_page

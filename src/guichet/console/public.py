@@ -6,6 +6,8 @@ through `console.reads`, which goes through the publication front's own function
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -86,6 +88,8 @@ async def revision(
         "download": request.app.url_path_for("download_revision", revision_id=revision_id),
         "report_json": request.app.url_path_for("validation_report", revision_id=revision_id),
         "commune_path": _commune_path(request, code_commune),
+        "diff_json": request.app.url_path_for("revision_diff", revision_id=revision_id),
+        "against_path": _against_path(request, read.changes),
     }
     return render(
         request,
@@ -94,6 +98,13 @@ async def revision(
         fragments={"rapport": "_report.html"},
         canonical=pages.href(pages.current),
     )
+
+
+def _against_path(request: Request, changes: dict[str, Any] | None) -> str | None:
+    against = (changes or {}).get("againstId")
+    if not against:
+        return None
+    return str(request.app.url_path_for("console_revision", revision_id=against))
 
 
 @router.get("/{rest:path}", name="console_not_found")

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guichet.console.paging import Pages
 from guichet.core.errors import GuichetError
 from guichet.core.storage import BlobNotFound, BlobStore, get_bytes
-from guichet.depot import deps, publication, service, views
+from guichet.depot import compute, deps, diffs, publication, service, views
 from guichet.depot.models import Revision
 
 JSON = dict[str, Any]
@@ -59,11 +59,15 @@ async def history(session: AsyncSession, code: str, pages: Pages) -> list[JSON]:
 # --- a revision ---------------------------------------------------------------------------
 
 
+CHANGES_SHOWN = 20  # items of each list of the diff on the page (the rest: its JSON)
+
+
 @dataclass
 class RevisionRead:
     revision: JSON  # views.revision_with_client: what `GET /revisions/{id}` answers
     report: JSON | None = None  # what `GET /revisions/{id}/validation-report` answers
     report_missing: bool = False  # validated, but the report's blob is gone
+    changes: JSON | None = None  # the first page of what `GET /revisions/{id}/diff` answers
 
 
 async def revision(
@@ -84,8 +88,28 @@ async def revision(
         except BlobNotFound:
             read.report_missing = True
         else:
-            read.report = publication.report_with_rules(stored, found.validation)
+            removed, count = await diffs.removed_addresses(
+                session, blobs, found, diffs.in_pool, publication.REMOVED_LISTED
+            )
+            read.report = publication.report_with_rules(stored, found.validation, removed, count)
+    read.changes = await _changes(session, blobs, found)
     return read
+
+
+async def _changes(session: AsyncSession, blobs: BlobStore, found: Revision) -> JSON | None:
+    """What the revision changes against the one it is compared with by default, as the API
+    answers it (computed once if the diff job has not run yet); None without a readable file."""
+    if await service.get_file(session, found.id) is None:
+        return None
+    try:
+        against = await diffs.default_against(session, found)
+        stored = await diffs.compute_and_store(
+            session, blobs, diffs.in_pool, revision_id=found.id, against_id=against, default=True
+        )
+        await session.commit()
+        return await diffs.page(blobs, stored, None, CHANGES_SHOWN)
+    except (GuichetError, compute.ComputeFailed):  # unreadable file, blob gone, pool down
+        return None
 
 
 @dataclass

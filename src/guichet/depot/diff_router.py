@@ -20,7 +20,9 @@ router = APIRouter(route_class=route_class(errors.NEST_FORMAT), tags=["changes"]
 PageSize = Annotated[int, Query(ge=1, le=10_000, description="Items per page")]
 
 
-@router.get("/revisions/{revision_id}/diff", summary="What changed in a revision")
+@router.get(
+    "/revisions/{revision_id}/diff", name="revision_diff", summary="What changed in a revision"
+)
 async def revision_diff(
     revision: RevisionParam,
     session: Session,
