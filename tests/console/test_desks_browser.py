@@ -292,6 +292,7 @@ def _shoot(page: Any, pages: dict[str, str], target: Path, width: str) -> None:
         page.goto(path)
         if "statistiques" in path:
             page.locator("bar-chart canvas").first.wait_for()
+            page.wait_for_timeout(1500)  # the charts' entry animation: a picture of its end
         page.evaluate("document.fonts.ready")
         shot = target / f"{name}-{width}.png"
         page.screenshot(path=str(shot), full_page=True)
