@@ -228,9 +228,10 @@ class TestPublishWithHabilitation:
         """Scenario #16."""
         revision = await computed(client, parties.habilitation, bal_31591)
         response = await _publish(client, parties.habilitation, revision["id"], None)
-        assert response.json() == _nest(
-            400, "Le client test nécessite une habilitation pour publier"
-        )
+        assert response.json() == {
+            **_nest(400, "Le client test nécessite une habilitation pour publier"),
+            "reason": "habilitationRequired",  # Guichet's (tests/depot/test_publish_reasons.py)
+        }
 
     async def test_invalid_habilitations(
         self,
@@ -251,9 +252,10 @@ class TestPublishWithHabilitation:
         await client.put(f"/habilitations/{theirs['id']}/validate", headers=ADMIN)
         for habilitation_id in (OBJECT_ID, pending["id"], elsewhere["id"], theirs["id"]):
             response = await _publish(client, party, revision["id"], habilitation_id)
-            assert response.json() == _nest(
-                404, f"L’habilitation {habilitation_id} n’est pas valide"
-            )
+            assert response.json() == {
+                **_nest(404, f"L’habilitation {habilitation_id} n’est pas valide"),
+                "reason": "habilitationInvalid",
+            }
 
     async def test_not_ready_or_already_published(
         self,
@@ -266,9 +268,12 @@ class TestPublishWithHabilitation:
         not_ready = await factories.revision(session, party.client)
         done = await factories.revision(session, party.client, published=True)
         await session.commit()
-        for revision in (not_ready, done):
+        for revision, reason in ((not_ready, "notReady"), (done, "notPending")):
             response = await _publish(client, party, revision.id, None)
-            assert response.json() == _nest(412, "La publication n’est pas possible")
+            assert response.json() == {
+                **_nest(412, "La publication n’est pas possible"),
+                "reason": reason,
+            }
 
     async def test_first_publish_with_accepted_habilitation(
         self, client: httpx.AsyncClient, parties: Parties, bal_31591: bytes, inbox: Inbox
@@ -337,7 +342,10 @@ class TestPublishWithHabilitation:
         await session.commit()
         assert (await _publish(client, party, first.id, habilitation["id"])).status_code == 200
         response = await _publish(client, party, second.id, habilitation["id"])
-        assert response.json() == _nest(412, "La publication n’est pas possible")
+        assert response.json() == {
+            **_nest(412, "La publication n’est pas possible"),
+            "reason": "outdated",
+        }
 
     async def test_expired_habilitation(
         self,
@@ -364,9 +372,10 @@ class TestPublishWithHabilitation:
         )
         await session.commit()
         response = await _publish(client, party, revision.id, habilitation["id"])
-        assert response.json() == _nest(
-            404, f"L’habilitation {habilitation['id']} n’est pas valide"
-        )
+        assert response.json() == {
+            **_nest(404, f"L’habilitation {habilitation['id']} n’est pas valide"),
+            "reason": "habilitationInvalid",
+        }
         response = await client.post(
             "/habilitations/are-valid", json={"ids": [habilitation["id"]]}, headers=party.headers
         )
@@ -404,11 +413,14 @@ class TestPerimeterAtPublish:
         if allowed:
             assert response.status_code == 200, response.text
         else:
-            assert response.json() == _nest(
-                412,
-                f"La publication n’est pas possible : la commune {code} n’est pas dans le"
-                " périmètre du chef de file du client",
-            )
+            assert response.json() == {
+                **_nest(
+                    412,
+                    f"La publication n’est pas possible : la commune {code} n’est pas dans le"
+                    " périmètre du chef de file du client",
+                ),
+                "reason": "outOfPerimeter",
+            }
 
     async def test_perimeter_changed_after_compute(
         self, client: httpx.AsyncClient, parties: Parties, bal_31591: bytes

@@ -296,6 +296,7 @@ class TestPublish:
         assert response.json() == {
             "statusCode": 400,
             "message": "Le client test nécessite une habilitation pour publier",
+            "reason": "habilitationRequired",  # Guichet's (tests/depot/test_publish_reasons.py)
         }
 
     async def test_habilitation_client_with_unknown_habilitation(
@@ -310,6 +311,7 @@ class TestPublish:
         assert response.json() == {
             "statusCode": 404,
             "message": f"L’habilitation {OBJECT_ID} n’est pas valide",
+            "reason": "habilitationInvalid",
         }
         response = await client.post(
             f"/revisions/{revision['id']}/publish",
@@ -324,13 +326,14 @@ class TestPublish:
     ) -> None:
         pending = await factories.revision(session, parties.chef.client)
         done = await factories.revision(session, parties.chef.client, published=True)
-        for revision in (pending, done):
+        for revision, reason in ((pending, "notReady"), (done, "notPending")):
             response = await client.post(
                 f"/revisions/{revision.id}/publish", headers=parties.chef.headers
             )
             assert response.json() == {
                 "statusCode": 412,
                 "message": "La publication n’est pas possible",
+                "reason": reason,
             }
 
     async def test_internal_client_publishes_without_habilitation(

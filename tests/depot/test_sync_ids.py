@@ -338,9 +338,10 @@ class TestErrors:
             session, party.client, bal_31591, habilitation={"id": "5f8d0d55b54764421b7156c9"}
         )
         response = await _sync(client, source.id)
-        assert response.json() == _nest(
-            404, "L’habilitation 5f8d0d55b54764421b7156c9 n’est pas valide"
-        )
+        assert response.json() == {
+            **_nest(404, "L’habilitation 5f8d0d55b54764421b7156c9 n’est pas valide"),
+            "reason": "habilitationInvalid",  # Guichet's (tests/depot/test_publish_reasons.py)
+        }
 
     async def test_ids_checked_before_the_admin_token(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/revisions/coucou/sync-ids-ban-publish")

@@ -2,10 +2,16 @@
 
 NestJS answers `{"statusCode": 404, "message": "..."}`; its pipes and `ValidationPipe` add
 `"error": "Bad Request"` (with `message` a list of strings for schema errors).
+
+Beyond the reference: every refusal of a publish also carries a machine-readable `"reason"`
+(`PublishRefusal`), beside the reference's status and message (clients that ignore it see
+nothing new).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from fastapi import Request, Response
@@ -23,6 +29,24 @@ from guichet.core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+
+
+class PublishRefusal(StrEnum):
+    """Why `POST /revisions/{id}/publish` refused, as the `reason` field of its error body."""
+
+    NOT_PENDING = "notPending"
+    """The revision is published already (a revision is published once)."""
+    NOT_READY = "notReady"
+    """Never computed (no file, or no `compute` yet)."""
+    INVALID = "invalid"
+    """Computed, and the file is invalid (see `validation` and the validation report)."""
+    OUTDATED = "outdated"
+    """Computed valid, then another revision of the commune was published: compute again."""
+    IN_PROGRESS = "publicationInProgress"
+    """Another publish of the commune held its lock for too long."""
+    HABILITATION_REQUIRED = "habilitationRequired"
+    HABILITATION_INVALID = "habilitationInvalid"
+    OUT_OF_PERIMETER = "outOfPerimeter"
 
 
 class PreconditionFailed(GuichetError):
@@ -139,18 +163,43 @@ class BlobMissing(NotFound):
 
 class PublicationInProgress(PreconditionFailed):
     default_message = "La publication n’est pas possible car une publication est deja en cours"
+    publish_refusal = PublishRefusal.IN_PROGRESS
 
 
 class PublicationImpossible(PreconditionFailed):
+    """The revision cannot be published as it is (the reference's one message for all cases)."""
+
     default_message = "La publication n’est pas possible"
+
+    def __init__(self, refusal: PublishRefusal = PublishRefusal.NOT_READY) -> None:
+        super().__init__()
+        self.publish_refusal = refusal
+
+    @classmethod
+    def of(
+        cls, *, pending: bool, is_ready: bool | None, validation: Mapping[str, Any] | None
+    ) -> PublicationImpossible:
+        """The refusal of a revision that is not pending or not ready (`isReady` not true)."""
+        if not pending:
+            return cls(PublishRefusal.NOT_PENDING)
+        if validation is None:
+            return cls(PublishRefusal.NOT_READY)
+        if not validation.get("valid"):
+            return cls(PublishRefusal.INVALID)
+        # Valid but not ready: a publish of the commune reset `isReady` after this compute.
+        return cls(PublishRefusal.OUTDATED if is_ready is False else PublishRefusal.NOT_READY)
 
 
 class HabilitationRequired(BadRequest):
+    publish_refusal = PublishRefusal.HABILITATION_REQUIRED
+
     def __init__(self, client_nom: str) -> None:
         super().__init__(f"Le client {client_nom} nécessite une habilitation pour publier")
 
 
 class HabilitationInvalid(NotFound):
+    publish_refusal = PublishRefusal.HABILITATION_INVALID
+
     def __init__(self, habilitation_id: str) -> None:
         super().__init__(f"L’habilitation {habilitation_id} n’est pas valide")
 
@@ -158,6 +207,8 @@ class HabilitationInvalid(NotFound):
 class OutOfPerimeter(PreconditionFailed):
     """Publish-time check (Guichet's): the chef de file's perimeter may have changed since
     compute, and a chef-de-file client without a chef de file has no perimeter at all."""
+
+    publish_refusal = PublishRefusal.OUT_OF_PERIMETER
 
     def __init__(self, code_commune: str) -> None:
         super().__init__(
@@ -375,6 +426,9 @@ class NestFormat:
         body = {"statusCode": error.status, "message": error.message}
         if isinstance(error, PipeError):
             body["error"] = "Bad Request"
+        refusal = getattr(error, "publish_refusal", None)
+        if isinstance(refusal, PublishRefusal):  # Guichet's addition (see the module doc)
+            body["reason"] = str(refusal)
         return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 

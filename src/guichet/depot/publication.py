@@ -387,7 +387,11 @@ async def publish(
     # Re-read after the lock: a publish that committed while we waited has reset is_ready.
     revision = await service.locked(session, revision.id)
     if revision.status != RevisionStatus.PENDING or revision.is_ready is not True:
-        raise errors.PublicationImpossible()
+        raise errors.PublicationImpossible.of(
+            pending=revision.status == RevisionStatus.PENDING,
+            is_ready=revision.is_ready,
+            validation=revision.validation,
+        )
     habilitation = await authorize(session, client, revision.code_commune, habilitation_id)
     # Kept to the millisecond, the precision `publishedAt` is sent with: a client polling
     # `publishedSince=<the last publishedAt>` must not get that revision again.
