@@ -37,7 +37,26 @@ def os_error(file: Path, exc: OSError) -> str:
         return f"Lecture du fichier refusée (droits insuffisants) : {file}"
     if exc.errno == errno.EISDIR:
         return f"{file} est un dossier : indiquez un fichier CSV (BAL)."
-    return f"Fichier illisible : {file} ({exc.strerror or exc.__class__.__name__})"
+    # The system's own wording (strerror) is English: never shown.
+    reason = _OS_REASONS.get(exc.errno or 0, f"erreur système {exc.errno}" if exc.errno else "")
+    return f"Fichier illisible : {file}" + (f" ({reason})" if reason else "")
+
+
+_OS_REASONS = {
+    errno.ELOOP: "trop de liens symboliques, ou une boucle de liens",
+    errno.ENOTDIR: "un élément du chemin n’est pas un dossier",
+    errno.ENAMETOOLONG: "nom de fichier trop long",
+    errno.EIO: "erreur d’entrée-sortie du disque",
+    errno.ENXIO: "périphérique introuvable",
+    errno.ENODEV: "périphérique introuvable",
+    errno.EMFILE: "trop de fichiers ouverts",
+    errno.ENFILE: "trop de fichiers ouverts",
+    errno.ENOMEM: "mémoire insuffisante",
+    errno.EBUSY: "fichier occupé",
+    errno.ETXTBSY: "fichier occupé",
+    errno.EOVERFLOW: "fichier trop volumineux pour être lu",
+    errno.EFBIG: "fichier trop volumineux pour être lu",
+}
 
 
 _FIELD_COUNT = re.compile(r"expected (\d+) fields but parsed (\d+)")
@@ -47,6 +66,8 @@ def parse_failure(report: Report, data_looks_binary: bool) -> list[str]:
     """The line (and a few details) for a CSV the reference cannot parse (``parseOk: false``)."""
     errors = report.parse_errors
     counts = [e for e in errors if e.code in ("TooFewFields", "TooManyFields")]
+    if not any(name.strip() for name in report.original_fields) and not report.row_count:
+        return ["Fichier non validable : le fichier est vide (ni en-tête, ni ligne)."]
     if data_looks_binary:
         head = "le fichier ne semble pas être du texte (octets de contrôle ou binaires)."
     elif not any(name in FIELDS for name in report.original_fields):
@@ -68,10 +89,11 @@ def parse_failure(report: Report, data_looks_binary: bool) -> list[str]:
     else:
         head = "le CSV ne peut pas être lu (" + _french(errors[0]) + ")." if errors else ""
     lines = [f"Fichier non validable : {head}"]
-    for error in errors[:SHOWN_PARSE_ERRORS]:
-        lines.append("  " + _french(error))
-    if len(errors) > SHOWN_PARSE_ERRORS:
-        lines.append(f"  … et {len(errors) - SHOWN_PARSE_ERRORS} autre(s) erreur(s) de lecture")
+    # One line per distinct problem: a file often repeats the same one (same row, same code).
+    details = list(dict.fromkeys(_french(error) for error in errors))
+    lines += [f"  {detail}" for detail in details[:SHOWN_PARSE_ERRORS]]
+    if len(details) > SHOWN_PARSE_ERRORS:
+        lines.append(f"  … et {len(details) - SHOWN_PARSE_ERRORS} autre(s) erreur(s) de lecture")
     return lines
 
 
@@ -88,7 +110,7 @@ def _french(error: ParseError) -> str:
         "UndetectableDelimiter": "séparateur de colonnes introuvable (; , ou tabulation)",
         "TooFewFields": "trop peu de champs",
         "TooManyFields": "trop de champs",
-    }.get(error.code, error.message)
+    }.get(error.code, f"erreur de lecture {error.code}")  # the parser's own text is English
     return f"{where}{text}"
 
 
