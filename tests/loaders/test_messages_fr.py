@@ -175,3 +175,41 @@ def test_schema_errors_of_server_models_are_reworded_in_french() -> None:
         "Champ 'email' invalide : format incorrect (motif attendu : ^[^@]+@[^@]+$)",
     }
     assert english_words(body["message"]) == []
+
+
+# ---- the partners' drop-zone read API ----------------------------------------------------------
+
+OBJECTS = "/api/third_party/dropzone/objects"
+
+
+async def test_the_partner_read_api_answers_in_french(
+    client: httpx.AsyncClient, acme_key: str
+) -> None:
+    """Its shape is Guichet's own (`code`, `message`, `details`), its words French."""
+    anonymous = await client.get(OBJECTS)
+    assert anonymous.status_code == 422
+    assert anonymous.json() == {
+        "code": "validation_error",
+        "message": "Requête invalide",
+        "details": {
+            "errors": [
+                {"loc": ["header", "X-Partner-Id"], "msg": "champ obligatoire", "type": "missing"},
+                {"loc": ["header", "X-API-Key"], "msg": "champ obligatoire", "type": "missing"},
+            ]
+        },
+    }
+    mine = {"X-Partner-Id": P, "X-API-Key": acme_key}
+    pages = await client.get(OBJECTS, params={"page": 0, "per_page": "x"}, headers=mine)
+    assert [error["msg"] for error in pages.json()["details"]["errors"]] == [
+        "doit être supérieur ou égal à 1",
+        "un nombre entier est attendu",
+    ]
+    wrong = await client.get(OBJECTS, headers={**mine, "X-API-Key": "nope"})
+    assert wrong.status_code == 401
+    assert wrong.json()["message"] == "Identifiants partenaire invalides"
+    missing = await client.get(f"{OBJECTS}/12345", headers=mine)
+    assert (missing.status_code, missing.json()["message"]) == (404, "Dépôt inconnu")
+    other = await client.delete(OBJECTS, headers=mine)
+    assert (other.status_code, other.json()["message"]) == (405, "Méthode non autorisée")
+    messages = [anonymous.json()["message"], pages.json()["message"]]
+    assert_french([*messages, *(e["msg"] for e in pages.json()["details"]["errors"])])

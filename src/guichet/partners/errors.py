@@ -131,3 +131,24 @@ def _ko(wire_type: str, message: str, errors: str) -> dict[str, Any]:
 
 
 LOADER_FORMAT = LoaderFormat()
+
+
+class PartnerFormat:
+    """The partners' own read routes (`/api/third_party/dropzone/…`): not the contract's, so
+    the default shape `{"code", "message", "details"}`, but French like everything a partner
+    reads (schema errors reworded from their Pydantic type)."""
+
+    def render(self, request: Request, error: GuichetError) -> Response:
+        body: dict[str, Any] = {"code": error.code, "message": french_message(error)}
+        details = dict(error.details)
+        if isinstance(error, RequestInvalid):
+            details["errors"] = [
+                {**public, "msg": pydantic_reason({**public, "ctx": ctx})}
+                for public, ctx in zip(error.details["errors"], error.contexts, strict=True)
+            ]
+        if details:
+            body["details"] = details
+        return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+PARTNER_FORMAT = PartnerFormat()

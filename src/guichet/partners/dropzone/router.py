@@ -1,5 +1,6 @@
 """Drop-zone routes: operators provision buckets and keys and read every run; a partner reads its
-own runs with its API key (`X-Partner-Id` + `X-API-Key` headers).
+own runs with its API key (`X-Partner-Id` + `X-API-Key` headers), its errors in French
+(`guichet.partners.errors.PartnerFormat`).
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ from pydantic import BaseModel, ConfigDict
 from guichet.core.auth import require_admin
 from guichet.core.config import Settings
 from guichet.core.db import Session
+from guichet.core.errors import route_class
 from guichet.partners import registry as partners
 from guichet.partners.dropzone import backends, provisioning, tasks
 from guichet.partners.dropzone.models import DropzoneObject
+from guichet.partners.errors import PARTNER_FORMAT
 from guichet.partners.models import Partner
 
 admin_router = APIRouter(
     prefix="/admin/dropzone", tags=["drop zone (operators)"], dependencies=[Depends(require_admin)]
 )
-partner_router = APIRouter(prefix="/api/third_party/dropzone", tags=["drop zone (partners)"])
+partner_router = APIRouter(
+    prefix="/api/third_party/dropzone",
+    tags=["drop zone (partners)"],
+    route_class=route_class(PARTNER_FORMAT),
+)
 
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=500)]
