@@ -30,7 +30,8 @@ def singular(model: Model) -> str:
 def describe(
     model: Model, label: str, field: str | None, reason: str, *, verdict: str = "invalide"
 ) -> str:
-    """The contract's message: "Champ 'amt' dans transactions 'T-544' invalide : Field required"."""
+    """The contract's message, with a French reason (its sample's is Pydantic's English):
+    "Champ 'amt' dans transactions 'T-544' invalide : champ obligatoire"."""
     if field is None:
         return f"Élément {model} '{label}' {verdict} : {reason}"
     return f"Champ '{field}' dans {model} '{label}' {verdict} : {reason}"
