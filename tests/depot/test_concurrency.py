@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import tempfile
 import time
 from collections.abc import Iterator
 from multiprocessing.synchronize import Barrier, Event
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import NullPool, delete, func, select, update
+from sqlalchemy import NullPool, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from guichet.core import services
 from guichet.depot import errors, publication
 from guichet.depot.models import ChefDeFile, Client, Mandataire, Revision
+from guichet.runtime.app import build_services
+from tests.conftest import make_settings
 from tests.depot import factories
 
 PROCESSES = 20
@@ -64,14 +69,16 @@ async def _publish_rounds(
     url: str, client_id: str, revision_id: str, barrier: Barrier
 ) -> list[str]:
     maker = _maker(url)
+    # A process of its own: the services a publish defers its jobs with (what `serve` installs).
+    services.install(build_services(make_settings(url, Path(tempfile.mkdtemp()))))
     outcomes = []
-    for _ in range(ROUNDS):
-        async with maker.begin() as session:  # a compute made it ready again
-            await session.execute(
-                update(Revision)
-                .where(Revision.id == revision_id)
-                .values(is_ready=True, status="pending")
-            )
+    for round_ in range(ROUNDS):
+        if round_:  # a new ready revision each round (a published one never is again)
+            async with maker.begin() as session:
+                owner = await session.get(Client, client_id)
+                assert owner is not None
+                made = await factories.revision(session, owner, COMMUNE, ready=True)
+                revision_id = made.id
         barrier.wait()
         try:
             async with maker.begin() as session:
