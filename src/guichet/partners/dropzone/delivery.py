@@ -33,7 +33,7 @@ async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
     """Send each row's e-mail once. Each row is locked, sent and recorded as sent in a
     transaction of its own, committed as soon as the server accepted its message: a crash
     (SIGKILL) between the two resends at most the one message in flight, with the same
-    Message-ID — not the whole batch. A row another job is sending is left to it. On an SMTP
+    Message-ID — not the whole batch. A row another job holds is waited for. On an SMTP
     error, the e-mails already sent stay recorded and the error is raised (the job retries the
     others). The messages share one SMTP connection, opened for the first one."""
     async with contextlib.AsyncExitStack() as stack:
@@ -50,7 +50,7 @@ async def send_reports(object_ids: Sequence[int], settings: Settings) -> None:
                 found = (
                     await session.execute(_PENDING_MAIL.where(DropzoneObject.id == object_id))
                 ).first()
-                if found is None:  # sent already, not processed yet, or being sent elsewhere
+                if found is None:  # sent already (by another job), or not processed yet
                     continue
                 obj, partner = found
                 outcome = await _send_report(settings, obj, partner, send)
@@ -64,7 +64,9 @@ _PENDING_MAIL = (
         DropzoneObject.status == ObjectStatus.DONE,
         DropzoneObject.mail_status == MailStatus.PENDING,
     )
-    .with_for_update(of=DropzoneObject, skip_locked=True)
+    # Waits for a row another transaction holds (the archive job, another sender): the
+    # row is then read again, and a sender that finds it sent moves on.
+    .with_for_update(of=DropzoneObject)
     .execution_options(populate_existing=True)
 )
 
