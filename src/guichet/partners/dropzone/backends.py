@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+_CREATE_ATTEMPTS = 5  # CreateBucket tries when SeaweedFS answers NoSuchBucket (see below)
+
 # Keys the service writes into partner buckets, and SeaweedFS's multipart staging area: never
 # taken as new files (an archive copy would otherwise be processed again, forever).
 SERVICE_PREFIXES = ("success/", "failure/", "reports/")
@@ -173,13 +175,21 @@ class _S3Objects:
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if self.settings.region != "us-east-1" and self.name == "aws":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}
-        try:
-            await asyncio.to_thread(self.s3.create_bucket, **kwargs)
-        except Exception as exc:
-            if s3_error_code(exc) in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
-                return False
-            raise
-        return True
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                await asyncio.to_thread(self.s3.create_bucket, **kwargs)
+            except Exception as exc:
+                code = s3_error_code(exc)
+                if code in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                    return False
+                # SeaweedFS answers NoSuchBucket to a create racing the deletion of the same
+                # name (its filer catches up a moment later): try again.
+                if code == "NoSuchBucket" and attempt + 1 < _CREATE_ATTEMPTS:
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                    continue
+                raise
+            return True
+        return True  # unreachable: the last attempt returns or raises
 
     async def list_objects(self, bucket: str) -> list[ObjectInfo]:
         def run() -> list[ObjectInfo]:
