@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import threading
@@ -106,6 +107,14 @@ def median_run(
     wall = statistics.median(r.wall_s for r in timed)
     rss = max(r.peak_rss_mib for r in runs)
     return ProcessRun(wall, rss, timed[-1].returncode, runs[-1].peak_tree_mib), timed
+
+
+def free_port() -> int:
+    """A loopback port free now (for a server the bench starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def machine() -> str:

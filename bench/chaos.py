@@ -37,7 +37,7 @@ from typing import Any
 
 import boto3
 import httpx
-from _common import table
+from _common import free_port, table
 from botocore.config import Config
 
 DURATION = 60.0
@@ -52,15 +52,6 @@ PARTNER = "chaos"
 BUCKET = f"ql-loader-stg-{PARTNER}"
 LOADER_CLIENTS = 2
 READERS = 3
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class DatabaseUnreachable(Exception):
@@ -134,7 +125,7 @@ def _environment(home: Path, s3_port: int) -> dict[str, str]:
 def start_server(root: Path) -> Server:
     home = root / "home"
     home.mkdir()
-    port, s3_port = _free_port(), _free_port()
+    port, s3_port = free_port(), free_port()
     with (root / "serve.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "guichet", "serve", "--port", str(port)],

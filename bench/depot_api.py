@@ -17,7 +17,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 
 import httpx
 from _bigbal import build
-from _common import table
+from _common import free_port, table
 
 GUICHET = Path(sys.executable).with_name("guichet")
 CODE = "35047"
@@ -36,13 +35,6 @@ CONCURRENCY = 50
 WRK_SECONDS = 8
 WORKERS = int(os.environ.get("BENCH_DEPOT_WORKERS", "1"))
 SERVER_ENV = {"GUICHET_LOG__LEVEL": "WARNING", "GUICHET_LOG__FORMAT": "json"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -228,7 +220,7 @@ def _children(pid: int) -> list[int]:
 def run() -> str:
     data = build()
     home = Path(tempfile.mkdtemp(prefix="guichet-bench-depot-"))
-    port = _free_port()
+    port = free_port()
     process = _start(home / "home", port)
     api = f"http://127.0.0.1:{port}"
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,17 +22,11 @@ from typing import Any
 
 import boto3
 import httpx
+from _common import free_port
 from botocore.config import Config
 
 FILES = 1_000
 UPLOAD_THREADS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _start(home: Path, port: int, s3_port: int) -> subprocess.Popen[bytes]:
@@ -142,7 +135,7 @@ def measure(files: int = FILES, threads: int = UPLOAD_THREADS) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="guichet-bench-dz-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        port, s3_port = _free_port(), _free_port()
+        port, s3_port = free_port(), free_port()
         process = _start(home, port, s3_port)
         try:
             url = f"http://127.0.0.1:{port}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import ROOT
+from _common import ROOT, free_port
 
 sys.path.insert(0, str(ROOT))
 
@@ -56,19 +55,12 @@ class Server:
         return float("nan")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serve() -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="guichet-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
         env.update(GUICHET_HOME=str(home), GUICHET_LOG__LEVEL="WARNING", GUICHET_HOST="127.0.0.1")
         log = (Path(tmp) / "serve.log").open("wb")

@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 
 import httpx
 from _bigbal import TEMPLATE
-from _common import table
+from _common import free_port, table
 
 GUICHET = Path(sys.executable).with_name("guichet")
 REVISIONS = int(os.environ.get("BENCH_REVALIDATE_REVISIONS", "2000"))
@@ -116,20 +115,13 @@ def _file(header: list[str], rows: list[list[str]], code: str, nom: str) -> byte
 # --- the home -----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     return {**env, **BASE_ENV, "GUICHET_HOME": str(home)}
 
 
 def _serve(home: Path) -> subprocess.Popen[bytes]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [str(GUICHET), "serve", "--port", str(port)],
         env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -15,8 +15,9 @@ address.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -88,58 +89,62 @@ class DatabaseCollector(Collector):
         up.add_metric([], 1.0 if snapshot.database_ok else 0.0)
         yield up
 
-        runs = CounterMetricFamily(
-            "guichet_loader_runs",
-            "Loader files received and answered, by channel (rest, s3) and status.",
-            labels=["channel", "status"],
+        yield _labelled(
+            CounterMetricFamily(
+                "guichet_loader_runs",
+                "Loader files received and answered, by channel (rest, s3) and status.",
+                labels=["channel", "status"],
+            ),
+            snapshot.loader_runs,
         )
-        for (channel, status), count in sorted(snapshot.loader_runs.items()):
-            runs.add_metric([channel, status], count)
-        yield runs
-
-        objects = GaugeMetricFamily(
-            "guichet_dropzone_objects",
-            "Files seen in the partners' buckets, by state (pending, done, gone).",
-            labels=["state"],
+        yield _labelled(
+            GaugeMetricFamily(
+                "guichet_dropzone_objects",
+                "Files seen in the partners' buckets, by state (pending, done, gone).",
+                labels=["state"],
+            ),
+            snapshot.dropzone_objects,
         )
-        for state, count in sorted(snapshot.dropzone_objects.items()):
-            objects.add_metric([state], count)
-        yield objects
-
         oldest = GaugeMetricFamily(
             "guichet_dropzone_oldest_pending_age_seconds",
             "Age of the oldest drop-zone file not processed yet (0 when none waits).",
         )
         oldest.add_metric([], snapshot.oldest_pending_seconds)
         yield oldest
-
-        mails = GaugeMetricFamily(
-            "guichet_dropzone_mails",
-            "E-mails of processed drop-zone files, by status (sent, pending, no_recipient).",
-            labels=["status"],
+        yield _labelled(
+            GaugeMetricFamily(
+                "guichet_dropzone_mails",
+                "E-mails of processed drop-zone files, by status (sent, pending, no_recipient).",
+                labels=["status"],
+            ),
+            snapshot.dropzone_mails,
         )
-        for status, count in sorted(snapshot.dropzone_mails.items()):
-            mails.add_metric([status], count)
-        yield mails
-
-        jobs = GaugeMetricFamily(
-            "guichet_jobs",
-            "Jobs in the queue by task and status: todo + doing is the depth, failed the jobs "
-            "given up (e-mails that could not be sent: mail_objects, mail_takeover).",
-            labels=["task", "status"],
+        yield _labelled(
+            GaugeMetricFamily(
+                "guichet_jobs",
+                "Jobs in the queue by task and status: todo + doing is the depth, failed the "
+                "jobs given up (e-mails that could not be sent: mail_objects, mail_takeover).",
+                labels=["task", "status"],
+            ),
+            snapshot.jobs,
         )
-        for (task, status), count in sorted(snapshot.jobs.items()):
-            jobs.add_metric([task, status], count)
-        yield jobs
-
-        retrying = GaugeMetricFamily(
-            "guichet_jobs_retrying",
-            "Jobs waiting for another attempt after a failure, by task.",
-            labels=["task"],
+        yield _labelled(
+            GaugeMetricFamily(
+                "guichet_jobs_retrying",
+                "Jobs waiting for another attempt after a failure, by task.",
+                labels=["task"],
+            ),
+            snapshot.retrying,
         )
-        for task, count in sorted(snapshot.retrying.items()):
-            retrying.add_metric([task], count)
-        yield retrying
+
+
+def _labelled(
+    family: CounterMetricFamily | GaugeMetricFamily, counts: Mapping[Any, float]
+) -> Metric:
+    """`family` with one sample per key of `counts` (a label value, or a tuple of them)."""
+    for key, count in sorted(counts.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], count)
+    return family
 
 
 async def read_snapshot(sessionmaker: async_sessionmaker[AsyncSession]) -> Snapshot:
