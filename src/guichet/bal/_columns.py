@@ -16,8 +16,13 @@ Either way the row engine sees :class:`Chunk` objects, whose columns it reads
 dictionary-encoded (:class:`Coded`): every check then runs once per distinct value, and per row
 only as numpy index arrays.
 
-(A native splitter, pyarrow's CSV reader with quoting off, was measured here: no clear gain on a
-300k-row file and more memory, so the pure-Python split stays the only one.)
+Cutting lines into cells and encoding the columns is native (:mod:`._cells`, a small C
+extension: :class:`NativeChunk`) where the extension was built, and pure Python otherwise, with
+the same result (``tests/bal/test_native_cells.py``). A cell then becomes a Python string only
+when it is the first of its value in its column of the chunk; ``str.split`` made one per cell,
+which was most of the time of a big file. (pyarrow's CSV reader with quoting off was measured
+too: no clear gain, as its cells still had to become Python strings; polars alone takes ~0.3 s
+to import.)
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from guichet.bal import _fast
 from guichet.bal._csv import (
     ParsedCsv,
     ParseError,
@@ -44,9 +50,13 @@ CHUNK_CHARS = 1 << 18
 the text as Python strings) to stay in a core's L2 cache (1 MiB chunks were ~10% slower)."""
 
 _QUOTED_CHUNK_ROWS = 4096
+_INTP_SIZE = np.dtype(np.intp).itemsize
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+_cells = _fast.cells
+"""The native splitter, or None (the pure-Python split)."""
 
 
 class Coded(NamedTuple):
@@ -99,6 +109,46 @@ class ListChunk(Chunk):
 
     def row(self, i: int) -> list[str]:
         return [column[i] for column in self.columns]
+
+
+class NativeChunk(Chunk):
+    """A chunk cut by :func:`._cells.split`: ``bounds`` holds, per row, where each cell starts
+    in ``text`` (and one past the line's end); cells become strings only when asked for."""
+
+    def __init__(self, text: str, rows: int, bounds: bytes, width: int) -> None:
+        self._text = text
+        self._bounds = bounds
+        self.width = width
+        self.size = rows
+
+    def coded(self, j: int, *, unique: bool = False) -> Coded:
+        assert _cells is not None
+        values, codes = _cells.column(self._text, self._bounds, self.size, self.width, j, unique)
+        if codes is None:
+            return Coded(values, np.arange(len(values), dtype=np.intp))
+        return Coded(values, np.frombuffer(codes, dtype=np.intp))
+
+    def joined(self, columns: tuple[int, ...], separator: str) -> list[str]:
+        """Each row's cells of ``columns`` (-1: an empty cell) joined by ``separator``."""
+        assert _cells is not None
+        rows: list[str] = _cells.joined(
+            self._text, self._bounds, self.size, self.width, columns, separator
+        )
+        return rows
+
+    def row(self, i: int) -> list[str]:
+        stride = self.width + 1
+        at = np.frombuffer(
+            self._bounds, dtype=np.intp, count=stride, offset=i * stride * _INTP_SIZE
+        )
+        starts = at.tolist()
+        text = self._text
+        return [text[starts[j] : starts[j + 1] - 1] for j in range(self.width)]
+
+
+def native_split() -> bool:
+    """Whether :func:`parse_columns` cuts texts without quotes into :class:`NativeChunk`."""
+    return _cells is not None
 
 
 class FieldCountMismatch(Exception):
@@ -227,6 +277,9 @@ def _plain_chunks(
     text: str, start: int, stop: int, delimiter: str, linebreak: str, width: int, chunk_chars: int
 ) -> Iterator[Chunk]:
     """Chunks of columns for the data lines of ``text[start:stop]`` (no quotes in the text)."""
+    if native_split():
+        yield from _native_chunks(text, start, stop, delimiter, linebreak, width, chunk_chars)
+        return
     expected = width - 1
     while start < stop:
         end = text.find(linebreak, start + chunk_chars, stop)
@@ -244,3 +297,21 @@ def _plain_chunks(
         flat = delimiter.join(lines).split(delimiter)
         del lines
         yield ListChunk([flat[j::width] for j in range(width)])
+
+
+def _native_chunks(
+    text: str, start: int, stop: int, delimiter: str, linebreak: str, width: int, chunk_chars: int
+) -> Iterator[Chunk]:
+    """:func:`_plain_chunks` cut by the native splitter, at the same line breaks."""
+    assert _cells is not None
+    while start < stop:
+        end = text.find(linebreak, start + chunk_chars, stop)
+        if end == -1:
+            end = stop
+        split = _cells.split(text, start, end, delimiter, linebreak, width)
+        start = end + len(linebreak)
+        if split is None:
+            raise FieldCountMismatch
+        rows, bounds = split
+        if rows:
+            yield NativeChunk(text, rows, bounds, width)

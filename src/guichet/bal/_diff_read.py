@@ -14,8 +14,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from itertools import compress, islice, repeat
+from typing import overload
 
-from guichet.bal._columns import FieldCountMismatch, ListChunk, PlainLines
+from guichet.bal._columns import (
+    FieldCountMismatch,
+    ListChunk,
+    NativeChunk,
+    PlainLines,
+    native_split,
+)
 from guichet.bal._csv import parse_csv
 from guichet.bal._diff_fields import Layout
 from guichet.bal._diff_open import OpenedBal, UnreadableBalError, parse_message
@@ -53,6 +60,11 @@ def read_rows(opened: OpenedBal, compared: Sequence[str], today_reader: ValueRea
 
 def _column_chunks(opened: OpenedBal, mark: str) -> Iterator[Sequence[Sequence[str]]]:
     """The rows, chunk by chunk, as columns (``columns[j][i]``)."""
+    if opened.plain is not None and native_split():
+        for chunk in opened.plain.chunks():
+            assert isinstance(chunk, NativeChunk)
+            yield _NativeColumns(chunk)
+        return
     if opened.plain is not None:
         yield from _plain_columns(opened.plain, mark)
         return
@@ -84,6 +96,32 @@ def _plain_columns(plain: PlainLines, mark: str) -> Iterator[Sequence[Sequence[s
                 assert isinstance(chunk, ListChunk)
                 yield chunk.columns
         start = end + len(linebreak)
+
+
+class _NativeColumns(Sequence[Sequence[str]]):
+    """A native chunk's columns as lists of cells, each made on first use: a cell string is
+    made once per distinct value of its column (``coded``), except in the columns whose values
+    never repeat."""
+
+    def __init__(self, chunk: NativeChunk) -> None:
+        self.chunk = chunk
+        self._made: dict[int, list[str]] = {}
+
+    def __len__(self) -> int:
+        return self.chunk.width
+
+    @overload
+    def __getitem__(self, j: int) -> Sequence[str]: ...
+    @overload
+    def __getitem__(self, j: slice) -> Sequence[Sequence[str]]: ...
+    def __getitem__(self, j: int | slice) -> Sequence[str] | Sequence[Sequence[str]]:
+        if isinstance(j, slice):
+            return [self[k] for k in range(len(self))[j]]
+        column = self._made.get(j)
+        if column is None:
+            values, codes = self.chunk.coded(j)
+            column = self._made[j] = list(map(values.__getitem__, codes.tolist()))
+        return column
 
 
 def _split_lines(
@@ -197,6 +235,10 @@ def _projections(
     """
     if not compared:
         return [""] * size
+    native = cells.native_indexes(compared)
+    if native is not None:
+        chunk, indexes = native
+        return chunk.joined(indexes, separator)
     width = len(compared) + 1
     interleaved: list[str] = [end_of_row] * (size * width)
     for position, name in enumerate(compared):
@@ -232,6 +274,16 @@ class _ChunkCells:
         if index is None:
             return from_uid
         return [cell or other for cell, other in zip(column, from_uid, strict=True)]
+
+    def native_indexes(self, names: Sequence[str]) -> tuple[NativeChunk, tuple[int, ...]] | None:
+        """The native chunk and the column index of each of ``names`` (-1: no such column),
+        when each of them is a column as written (not a BAN id read from uid_adresse)."""
+        columns = self._columns
+        if not isinstance(columns, _NativeColumns):
+            return None
+        if "uid_adresse" in self._layout.columns and any(n in _UID_PARTS for n in names):
+            return None
+        return columns.chunk, tuple(self._layout.columns.get(name, -1) for name in names)
 
     def _uid_column(self) -> list[tuple[str, str, str]]:
         if self._uid_ids is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from guichet.bal import _bulk
+from guichet.bal import _bulk, _fast
 from guichet.bal._columns import Chunk, Coded
 from guichet.bal._fields import Column, js_key_order
 from guichet.bal._proj import lambert93_many
@@ -121,6 +121,8 @@ class RowsReader:
         self._cle_commune_clean = _Memo(self._cle_commune_is_clean)
         self._numero5 = _Memo(lambda n: f"{n:05d}" if n else None)
         self._upper = _Memo(str.upper)
+        self._chunk_floats: dict[int, NDArray[np.float64]] = {}
+        """The chunk's float columns by index, when read with their happy shapes."""
         self.table = RowTable()
         self.rows_seen = 0
         """Rows given so far, the chunk being read included."""
@@ -219,6 +221,7 @@ class RowsReader:
         }
         dirty = np.zeros(size, dtype=bool)
         bulk_bad: dict[int, NDArray[np.bool_]] = {}
+        self._chunk_floats.clear()
         cle = self._at.get("cle_interop")
         cle_commune = None if cle is None else _derived(cols[cle], _bulk.CLE_COMMUNE)
         for known in self._known:
@@ -264,7 +267,7 @@ class RowsReader:
         if pattern is None:
             bad = self._memo_bad(index, coded.values)
         else:
-            bad = bulk_bad[index] = self._bulk_bad(schema, coded.values, pattern)
+            bad = bulk_bad[index] = self._bulk_bad(index, coded.values, pattern)
             if schema == "cle_interop" and cle_commune is not None:
                 # the commune part of a happy shape may still be wrong
                 clean = map(self._cle_commune_clean.__getitem__, cle_commune.values)
@@ -338,8 +341,13 @@ class RowsReader:
         """Which values of a memoized column read with errors."""
         return _truths(map(_errors, map(self._memos[index].__getitem__, values)))
 
-    def _bulk_bad(self, schema: str, values: list[str], pattern: str) -> NDArray[np.bool_]:
+    def _bulk_bad(self, index: int, values: list[str], pattern: str) -> NDArray[np.bool_]:
         """Which values are not in the happy shape (they may or may not have errors)."""
+        if pattern == _bulk.FLOAT_HAPPY and (native := _fast.native_floats(values)) is not None:
+            bad, self._chunk_floats[index] = native  # the floats are read at once
+            return bad
+        if pattern == _bulk.UUID_HAPPY and (found := _fast.native_uuid_misses(values)) is not None:
+            return found
         bad = np.zeros(len(values), dtype=bool)
         bad[_bulk.misses(values, pattern)] = True
         return bad
@@ -428,7 +436,10 @@ class RowsReader:
                 out.append(np.full(size, math.nan))
             else:
                 values, codes = cols[index]
-                out.append(_parse_floats(values, bulk_bad[index])[codes])
+                floats = self._chunk_floats.get(index)
+                if floats is None:
+                    floats = _parse_floats(values, bulk_bad[index])
+                out.append(floats[codes])
         return out
 
     def _ids(self, cols: dict[int, Coded], size: int, dirty: NDArray[np.bool_]) -> Ids | None:
@@ -478,7 +489,7 @@ def _take(column: _Values | Coded) -> list[Any]:
 
 
 def _truths(values: Iterable[Any]) -> NDArray[np.bool_]:
-    return np.fromiter(map(truth, values), dtype=bool)
+    return _fast.truths(values)
 
 
 class _Derived(NamedTuple):

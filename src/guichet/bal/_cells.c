@@ -1,0 +1,556 @@
+/* Native cell splitting and dictionary encoding for the BAL reader (guichet.bal._cells).
+ *
+ * Why native: on a text without quotes, cutting lines into cells and encoding each column as
+ * (distinct values, one code per row) was most of the validator's and the diff's time in
+ * Python (str.split builds one string object per cell; dict lookups then hash each of them).
+ * Here a cell only becomes a Python string when it is the first of its value in its column.
+ *
+ * The semantics are exactly those of the pure-Python path (guichet.bal._columns):
+ *   - lines are text[start:stop].split(linebreak); empty lines are skipped;
+ *   - every other line must hold exactly width - 1 delimiters, else the chunk is refused (None);
+ *   - cell j of a line is line.split(delimiter)[j];
+ *   - a column's values come in order of first occurrence (as dict.fromkeys).
+ * tests/bal/test_native_cells.py compares both on generated and real texts.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* bounds: for row i, cells start at b[i*(width+1)+j] and cell j ends one character before
+ * b[i*(width+1)+j+1]; b[i*(width+1)+width] is the line's end plus one. */
+
+#define SPLIT_BODY(CHAR_T)                                                                  \
+    {                                                                                       \
+        const CHAR_T *s = (const CHAR_T *)data;                                            \
+        Py_ssize_t pos = start;                                                             \
+        while (pos < stop) {                                                                \
+            Py_ssize_t end = pos;                                                           \
+            Py_ssize_t found = 0;                                                           \
+            if (lb_len == 1) {                                                              \
+                while (end < stop && s[end] != (CHAR_T)lb0)                                 \
+                    end++;                                                                  \
+                found = end < stop;                                                         \
+            } else {                                                                        \
+                while (end < stop && !(s[end] == (CHAR_T)lb0 && end + 1 < stop &&           \
+                                       s[end + 1] == (CHAR_T)lb1))                          \
+                    end++;                                                                  \
+                found = end < stop;                                                         \
+            }                                                                               \
+            if (end > pos) {                                                                \
+                if (rows == capacity) {                                                     \
+                    Py_ssize_t grown = capacity ? capacity * 2 : first_capacity;            \
+                    Py_ssize_t *more =                                                      \
+                        PyMem_Realloc(b, (size_t)grown * (size_t)stride * sizeof(Py_ssize_t)); \
+                    if (more == NULL) {                                                     \
+                        PyMem_Free(b);                                                      \
+                        return PyErr_NoMemory();                                            \
+                    }                                                                       \
+                    b = more;                                                               \
+                    capacity = grown;                                                       \
+                }                                                                           \
+                Py_ssize_t *row = b + rows * stride;                                        \
+                Py_ssize_t cell = 0;                                                        \
+                row[0] = pos;                                                               \
+                for (Py_ssize_t k = pos; k < end; k++) {                                    \
+                    if (s[k] == (CHAR_T)delim) {                                            \
+                        if (++cell >= width) {                                              \
+                            PyMem_Free(b);                                                  \
+                            Py_RETURN_NONE;                                                 \
+                        }                                                                   \
+                        row[cell] = k + 1;                                                  \
+                    }                                                                       \
+                }                                                                           \
+                if (cell != width - 1) {                                                    \
+                    PyMem_Free(b);                                                          \
+                    Py_RETURN_NONE;                                                         \
+                }                                                                           \
+                row[width] = end + 1;                                                       \
+                rows++;                                                                     \
+            }                                                                               \
+            pos = found ? end + lb_len : stop;                                              \
+        }                                                                                   \
+    }
+
+/* split(text, start, stop, delimiter, linebreak, width) -> (rows, bounds: bytes) | None */
+static PyObject *
+cells_split(PyObject *self, PyObject *args)
+{
+    PyObject *text, *delimiter, *linebreak;
+    Py_ssize_t start, stop, width;
+    if (!PyArg_ParseTuple(args, "UnnUUn", &text, &start, &stop, &delimiter, &linebreak, &width))
+        return NULL;
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t lb_len = PyUnicode_GET_LENGTH(linebreak);
+    if (PyUnicode_GET_LENGTH(delimiter) != 1 || lb_len < 1 || lb_len > 2 || width < 1) {
+        PyErr_SetString(PyExc_ValueError, "one-character delimiter, 1-2 character linebreak");
+        return NULL;
+    }
+    if (start < 0)
+        start = 0;
+    if (stop > length)
+        stop = length;
+    Py_UCS4 delim = PyUnicode_READ_CHAR(delimiter, 0);
+    Py_UCS4 lb0 = PyUnicode_READ_CHAR(linebreak, 0);
+    Py_UCS4 lb1 = lb_len == 2 ? PyUnicode_READ_CHAR(linebreak, 1) : 0;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    /* a delimiter or line break the text cannot hold in its kind can never be found */
+    Py_UCS4 max_char = kind == PyUnicode_1BYTE_KIND ? 0xff : kind == PyUnicode_2BYTE_KIND ? 0xffff
+                                                                                        : 0x10ffff;
+    if (delim > max_char || lb0 > max_char || lb1 > max_char) {
+        PyErr_SetString(PyExc_ValueError, "delimiter or line break outside the text's range");
+        return NULL;
+    }
+    Py_ssize_t stride = width + 1;
+    Py_ssize_t rows = 0, capacity = 0;
+    /* a row holds width - 1 delimiters: no more rows than that allows (wide rows, few lines) */
+    Py_ssize_t most_rows = (stop - start) / (width > 1 ? width - 1 : 1) + 1;
+    Py_ssize_t first_capacity = most_rows < 1024 ? most_rows : 1024;
+    Py_ssize_t *b = NULL;
+    if (kind == PyUnicode_1BYTE_KIND)
+        SPLIT_BODY(Py_UCS1)
+    else if (kind == PyUnicode_2BYTE_KIND)
+        SPLIT_BODY(Py_UCS2)
+    else
+        SPLIT_BODY(Py_UCS4)
+    PyObject *bounds = PyBytes_FromStringAndSize(
+        (const char *)b, (Py_ssize_t)(rows * stride * (Py_ssize_t)sizeof(Py_ssize_t)));
+    PyMem_Free(b);
+    if (bounds == NULL)
+        return NULL;
+    return Py_BuildValue("nN", rows, bounds);
+}
+
+static uint64_t
+hash_span(const unsigned char *p, Py_ssize_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+/* column(text, bounds, rows, width, j, unique) -> (values: list[str], codes: bytes | None)
+ *
+ * codes is None when unique is true: values then holds every cell in row order. */
+static PyObject *
+cells_column(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer view;
+    Py_ssize_t rows, width, j;
+    int unique;
+    if (!PyArg_ParseTuple(args, "Uy*nnnp", &text, &view, &rows, &width, &j, &unique))
+        return NULL;
+    Py_ssize_t stride = width + 1;
+    if (j < 0 || j >= width || view.len < rows * stride * (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "bounds do not match rows and width");
+        return NULL;
+    }
+    const Py_ssize_t *b = (const Py_ssize_t *)view.buf;
+    PyObject *values = PyList_New(0);
+    if (values == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    if (unique) {
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            const Py_ssize_t *row = b + i * stride;
+            PyObject *cell = PyUnicode_Substring(text, row[j], row[j + 1] - 1);
+            if (cell == NULL || PyList_Append(values, cell) < 0) {
+                Py_XDECREF(cell);
+                Py_DECREF(values);
+                PyBuffer_Release(&view);
+                return NULL;
+            }
+            Py_DECREF(cell);
+        }
+        PyBuffer_Release(&view);
+        return Py_BuildValue("NO", values, Py_None);
+    }
+    int kind = PyUnicode_KIND(text);
+    const unsigned char *data = (const unsigned char *)PyUnicode_DATA(text);
+    Py_ssize_t size = 64;
+    while (size < rows * 2)
+        size <<= 1;
+    Py_ssize_t mask = size - 1;
+    /* slot -> row of the value's first occurrence + 1 (0: empty); code of each slot */
+    Py_ssize_t *slot_row = PyMem_Calloc((size_t)size, sizeof(Py_ssize_t));
+    Py_ssize_t *slot_code = PyMem_Malloc((size_t)size * sizeof(Py_ssize_t));
+    PyObject *codes = PyBytes_FromStringAndSize(NULL, rows * (Py_ssize_t)sizeof(Py_ssize_t));
+    if (slot_row == NULL || slot_code == NULL || codes == NULL) {
+        PyMem_Free(slot_row);
+        PyMem_Free(slot_code);
+        Py_XDECREF(codes);
+        Py_DECREF(values);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t *out = (Py_ssize_t *)PyBytes_AS_STRING(codes);
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const Py_ssize_t *row = b + i * stride;
+        Py_ssize_t a = row[j], n = row[j + 1] - 1 - row[j];
+        const unsigned char *p = data + a * kind;
+        Py_ssize_t bytes = n * kind;
+        Py_ssize_t slot = (Py_ssize_t)(hash_span(p, bytes) & (uint64_t)mask);
+        for (;;) {
+            Py_ssize_t seen = slot_row[slot];
+            if (seen == 0) {
+                PyObject *cell = PyUnicode_Substring(text, a, a + n);
+                if (cell == NULL || PyList_Append(values, cell) < 0) {
+                    Py_XDECREF(cell);
+                    PyMem_Free(slot_row);
+                    PyMem_Free(slot_code);
+                    Py_DECREF(codes);
+                    Py_DECREF(values);
+                    PyBuffer_Release(&view);
+                    return NULL;
+                }
+                Py_DECREF(cell);
+                slot_row[slot] = i + 1;
+                slot_code[slot] = distinct;
+                out[i] = distinct++;
+                break;
+            }
+            const Py_ssize_t *other = b + (seen - 1) * stride;
+            Py_ssize_t m = other[j + 1] - 1 - other[j];
+            if (m == n && memcmp(data + other[j] * kind, p, (size_t)bytes) == 0) {
+                out[i] = slot_code[slot];
+                break;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+    PyMem_Free(slot_row);
+    PyMem_Free(slot_code);
+    PyBuffer_Release(&view);
+    return Py_BuildValue("NN", values, codes);
+}
+
+/* The largest character of text[a:e] (one loop per string kind: no switch per character). */
+static Py_UCS4
+max_char_of(int kind, const void *data, Py_ssize_t a, Py_ssize_t e)
+{
+    Py_UCS4 most = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *s = (const Py_UCS1 *)data;
+        Py_UCS1 m = 0;
+        for (Py_ssize_t k = a; k < e; k++)
+            m = s[k] > m ? s[k] : m;
+        most = m;
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *s = (const Py_UCS2 *)data;
+        for (Py_ssize_t k = a; k < e; k++)
+            most = s[k] > most ? s[k] : most;
+    } else {
+        const Py_UCS4 *s = (const Py_UCS4 *)data;
+        for (Py_ssize_t k = a; k < e; k++)
+            most = s[k] > most ? s[k] : most;
+    }
+    return most;
+}
+
+/* joined(text, bounds, rows, width, columns, separator) -> list[str]
+ *
+ * Row i's cells of ``columns`` (indexes; -1 stands for an empty cell) joined by ``separator``:
+ * one string per row, without a string per cell. Strings are made canonical (the narrowest
+ * kind holding their characters), so that they compare equal to any equal Python string. */
+static PyObject *
+cells_joined(PyObject *self, PyObject *args)
+{
+    PyObject *text, *columns, *separator;
+    Py_buffer view;
+    Py_ssize_t rows, width;
+    if (!PyArg_ParseTuple(args, "Uy*nnO!U", &text, &view, &rows, &width, &PyTuple_Type, &columns,
+                          &separator))
+        return NULL;
+    Py_ssize_t stride = width + 1;
+    Py_ssize_t count = PyTuple_GET_SIZE(columns);
+    Py_ssize_t sep_len = PyUnicode_GET_LENGTH(separator);
+    Py_ssize_t *js = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+    PyObject *out = NULL;
+    if (js == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (view.len < rows * stride * (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyErr_SetString(PyExc_ValueError, "bounds do not match rows and width");
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < count; c++) {
+        js[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns, c));
+        if (js[c] == -1 && PyErr_Occurred())
+            goto done;
+        if (js[c] < -1 || js[c] >= width) {
+            PyErr_SetString(PyExc_ValueError, "column index out of range");
+            goto done;
+        }
+    }
+    Py_UCS4 sep_max = 0;
+    for (Py_ssize_t k = 0; k < sep_len; k++) {
+        Py_UCS4 ch = PyUnicode_READ_CHAR(separator, k);
+        if (ch > sep_max)
+            sep_max = ch;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    int sep_kind = PyUnicode_KIND(separator);
+    const void *sep_data = PyUnicode_DATA(separator);
+    const Py_ssize_t *b = (const Py_ssize_t *)view.buf;
+    out = PyList_New(rows);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const Py_ssize_t *row = b + i * stride;
+        Py_ssize_t total = count > 1 ? (count - 1) * sep_len : 0;
+        Py_UCS4 max_char = count > 1 ? sep_max : 0;
+        for (Py_ssize_t c = 0; c < count; c++) {
+            if (js[c] < 0)
+                continue;
+            Py_ssize_t a = row[js[c]], e = row[js[c] + 1] - 1;
+            total += e - a;
+            Py_UCS4 most = max_char_of(kind, data, a, e);
+            if (most > max_char)
+                max_char = most;
+        }
+        PyObject *joined = PyUnicode_New(total, max_char);
+        if (joined == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        int out_kind = PyUnicode_KIND(joined);
+        void *out_data = PyUnicode_DATA(joined);
+        Py_ssize_t w = 0;
+        for (Py_ssize_t c = 0; c < count; c++) {
+            if (c > 0)
+                for (Py_ssize_t k = 0; k < sep_len; k++)
+                    PyUnicode_WRITE(out_kind, out_data, w++, PyUnicode_READ(sep_kind, sep_data, k));
+            if (js[c] < 0)
+                continue;
+            Py_ssize_t a = row[js[c]], e = row[js[c] + 1] - 1;
+            if (out_kind == kind) {
+                memcpy((char *)out_data + w * kind, (const char *)data + a * kind,
+                       (size_t)((e - a) * kind));
+                w += e - a;
+            } else {
+                for (Py_ssize_t k = a; k < e; k++)
+                    PyUnicode_WRITE(out_kind, out_data, w++, PyUnicode_READ(kind, data, k));
+            }
+        }
+        PyList_SET_ITEM(out, i, joined);
+    }
+done:
+    PyMem_Free(js);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* Whether s[0:n] fully matches -?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[0-9]? (_values._FLOAT). */
+static int
+float_happy(const char *s, Py_ssize_t n)
+{
+    Py_ssize_t p = 0;
+    if (p < n && s[p] == '-')
+        p++;
+    if (p >= n)
+        return 0;
+    int zero = s[p] == '0';
+    if (zero)
+        p++;
+    else if (s[p] >= '1' && s[p] <= '9')
+        while (p < n && s[p] >= '0' && s[p] <= '9')
+            p++;
+    else
+        return 0;
+    if (p == n)
+        return 1;
+    if (s[p] == '.') {
+        p++;
+        if (p >= n || s[p] < '0' || s[p] > '9')
+            return 0;
+        while (p < n && s[p] >= '0' && s[p] <= '9')
+            p++;
+        return p == n;
+    }
+    /* the trailing [0-9]?: only after a lone 0 (other integer parts took every digit) */
+    return zero && p + 1 == n && s[p] >= '0' && s[p] <= '9';
+}
+
+/* A happy float (float_happy) with at most 15 digits and 22 after the point: its digits as an
+ * integer m and its decimals k, m / 10^k is correctly rounded (m and 10^k are exact doubles and
+ * IEEE division rounds once: Clinger's fast path), so equal to float(). NaN: not on this path. */
+static double
+exact_decimal(const char *s, Py_ssize_t n)
+{
+    static const double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    Py_ssize_t p = 0;
+    int negative = s[0] == '-';
+    if (negative)
+        p++;
+    uint64_t m = 0;
+    int digits = 0, decimals = 0, after_point = 0;
+    for (; p < n; p++) {
+        if (s[p] == '.') {
+            after_point = 1;
+            continue;
+        }
+        m = m * 10 + (uint64_t)(s[p] - '0');
+        if (++digits > 15)
+            return Py_NAN;
+        decimals += after_point;
+    }
+    if (decimals > 22)
+        return Py_NAN;
+    double value = (double)m / powers[decimals];
+    return negative ? -value : value;
+}
+
+/* floats(values: list[str]) -> (bad: bytes of bools, floats: bytes of float64)
+ *
+ * bad: the values not in the happy float shape (_bulk.FLOAT_HAPPY); floats: float(value) for
+ * the others (the same PyOS_string_to_double as float()), NaN for the bad ones. */
+static PyObject *
+cells_floats(PyObject *self, PyObject *args)
+{
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *bad = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *floats = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(double));
+    if (bad == NULL || floats == NULL) {
+        Py_XDECREF(bad);
+        Py_XDECREF(floats);
+        return NULL;
+    }
+    char *out_bad = PyBytes_AS_STRING(bad);
+    double *out = (double *)PyBytes_AS_STRING(floats);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = PyList_GET_ITEM(values, i);
+        int happy = 0;
+        if (PyUnicode_Check(value) && PyUnicode_IS_ASCII(value)) {
+            const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(value);
+            if (float_happy(s, len)) {
+                double parsed = exact_decimal(s, len);
+                if (parsed != parsed) /* not on the fast path */
+                    parsed = PyOS_string_to_double(s, NULL, NULL);
+                if (parsed == -1.0 && PyErr_Occurred()) {
+                    Py_DECREF(bad);
+                    Py_DECREF(floats);
+                    return NULL;
+                }
+                out[i] = parsed;
+                happy = 1;
+            }
+        }
+        out_bad[i] = !happy;
+        if (!happy)
+            out[i] = Py_NAN;
+    }
+    return Py_BuildValue("NN", bad, floats);
+}
+
+static int
+is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* uuids(values: list[str]) -> bytes of bools: the values that are not a uuid v4 as
+ * _values._UUID_V4 (xxxxxxxx-xxxx-4xxx-[89abAB]xxx-xxxxxxxxxxxx, hex digits of either case). */
+static PyObject *
+cells_uuids(PyObject *self, PyObject *args)
+{
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *bad = PyBytes_FromStringAndSize(NULL, n);
+    if (bad == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(bad);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = PyList_GET_ITEM(values, i);
+        int happy = PyUnicode_Check(value) && PyUnicode_IS_ASCII(value) &&
+                    PyUnicode_GET_LENGTH(value) == 36;
+        if (happy) {
+            const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
+            for (int k = 0; k < 36 && happy; k++) {
+                if (k == 8 || k == 13 || k == 18 || k == 23)
+                    happy = s[k] == '-';
+                else if (k == 14)
+                    happy = s[k] == '4';
+                else if (k == 19)
+                    happy = strchr("89abAB", s[k]) != NULL && s[k] != '\0';
+                else
+                    happy = is_hex(s[k]);
+            }
+        }
+        out[i] = !happy;
+    }
+    return bad;
+}
+
+/* truths(values: list) -> bytes of bools: bool(value) of each item. */
+static PyObject *
+cells_truths(PyObject *self, PyObject *args)
+{
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *truths = PyBytes_FromStringAndSize(NULL, n);
+    if (truths == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(truths);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i >= PyList_GET_SIZE(values)) { /* a __bool__ shortened the list */
+            Py_DECREF(truths);
+            PyErr_SetString(PyExc_RuntimeError, "list changed size during truths()");
+            return NULL;
+        }
+        PyObject *item = PyList_GET_ITEM(values, i);
+        Py_INCREF(item); /* (a __bool__ could change the list) */
+        int truth = PyObject_IsTrue(item);
+        Py_DECREF(item);
+        if (truth < 0) {
+            Py_DECREF(truths);
+            return NULL;
+        }
+        out[i] = (char)truth;
+    }
+    return truths;
+}
+
+static PyMethodDef cells_methods[] = {
+    {"floats", cells_floats, METH_VARARGS,
+     "floats(values) -> (bad, floats): the happy float shape and float() of each value"},
+    {"uuids", cells_uuids, METH_VARARGS, "uuids(values) -> bad: not a uuid v4"},
+    {"truths", cells_truths, METH_VARARGS, "truths(values) -> bool() of each item"},
+    {"joined", cells_joined, METH_VARARGS,
+     "joined(text, bounds, rows, width, columns, separator) -> list[str]"},
+    {"split", cells_split, METH_VARARGS,
+     "split(text, start, stop, delimiter, linebreak, width) -> (rows, bounds) | None"},
+    {"column", cells_column, METH_VARARGS,
+     "column(text, bounds, rows, width, j, unique) -> (values, codes | None)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef cells_module = {
+    PyModuleDef_HEAD_INIT, "_cells", "Native cell splitting for the BAL reader.", -1,
+    cells_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__cells(void)
+{
+    return PyModule_Create(&cells_module);
+}

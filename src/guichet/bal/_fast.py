@@ -1,0 +1,51 @@
+"""The native helpers of :mod:`._cells` (a small C extension), each with its pure-Python
+equivalent: the extension is optional (built where a C compiler is at hand) and every caller
+gets the same result either way (``tests/bal/test_native_cells.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from operator import truth
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from numpy.typing import NDArray
+
+
+def _load() -> ModuleType | None:
+    try:
+        from guichet.bal import _cells
+    except ImportError:  # pragma: no cover - built without a C compiler
+        return None
+    return _cells
+
+
+cells: ModuleType | None = _load()
+"""The extension, or None where it was not built."""
+
+
+def truths(values: Iterable[Any]) -> NDArray[np.bool_]:
+    """``bool`` of every value."""
+    if cells is not None and type(values) is list:
+        return np.frombuffer(cells.truths(values), dtype=bool).copy()
+    return np.fromiter(map(truth, values), dtype=bool)
+
+
+def native_floats(values: list[str]) -> tuple[NDArray[np.bool_], NDArray[np.float64]] | None:
+    """(values not in the happy float shape, ``float`` of the others and NaN for them), or
+    None without the extension."""
+    if cells is None or type(values) is not list:
+        return None
+    bad, floats = cells.floats(values)
+    return np.frombuffer(bad, dtype=bool).copy(), np.frombuffer(floats, dtype=np.float64)
+
+
+def native_uuid_misses(values: list[str]) -> NDArray[np.bool_] | None:
+    """The values that are not a uuid v4 in the happy shape, or None without the extension."""
+    if cells is None or type(values) is not list:
+        return None
+    return np.frombuffer(cells.uuids(values), dtype=bool).copy()

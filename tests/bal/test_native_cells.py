@@ -1,0 +1,208 @@
+"""The native helpers (:mod:`guichet.bal._cells`) against their pure-Python equivalents.
+
+Both cut ``text[start:stop]`` into the same chunks; every chunk must give the same cells, column
+by column (with and without ``unique``) and row by row, and the same refusals
+(:class:`FieldCountMismatch`), whatever the text's string kind (1, 2 or 4 bytes a character).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from guichet.bal import _bulk, _columns, _fast
+from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
+from guichet.bal._encoding import read_text
+
+pytestmark = pytest.mark.skipif(
+    _columns._cells is None, reason="the native splitter was not built (no C compiler)"
+)
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
+
+# Latin-1 (kind 1), BMP (kind 2: œ, ’) and astral (kind 4: 𝔘) characters around the separators
+texts = st.text(alphabet=";,|\t\n\r ab1éœ’𝔘\x1e", max_size=120)
+delimiters = st.sampled_from([";", ",", "|", "\t", "\x1e"])
+linebreaks = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+def _cells_of(
+    chunks: Iterator[Chunk], unique: bool
+) -> list[tuple[list[list[str]], list[list[str]]]]:
+    """Per chunk: its columns rebuilt from ``coded`` and its rows from ``row``."""
+    out = []
+    for chunk in chunks:
+        rows = [chunk.row(i) for i in range(chunk.size)]
+        width = len(rows[0])
+        columns = []
+        for j in range(width):
+            values, codes = chunk.coded(j, unique=unique)
+            assert len(codes) == chunk.size
+            columns.append([values[c] for c in codes])
+        out.append((columns, rows))
+    return out
+
+
+def _both(
+    text: str,
+    start: int,
+    delimiter: str,
+    linebreak: str,
+    width: int,
+    chunk_chars: int,
+    unique: bool,
+) -> tuple[object, object]:
+    def run(native: bool) -> object:
+        saved = _columns._cells
+        if not native:
+            _columns._cells = None
+        try:
+            chunks = _columns._plain_chunks(
+                text, start, len(text), delimiter, linebreak, width, chunk_chars
+            )
+            return _cells_of(chunks, unique)
+        except FieldCountMismatch:
+            return "mismatch"
+        finally:
+            _columns._cells = saved
+
+    return run(True), run(False)
+
+
+@settings(max_examples=1000)
+@given(texts, delimiters, linebreaks, st.integers(1, 6), st.integers(1, 40), st.booleans())
+@example("a;b\n\n1;2\n\n", ";", "\n", 2, 3, False)
+@example("a;b\r\r\n1;2\r\n", ";", "\r\n", 2, 40, False)
+@example("a;b\r", ";", "\r\n", 2, 40, True)
+@example("𝔘;é\nœ;𝔘\n𝔘;é", ";", "\n", 2, 1, False)
+@example(";;\n;;\n", ";", "\n", 3, 2, False)
+def test_native_cells_equal_the_python_split(
+    text: str, delimiter: str, linebreak: str, width: int, chunk_chars: int, unique: bool
+) -> None:
+    native, python = _both(text, 0, delimiter, linebreak, width, chunk_chars, unique)
+    assert native == python
+
+
+@given(st.lists(st.sampled_from(["a", "b", "", "é", "œ", "𝔘", "aa"]), min_size=1, max_size=300))
+def test_codes_follow_first_occurrence(cells: list[str]) -> None:
+    """Values in order of first occurrence, without repeats: what ``dict.fromkeys`` gives."""
+    text = "\n".join(cells) + "\n"
+    chunk = next(_columns._plain_chunks(text, 0, len(text), ";", "\n", 1, 1 << 18), None)
+    if chunk is None:  # only empty lines
+        assert set(cells) == {""}
+        return
+    values, codes = chunk.coded(0)
+    kept = [c for c in cells if c != ""] if "" in cells else cells  # empty lines are skipped
+    assert values == list(dict.fromkeys(kept))
+    assert [values[c] for c in codes] == kept
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in CORPUS.rglob("*.csv")) if CORPUS.is_dir() else [],
+    ids=lambda p: str(p.relative_to(CORPUS)),
+)
+def test_corpus_files_split_alike(path: Path) -> None:
+    """Every corpus file without quotes: the same cells both ways, at two chunk sizes."""
+    try:
+        _, text = read_text(path.read_bytes())
+    except Exception:  # files the reader refuses are not split at all
+        pytest.skip("not a readable text")
+    parsed = parse_columns(text)
+    if not isinstance(parsed, ColumnarCsv) or parsed.plain is None:
+        pytest.skip("quoted or fatal: not split by lines")
+    plain = parsed.plain
+    for chunk_chars in (1 << 10, 1 << 18):
+        native, python = _both(
+            text, plain.start, plain.delimiter, plain.linebreak, plain.width, chunk_chars, False
+        )
+        assert native == python
+
+
+float_like = st.text(alphabet="-0123456789.,eE+ x\u0663é", max_size=12)
+uuid_like = st.one_of(
+    st.uuids(version=4).map(str),
+    st.uuids(version=4).map(lambda u: str(u).upper()),
+    st.uuids().map(str),
+    st.text(alphabet="0123456789abcdefABCDEF-4gé", min_size=34, max_size=38),
+    st.builds(
+        lambda u, at, c: str(u)[:at] + c + str(u)[at + 1 :],
+        st.uuids(version=4),
+        st.integers(0, 35),
+        st.sampled_from("-4890abfgAFG\u0663 "),
+    ),
+)
+
+
+@settings(max_examples=600)
+@given(st.lists(float_like, max_size=30))
+@example(["0", "-0", "01", "001", "0.5", "-0.50", "1.", ".5", "-", "", "10", "1e5", "٣", "0.5٣"])
+def test_native_floats_equal_the_pattern_and_float(values: list[str]) -> None:
+    native = _fast.native_floats(values)
+    assert native is not None
+    bad, floats = native
+    happy = re.compile(_bulk.FLOAT_HAPPY).fullmatch
+    assert bad.tolist() == [happy(v) is None for v in values]
+    expected = [math.nan if happy(v) is None else float(v) for v in values]
+    assert np.array_equal(floats, np.array(expected, dtype=np.float64), equal_nan=True)
+
+
+@settings(max_examples=600)
+@given(st.lists(uuid_like, max_size=20))
+def test_native_uuids_equal_the_pattern(values: list[str]) -> None:
+    found = _fast.native_uuid_misses(values)
+    assert found is not None
+    happy = re.compile(_bulk.UUID_HAPPY).fullmatch
+    assert found.tolist() == [happy(v) is None for v in values]
+
+
+@given(st.lists(st.one_of(st.text(max_size=3), st.none(), st.integers(-2, 2), st.tuples())))
+def test_native_truths_equal_bool(values: list[object]) -> None:
+    assert _fast.truths(values).tolist() == [bool(v) for v in values]
+
+
+@settings(max_examples=600)
+@given(st.lists(st.from_regex(r"-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,24})?", fullmatch=True)))
+def test_native_floats_of_long_numbers_equal_float(values: list[str]) -> None:
+    """Up to 15 digits a fast exact path, beyond it Python's own parser: both equal float()."""
+    native = _fast.native_floats(values)
+    assert native is not None
+    bad, floats = native
+    assert not bad.any()
+    assert floats.tolist() == [float(v) for v in values]
+    assert [math.copysign(1, f) for f in floats.tolist()] == [
+        math.copysign(1, float(v)) for v in values
+    ]
+
+
+@settings(max_examples=600)
+@given(
+    texts,
+    delimiters,
+    st.integers(1, 5),
+    st.lists(st.integers(-1, 4), max_size=6),
+    st.sampled_from(["\x1f", "\x1f\x1e", "", "é", "𝔘"]),
+)
+def test_native_joined_rows_equal_joined_cells(
+    text: str, delimiter: str, width: int, columns: list[int], separator: str
+) -> None:
+    """Each row's chosen cells joined: equal (and so of the same canonical kind) to
+    ``separator.join`` of the cells, -1 giving an empty cell."""
+    chosen = tuple(j for j in columns if j < width)
+    try:
+        chunks = list(_columns._plain_chunks(text, 0, len(text), delimiter, "\n", width, 1 << 18))
+    except FieldCountMismatch:
+        return
+    for chunk in chunks:
+        assert isinstance(chunk, _columns.NativeChunk)
+        rows = [chunk.row(i) for i in range(chunk.size)]
+        expected = [separator.join("" if j < 0 else row[j] for j in chosen) for row in rows]
+        assert chunk.joined(chosen, separator) == expected
