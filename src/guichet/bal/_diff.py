@@ -49,7 +49,6 @@ from guichet.bal._values import ValueReader
 __all__ = ["BalDiff", "DiffPage", "DiffSummary", "Modification", "UnreadableBalError", "diff"]
 
 
-
 def diff(old: Source, new: Source, *, processes: int | None = None) -> BalDiff:
     """The diff of two BAL files (bytes or paths), any BAL versions.
 
