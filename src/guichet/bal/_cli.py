@@ -12,26 +12,48 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cache
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
-
-import typer
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 from guichet.bal._cli_messages import looks_binary, os_error, parse_failure, unreadable_file
-from guichet.bal._diff_cli import diff_command, run_fast_diff
 from guichet.bal._json_rows import row_items
 from guichet.bal._report import Problem, Report
 from guichet.bal._schema import PROFILES
 from guichet.bal._validate import gc_paused, validate
 
 if TYPE_CHECKING:  # rich is imported only to print (~30 ms of start-up the JSON output skips)
+    import typer
     from rich.console import Console
 
-app = typer.Typer(help="Valider une Base Adresse Locale (BAL).", no_args_is_help=True)
-app.command("diff")(diff_command)
-
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, the typer application, made on first use: ``run_fast`` (a plain
+    ``bal validate``) never imports typer (~40 ms of start-up)."""
+    if name == "app":
+        return _app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _app() -> typer.Typer:
+    import typer
+
+    # the commands' annotations are strings naming `typer`: typer resolves them in this
+    # module's globals when it reads the commands
+    globals()["typer"] = typer
+    from guichet.bal._diff_cli import diff_command
+
+    app = typer.Typer(help="Valider une Base Adresse Locale (BAL).", no_args_is_help=True)
+    app.command("diff")(diff_command)
+    app.command("validate")(validate_command)
+    app.command("fix")(fix_command)
+    return app
+
+
 _BIG_FILE = 5_000_000
 _SHOWN_PROBLEMS = 50
 _TAILS_KEPT = 50_000
@@ -43,10 +65,11 @@ def _parse_today(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
+        import typer
+
         raise typer.BadParameter("format attendu : AAAA-MM-JJ") from None
 
 
-@app.command("validate")
 def validate_command(
     file: Annotated[Path, typer.Argument(help="Fichier BAL (CSV).")],
     profile: Annotated[
@@ -64,12 +87,21 @@ def validate_command(
     ] = False,
 ) -> None:
     """Valide FILE comme le validateur de référence et résume le résultat."""
+    _exit(_validate_file(file, profile, as_json, today, remediations))
+
+
+def _validate_file(
+    file: Path, profile: str | None, as_json: bool, today: str | None, remediations: bool = False
+) -> int:
+    """``validate_command``'s work; its exit status."""
     if profile is not None and profile not in PROFILES:
         _console(stderr=True).print(
             f"[red]Profil inconnu : {profile}[/red] (profils : {', '.join(PROFILES)})"
         )
-        raise typer.Exit(EXIT_UNREADABLE)
-    size = _size_or_exit(file)
+        return EXIT_UNREADABLE
+    size = _file_size(file)
+    if size is None:
+        return EXIT_UNREADABLE
     day = _parse_today(today)
     with gc_paused():  # the report is written from 100ks of objects: no cycles to look for
         if (
@@ -87,11 +119,11 @@ def validate_command(
             _print_lines(parse_failure(report, _looks_binary(file)), _console(soft_wrap=True))
         else:
             _print_text(report, _console(soft_wrap=True))
-    _exit(_exit_status(report))
+    return _exit_status(report)
 
 
-def _size_or_exit(file: Path) -> int:
-    """The size of ``file``; one plain French line and exit 2 if it is not a readable file."""
+def _file_size(file: Path) -> int | None:
+    """The size of ``file``; one plain French line and None if it is not a readable file."""
     unreadable = unreadable_file(file)
     if unreadable is None:
         try:
@@ -101,7 +133,7 @@ def _size_or_exit(file: Path) -> int:
     _console(stderr=True, soft_wrap=True).print(
         unreadable, style="red", markup=False, highlight=False
     )
-    raise typer.Exit(EXIT_UNREADABLE)
+    return None
 
 
 def _looks_binary(file: Path) -> bool:
@@ -114,7 +146,6 @@ def _print_lines(lines: Iterable[str], console: Console) -> None:
         console.print(line, markup=False, highlight=False)
 
 
-@app.command("fix")
 def fix_command(
     file: Annotated[Path, typer.Argument(help="Fichier BAL (CSV) à corriger.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Fichier corrigé à écrire.")],
@@ -125,12 +156,15 @@ def fix_command(
     today: Annotated[str | None, typer.Option(help="Date du jour (AAAA-MM-JJ).")] = None,
 ) -> None:
     """Applique les corrections proposées (dates, commune, identifiants BAN) et écrit OUTPUT."""
+    import typer
+
     from guichet.bal._fix import describe, fix  # only this command needs it
 
     if profile is not None and profile not in PROFILES:
         _console(stderr=True).print(f"Profil inconnu : {profile}", style="red", markup=False)
         raise typer.Exit(EXIT_UNREADABLE)
-    _size_or_exit(file)
+    if _file_size(file) is None:
+        raise typer.Exit(EXIT_UNREADABLE)
     day = _parse_today(today)
     data = file.read_bytes()
     with gc_paused():
@@ -159,14 +193,16 @@ def run_fast(args: Sequence[str]) -> None:
     own help and messages. Why: typer 0.29 builds pydantic adapters for the parameters, about
     80 ms of a 0.2 s start-up."""
     if args and args[0] == "diff":
+        from guichet.bal._diff_cli import run_fast_diff
+
         run_fast_diff(args[1:])
     parsed = _plain_validate_args(args)
     if parsed is None:
         return
-    try:
-        validate_command(*parsed)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+    status = _validate_file(*parsed)
+    if _real_streams():
+        _flush_and_leave(status)
+    sys.exit(status)
 
 
 _VALUED_OPTIONS = ("--profile", "--today")
@@ -226,12 +262,24 @@ def _exit(status: int) -> NoReturn:
     """Exit with ``status``. As the ``guichet`` command (the real stdout and stderr), at once
     once they are flushed: tearing down the report's millions of objects takes ~0.07 s on a
     300k-row file and is of no use. Elsewhere (a test runner replaces them) as typer does."""
-    out, err = sys.__stdout__, sys.__stderr__
-    if out is not None and err is not None and sys.stdout is out and sys.stderr is err:
-        out.flush()
-        err.flush()
-        os._exit(status)
+    if _real_streams():
+        _flush_and_leave(status)
+    import typer
+
     raise typer.Exit(status)
+
+
+def _real_streams() -> bool:
+    """Whether this is the ``guichet`` command itself (the real stdout and stderr)."""
+    out, err = sys.__stdout__, sys.__stderr__
+    return out is not None and err is not None and sys.stdout is out and sys.stderr is err
+
+
+def _flush_and_leave(status: int) -> NoReturn:
+    for stream in (sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
+    os._exit(status)
 
 
 def _run_with_progress(
