@@ -206,3 +206,36 @@ def test_native_joined_rows_equal_joined_cells(
         rows = [chunk.row(i) for i in range(chunk.size)]
         expected = [separator.join("" if j < 0 else row[j] for j in chosen) for row in rows]
         assert chunk.joined(chosen, separator) == expected
+
+
+class _Named:
+    """Compares by identity, as the reader's Names and Commune rows do."""
+
+
+_shared = [_Named(), _Named()]
+hashables = st.one_of(
+    st.none(),
+    st.integers(-3, 3),
+    st.text(alphabet="ab", max_size=2),
+    st.tuples(st.text(alphabet="ab", max_size=1), st.integers(0, 1)),
+    st.sampled_from(_shared),
+    st.just(1.0),  # equal to 1 and True as a dictionary key
+    st.just(True),
+)
+
+
+@given(st.lists(hashables, max_size=40))
+def test_native_factorize_equals_a_dictionary(values: list[object]) -> None:
+    codes, distinct = _fast.factorize(values)
+    index = dict.fromkeys(values)
+    expected = list(index)
+    assert len(distinct) == len(expected)
+    assert all(a is b for a, b in zip(distinct, expected, strict=True))  # the first of each
+    position = {key: k for k, key in enumerate(index)}
+    assert codes.tolist() == [position[v] for v in values]
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(-2, 99999)), max_size=40), st.integers(-1, 2))
+@example([None, 99999, 1], 99999)
+def test_native_equals_is_eq(values: list[int | None], value: int) -> None:
+    assert _fast.equals(values, value).tolist() == [v == value for v in values]

@@ -530,7 +530,96 @@ cells_truths(PyObject *self, PyObject *args)
     return truths;
 }
 
+/* factorize(values: list) -> (codes: bytes of int64, distinct: list)
+ *
+ * Each value's code, equal values (as dictionary keys) sharing one; codes in order of first
+ * appearance, ``distinct`` the first of each. */
+static PyObject *
+cells_factorize(PyObject *self, PyObject *args)
+{
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *index = PyDict_New();
+    PyObject *distinct = PyList_New(0);
+    PyObject *codes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (index == NULL || distinct == NULL || codes == NULL)
+        goto fail;
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(codes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i >= PyList_GET_SIZE(values)) { /* a __hash__ or __eq__ shortened the list */
+            PyErr_SetString(PyExc_RuntimeError, "list changed size during factorize()");
+            goto fail;
+        }
+        PyObject *item = PyList_GET_ITEM(values, i);
+        Py_INCREF(item);
+        PyObject *found = PyDict_GetItemWithError(index, item); /* borrowed */
+        if (found == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(item);
+                goto fail;
+            }
+            Py_ssize_t code = PyList_GET_SIZE(distinct);
+            PyObject *number = PyLong_FromSsize_t(code);
+            int failed = number == NULL || PyDict_SetItem(index, item, number) < 0 ||
+                         PyList_Append(distinct, item) < 0;
+            Py_XDECREF(number);
+            Py_DECREF(item);
+            if (failed)
+                goto fail;
+            out[i] = code;
+        } else {
+            Py_DECREF(item);
+            out[i] = PyLong_AsSsize_t(found);
+        }
+    }
+    Py_DECREF(index);
+    return Py_BuildValue("NN", codes, distinct);
+fail:
+    Py_XDECREF(index);
+    Py_XDECREF(distinct);
+    Py_XDECREF(codes);
+    return NULL;
+}
+
+/* equals(values: list, value) -> bytes of bools: item == value (as operator.eq, then bool) */
+static PyObject *
+cells_equals(PyObject *self, PyObject *args)
+{
+    PyObject *values, *value;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &values, &value))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *equal = PyBytes_FromStringAndSize(NULL, n);
+    if (equal == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(equal);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i >= PyList_GET_SIZE(values)) {
+            Py_DECREF(equal);
+            PyErr_SetString(PyExc_RuntimeError, "list changed size during equals()");
+            return NULL;
+        }
+        PyObject *item = PyList_GET_ITEM(values, i);
+        Py_INCREF(item);
+        PyObject *result = PyObject_RichCompare(item, value, Py_EQ);
+        Py_DECREF(item);
+        int truth = result == NULL ? -1 : PyObject_IsTrue(result);
+        Py_XDECREF(result);
+        if (truth < 0) {
+            Py_DECREF(equal);
+            return NULL;
+        }
+        out[i] = (char)truth;
+    }
+    return equal;
+}
+
 static PyMethodDef cells_methods[] = {
+    {"factorize", cells_factorize, METH_VARARGS,
+     "factorize(values) -> (codes, distinct): equal values share a code"},
+    {"equals", cells_equals, METH_VARARGS, "equals(values, value) -> item == value of each"},
     {"floats", cells_floats, METH_VARARGS,
      "floats(values) -> (bad, floats): the happy float shape and float() of each value"},
     {"uuids", cells_uuids, METH_VARARGS, "uuids(values) -> bad: not a uuid v4"},

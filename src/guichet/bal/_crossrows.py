@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import compress, count, repeat
-from operator import attrgetter, eq, ne, truth
+from operator import attrgetter, eq
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from guichet.bal import _fast
 from guichet.bal._rows import TOPONYME_NUMERO, Error, RowTable
 from guichet.bal._text import normalize
 
@@ -139,7 +140,7 @@ def uses_ids_many(
     numero: Sequence[int | None],
 ) -> NDArray[np.bool_]:
     """:func:`_uses_ids` of every row, with C-speed passes."""
-    toponyme = np.fromiter(map(eq, numero, repeat(TOPONYME_NUMERO)), bool, len(numero))
+    toponyme = _fast.equals(numero, TOPONYME_NUMERO)
     uses: NDArray[np.bool_] = _truthy(id_commune) & _truthy(id_toponyme)
     uses &= _truthy(id_adresse) | toponyme
     return uses
@@ -169,21 +170,16 @@ def _flag_groups_with_several(
 
 def _codes(values: Sequence[Hashable]) -> NDArray[np.int64]:
     """Each value's code; equal values (``==``, as in a set) share one."""
-    index: dict[Hashable, Any] = dict.fromkeys(values)
-    index.update(zip(index, count()))
-    return np.fromiter(map(index.__getitem__, values), np.int64, len(values))
+    return _fast.factorize(values)[0]
 
 
 def _truthy(values: Sequence[Any]) -> NDArray[np.bool_]:
-    return np.fromiter(map(truth, values), dtype=bool, count=len(values))
+    return _fast.truths(values)
 
 
 def _factorize(values: Sequence[Hashable]) -> tuple[NDArray[np.int64], list[Any]]:
     """Each value's code and the distinct values (code order = first appearance)."""
-    index: dict[Hashable, Any] = dict.fromkeys(values)
-    distinct = list(index)
-    index.update(zip(distinct, count()))
-    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), distinct
+    return _fast.factorize(values)
 
 
 def _voie_codes(table: RowTable) -> NDArray[np.int64]:
@@ -213,7 +209,7 @@ def _check_voie_ban_ids(table: RowTable, flags: Flags) -> None:
         flags, with_toponyme_id, ids, voie, "row.different_voie_nom_with_same_id_ban_toponyme"
     )
     # the typed key is the voie key and the kind (toponyme or voie): a pair of codes
-    toponyme = np.fromiter(map(eq, table.numero, repeat(TOPONYME_NUMERO)), bool, table.count)
+    toponyme = _fast.equals(table.numero, TOPONYME_NUMERO)
     _flag_groups_with_several(
         flags,
         with_toponyme_id,
@@ -226,7 +222,7 @@ def _check_voie_ban_ids(table: RowTable, flags: Flags) -> None:
 def _check_adresse_ban_ids(table: RowTable, flags: Flags) -> None:
     if table.id_adresse is None:  # no id: no group of the first check, one value in the second
         return
-    is_address = np.fromiter(map(ne, table.numero, repeat(TOPONYME_NUMERO)), bool, table.count)
+    is_address = ~_fast.equals(table.numero, TOPONYME_NUMERO)
     numero_keys = _numero_key_codes(table)
     has_id = _truthy(table.id_adresse)
     distinct = set(table.id_adresse)

@@ -4,8 +4,9 @@ gets the same result either way (``tests/bal/test_native_cells.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from operator import truth
+from collections.abc import Hashable, Iterable, Sequence
+from itertools import count, repeat
+from operator import eq, truth
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,3 +50,22 @@ def native_uuid_misses(values: list[str]) -> NDArray[np.bool_] | None:
     if cells is None or type(values) is not list:
         return None
     return np.frombuffer(cells.uuids(values), dtype=bool).copy()
+
+
+def factorize(values: Sequence[Hashable]) -> tuple[NDArray[np.int64], list[Any]]:
+    """Each value's code (equal values, as dictionary keys, share one; codes in order of first
+    appearance) and the distinct values."""
+    if cells is not None and type(values) is list:
+        codes, distinct = cells.factorize(values)
+        return np.frombuffer(codes, dtype=np.int64), distinct
+    index: dict[Hashable, Any] = dict.fromkeys(values)
+    distinct = list(index)
+    index.update(zip(distinct, count()))
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), distinct
+
+
+def equals(values: Sequence[Any], value: Any) -> NDArray[np.bool_]:
+    """``item == value`` of every item."""
+    if cells is not None and type(values) is list:
+        return np.frombuffer(cells.equals(values, value), dtype=bool).copy()
+    return np.fromiter(map(eq, values, repeat(value)), bool, len(values))

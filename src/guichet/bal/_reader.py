@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import count, repeat
-from operator import attrgetter, eq, itemgetter, truth
+from operator import attrgetter, itemgetter, truth
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -244,7 +244,7 @@ class RowsReader:
         ids = self._ids(cols, size, dirty)
         if ids is not None:  # check 9 in bulk: rows where no branch of _check_ban_ids fires
             commune, toponyme, adresse = (_truths(column) for column in ids)
-            toponyme_row = np.fromiter(map(eq, numeros, repeat(TOPONYME_NUMERO)), bool, size)
+            toponyme_row = _fast.equals(numeros, TOPONYME_NUMERO)
             uses_none = ~(commune | toponyme | adresse)
             dirty |= ~(uses_none | (commune & toponyme & (adresse | toponyme_row)))
         self._read_dirty(chunk, start, dirty, numeros, _take(communes), _take(names), cols, ids)
