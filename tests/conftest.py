@@ -44,6 +44,7 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from psycopg import sql
 from sqlalchemy import NullPool, text
 from sqlalchemy.engine import make_url
@@ -61,6 +62,13 @@ from guichet.runtime.app import build_services, create_app
 from guichet.runtime.postgres import EmbeddedPostgres
 
 JobList = Callable[[], Awaitable[list[dict[str, Any]]]]
+
+# Hypothesis' default deadline (200 ms per example) is a timing check: on a loaded machine (two
+# test workers, PostgreSQL, SeaweedFS, Chromium on two cores) an example that takes 0.4 ms may
+# stall 300 ms once and fail as "Unreliable test timings". No property here is about speed; a
+# test that wants a bound against hangs sets its own deadline (tests/bal/test_fuzz.py).
+hypothesis_settings.register_profile("guichet", deadline=None)
+hypothesis_settings.load_profile("guichet")
 
 
 @pytest.fixture(scope="session", autouse=True)

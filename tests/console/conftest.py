@@ -94,7 +94,8 @@ class _ThreadedServer(uvicorn.Server):
 @pytest.fixture(scope="module")
 def served(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("console-home")
-    with migrated_database(postgres_server, "guichet_console_test") as url:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with migrated_database(postgres_server, f"guichet_console_test_{worker}") as url:
         settings = make_settings(url, home, admin_token=ADMIN_TOKEN)
         app = create_app(settings)
         port = free_port()
