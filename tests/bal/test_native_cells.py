@@ -7,6 +7,7 @@ by column (with and without ``unique``) and row by row, and the same refusals
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Iterator
@@ -20,12 +21,14 @@ from hypothesis import strategies as st
 from guichet.bal import _bulk, _columns, _fast
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
 from guichet.bal._encoding import read_text
+from guichet.bal._validate import validate
 
 pytestmark = pytest.mark.skipif(
     _columns._cells is None, reason="the native splitter was not built (no C compiler)"
 )
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
+TODAY = datetime.date(2026, 11, 22)
 
 # Latin-1 (kind 1), BMP (kind 2: œ, ’) and astral (kind 4: 𝔘) characters around the separators
 texts = st.text(alphabet=";,|\t\n\r ab1éœ’𝔘\x1e", max_size=120)
@@ -169,8 +172,10 @@ def test_native_truths_equal_bool(values: list[object]) -> None:
     assert _fast.truths(values).tolist() == [bool(v) for v in values]
 
 
-@settings(max_examples=600)
-@given(st.lists(st.from_regex(r"-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,24})?", fullmatch=True)))
+@settings(max_examples=200)
+@given(
+    st.lists(st.from_regex(r"-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,24})?", fullmatch=True), max_size=20)
+)
 def test_native_floats_of_long_numbers_equal_float(values: list[str]) -> None:
     """Up to 15 digits a fast exact path, beyond it Python's own parser: both equal float()."""
     native = _fast.native_floats(values)
@@ -239,3 +244,23 @@ def test_native_factorize_equals_a_dictionary(values: list[object]) -> None:
 @example([None, 99999, 1], 99999)
 def test_native_equals_is_eq(values: list[int | None], value: int) -> None:
     assert _fast.equals(values, value).tolist() == [v == value for v in values]
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in CORPUS.rglob("*.csv")) if CORPUS.is_dir() else [],
+    ids=lambda p: str(p.relative_to(CORPUS)),
+)
+def test_corpus_reports_are_the_same_without_the_extension(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole validator, native or not: the same report (the fallback CI would run where
+    the extension cannot be built)."""
+    data = path.read_bytes()
+    native = validate(data, today=TODAY, processes=1)
+    monkeypatch.setattr(_columns, "_cells", None)
+    monkeypatch.setattr(_fast, "cells", None)
+    python = validate(data, today=TODAY, processes=1)
+    assert python.summary() == native.summary()
+    assert list(python.problems()) == list(native.problems())
