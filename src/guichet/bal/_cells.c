@@ -634,8 +634,15 @@ static PyMethodDef cells_methods[] = {
 };
 
 static struct PyModuleDef cells_module = {
-    PyModuleDef_HEAD_INIT, "_cells", "Native cell splitting for the BAL reader.", -1,
+    PyModuleDef_HEAD_INIT,
+    "_cells",
+    "Native cell splitting for the BAL reader.",
+    -1,
     cells_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC
