@@ -70,6 +70,37 @@ JobList = Callable[[], Awaitable[list[dict[str, Any]]]]
 hypothesis_settings.register_profile("guichet", deadline=None)
 hypothesis_settings.load_profile("guichet")
 
+# The slowest files (whole servers, browsers, process pools), slowest first, as measured on a
+# full run: they are collected first. xdist (`--dist loadfile --no-loadscope-reorder`, see
+# pyproject.toml) hands out one file at a time in collection order, so the two workers share
+# these out at the start and the many short files fill in after; at the end of the collection
+# order one of them would leave a worker alone for a minute. Only the order of files changes.
+SLOWEST_FILES = (
+    "tests/dropzone/test_served.py",
+    "tests/production/test_scale_out.py",
+    "tests/bal/test_parallel.py",
+    "tests/server/test_serve.py",
+    "tests/bal/test_shapes.py",
+    "tests/console/test_desks_browser.py",
+    "tests/server/test_faults.py",
+    "tests/depot/test_revalidation.py",
+    "tests/docs/test_guides.py",
+    "tests/console/test_browser.py",
+    "tests/depot/test_serve.py",
+    "tests/bal/test_encoding.py",
+    "tests/loaders/test_served.py",
+    "tests/server/test_http_limits.py",
+    "tests/server/test_file_modes.py",
+    "tests/bal/test_bulk.py",
+    "tests/server/test_first_start.py",
+    "tests/depot/test_diffs.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_guichet_environment() -> Iterator[None]:
