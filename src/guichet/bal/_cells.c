@@ -20,55 +20,48 @@
 /* bounds: for row i, cells start at b[i*(width+1)+j] and cell j ends one character before
  * b[i*(width+1)+j+1]; b[i*(width+1)+width] is the line's end plus one. */
 
+/* One pass over the characters: a delimiter ends a cell, a line break a line. */
 #define SPLIT_BODY(CHAR_T)                                                                  \
     {                                                                                       \
         const CHAR_T *s = (const CHAR_T *)data;                                            \
+        const CHAR_T d = (CHAR_T)delim, l0 = (CHAR_T)lb0, l1 = (CHAR_T)lb1;                 \
         Py_ssize_t pos = start;                                                             \
         while (pos < stop) {                                                                \
-            Py_ssize_t end = pos;                                                           \
-            Py_ssize_t found = 0;                                                           \
-            if (lb_len == 1) {                                                              \
-                while (end < stop && s[end] != (CHAR_T)lb0)                                 \
-                    end++;                                                                  \
-                found = end < stop;                                                         \
-            } else {                                                                        \
-                while (end < stop && !(s[end] == (CHAR_T)lb0 && end + 1 < stop &&           \
-                                       s[end + 1] == (CHAR_T)lb1))                          \
-                    end++;                                                                  \
-                found = end < stop;                                                         \
+            if (rows == capacity) {                                                         \
+                Py_ssize_t grown = capacity ? capacity * 2 : first_capacity;                \
+                Py_ssize_t *more =                                                          \
+                    PyMem_Realloc(b, (size_t)grown * (size_t)stride * sizeof(Py_ssize_t));  \
+                if (more == NULL) {                                                         \
+                    PyMem_Free(b);                                                          \
+                    return PyErr_NoMemory();                                                \
+                }                                                                           \
+                b = more;                                                                   \
+                capacity = grown;                                                           \
             }                                                                               \
-            if (end > pos) {                                                                \
-                if (rows == capacity) {                                                     \
-                    Py_ssize_t grown = capacity ? capacity * 2 : first_capacity;            \
-                    Py_ssize_t *more =                                                      \
-                        PyMem_Realloc(b, (size_t)grown * (size_t)stride * sizeof(Py_ssize_t)); \
-                    if (more == NULL) {                                                     \
+            Py_ssize_t *row = b + rows * stride;                                            \
+            Py_ssize_t cell = 0, k = pos;                                                   \
+            row[0] = pos;                                                                   \
+            for (; k < stop; k++) {                                                         \
+                CHAR_T c = s[k];                                                            \
+                if (c == d) {                                                               \
+                    if (++cell >= width) { /* too many cells: the line is not empty */      \
                         PyMem_Free(b);                                                      \
-                        return PyErr_NoMemory();                                            \
+                        Py_RETURN_NONE;                                                     \
                     }                                                                       \
-                    b = more;                                                               \
-                    capacity = grown;                                                       \
+                    row[cell] = k + 1;                                                      \
+                } else if (c == l0 && (lb_len == 1 || (k + 1 < stop && s[k + 1] == l1))) {  \
+                    break;                                                                  \
                 }                                                                           \
-                Py_ssize_t *row = b + rows * stride;                                        \
-                Py_ssize_t cell = 0;                                                        \
-                row[0] = pos;                                                               \
-                for (Py_ssize_t k = pos; k < end; k++) {                                    \
-                    if (s[k] == (CHAR_T)delim) {                                            \
-                        if (++cell >= width) {                                              \
-                            PyMem_Free(b);                                                  \
-                            Py_RETURN_NONE;                                                 \
-                        }                                                                   \
-                        row[cell] = k + 1;                                                  \
-                    }                                                                       \
-                }                                                                           \
+            }                                                                               \
+            if (k > pos) { /* an empty line is skipped */                                   \
                 if (cell != width - 1) {                                                    \
                     PyMem_Free(b);                                                          \
                     Py_RETURN_NONE;                                                         \
                 }                                                                           \
-                row[width] = end + 1;                                                       \
+                row[width] = k + 1;                                                         \
                 rows++;                                                                     \
             }                                                                               \
-            pos = found ? end + lb_len : stop;                                              \
+            pos = k < stop ? k + lb_len : stop;                                             \
         }                                                                                   \
     }
 
