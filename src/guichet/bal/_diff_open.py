@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from guichet.bal._columns import ColumnarCsv, ListChunk, PlainLines, parse_columns
 from guichet.bal._csv import ParsedCsv
 from guichet.bal._diff_fields import Layout, layout_of
-from guichet.bal._encoding import BalFileError, BinaryFileError, UnsupportedEncodingError, read_text
+from guichet.bal._encoding import (
+    BalFileError,
+    BinaryFileError,
+    Buffer,
+    UnsupportedEncodingError,
+    file_bytes,
+    read_text,
+)
 
 Source = bytes | bytearray | memoryview | str | os.PathLike[str]
 """Bytes of a file, or its path (a ``str`` is a path, as for :func:`guichet.bal.validate`)."""
@@ -65,12 +71,16 @@ class OpenedBal:
 def open_bal(source: Source) -> OpenedBal:
     """Decode ``source`` and read its header as the validator does; raises
     :class:`UnreadableBalError` where the validator would report an unreadable file."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _open_bytes(bytes(source))
     try:
-        buf = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else None
-        if buf is None:
-            buf = Path(source).read_bytes()  # type: ignore[arg-type]  # str or PathLike here
+        with file_bytes(source) as buf:
+            return _open_bytes(buf)
     except OSError as exc:
         raise UnreadableBalError("file.unreadable", _os_message(exc)) from None
+
+
+def _open_bytes(buf: Buffer) -> OpenedBal:
     try:
         encoding, text = read_text(buf)
     except BinaryFileError as exc:
@@ -81,7 +91,6 @@ def open_bal(source: Source) -> OpenedBal:
         raise UnreadableBalError("file.encoding.unsupported", message) from None
     except BalFileError as exc:
         raise UnreadableBalError(exc.code, exc.message) from None
-    del buf
     parsed = parse_columns(text)
     if isinstance(parsed, ParsedCsv):
         raise UnreadableBalError("file.parse", parse_message(parsed))

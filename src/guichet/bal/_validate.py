@@ -8,7 +8,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guichet.bal._columns import FieldCountMismatch, parse_columns
@@ -18,6 +17,7 @@ from guichet.bal._encoding import (
     BalFileError,
     BinaryFileError,
     UnsupportedEncodingError,
+    file_bytes,
     read_text,
 )
 from guichet.bal._fields import Column, compute_fields
@@ -43,10 +43,12 @@ def detect_profile(columns: list[Column]) -> str:
     return "1.3"
 
 
-def _read(source: Source) -> bytes:
+def _read_text(source: Source) -> tuple[str, str]:
+    """``read_text`` of the bytes or of the file (mapped when big: no copy of it is made)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    return Path(source).read_bytes()
+        return read_text(bytes(source))
+    with file_bytes(source) as buf:
+        return read_text(buf)
 
 
 @contextmanager
@@ -116,9 +118,8 @@ def _validate(
     processes: int | None,
     new_uuid: NewUuid | None,
 ) -> Report:
-    buf = _read(source)
     try:
-        encoding, text = read_text(buf)  # strictly valid UTF-8 (the usual case) decoded once
+        encoding, text = _read_text(source)  # strictly valid UTF-8 (the usual case) decoded once
     except BinaryFileError as exc:
         return _file_error(
             profile,
@@ -138,7 +139,6 @@ def _validate(
     except BalFileError as exc:  # any other file the reference cannot read: reported, not raised
         return _file_error(profile, None, exc.code, exc.message, f"Error: {exc.reference_message}")
     parsed = parse_columns(text)
-    del buf
     if isinstance(parsed, ParsedCsv):
         return _fatal_parse(profile, encoding, parsed)
     base = Report(
