@@ -100,7 +100,7 @@ async def changes_since(
         .order_by(CurrentChange.seq)
         .limit(limit)
     )
-    return [(change, summary) for change, summary in rows.tuples()]
+    return [(change, summary) for change, summary in rows]
 
 
 async def last_seq(session: AsyncSession) -> int:
