@@ -8,6 +8,7 @@ by column (with and without ``unique``) and row by row, and the same refusals
 from __future__ import annotations
 
 import datetime
+import io
 import math
 import re
 from collections.abc import Iterator
@@ -19,8 +20,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from guichet.bal import _bulk, _columns, _fast
+from guichet.bal._cli import _write_json
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
 from guichet.bal._encoding import read_text
+from guichet.bal._report import Report
 from guichet.bal._validate import validate
 
 pytestmark = pytest.mark.skipif(
@@ -255,12 +258,20 @@ def test_native_equals_is_eq(values: list[int | None], value: int) -> None:
 def test_corpus_reports_are_the_same_without_the_extension(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The whole validator, native or not: the same report (the fallback CI would run where
-    the extension cannot be built)."""
+    """The whole validator and its JSON, native or not: the same report (the fallback CI would
+    run where the extension cannot be built)."""
     data = path.read_bytes()
     native = validate(data, today=TODAY, processes=1)
+    native_json = _json_of(native)
     monkeypatch.setattr(_columns, "_cells", None)
     monkeypatch.setattr(_fast, "cells", None)
     python = validate(data, today=TODAY, processes=1)
     assert python.summary() == native.summary()
     assert list(python.problems()) == list(native.problems())
+    assert _json_of(python) == native_json
+
+
+def _json_of(report: Report) -> str:
+    out = io.StringIO()
+    _write_json(report, out)
+    return out.getvalue()

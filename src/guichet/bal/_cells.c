@@ -609,7 +609,143 @@ cells_equals(PyObject *self, PyObject *args)
     return equal;
 }
 
+/* A growable byte buffer. */
+typedef struct {
+    char *data;
+    Py_ssize_t size, capacity;
+} Buffer;
+
+static int
+buffer_add(Buffer *buffer, const char *data, Py_ssize_t size)
+{
+    if (buffer->size + size > buffer->capacity) {
+        Py_ssize_t wanted = buffer->capacity ? buffer->capacity : 1 << 16;
+        while (wanted < buffer->size + size)
+            wanted *= 2;
+        char *more = PyMem_Realloc(buffer->data, (size_t)wanted);
+        if (more == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        buffer->data = more;
+        buffer->capacity = wanted;
+    }
+    memcpy(buffer->data + buffer->size, data, (size_t)size);
+    buffer->size += size;
+    return 0;
+}
+
+/* ``line`` in decimal followed by ", " (as "%zd, "); its length. */
+static int
+format_line(char *out, Py_ssize_t line)
+{
+    char reversed[24];
+    int n = 0, size = 0;
+    size_t value = line < 0 ? (size_t)0 - (size_t)line : (size_t)line;
+    do {
+        reversed[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    if (line < 0)
+        out[size++] = '-';
+    while (n)
+        out[size++] = reversed[--n];
+    out[size++] = ',';
+    out[size++] = ' ';
+    return size;
+}
+
+/* items(rows: list[tuple[int, list]], tails: dict, compute, opening: bytes) -> bytes
+ *
+ * The JSON items of rows: for each (line, errors) and each error whose tail is not None, the
+ * item ``opening + str(line) + b", " + tail``, all joined by b", ". A tail is looked up in
+ * ``tails`` by the error; a missing one is ``compute(error)`` (bytes or None), kept there. */
+static PyObject *
+cells_items(PyObject *self, PyObject *args)
+{
+    PyObject *rows, *tails, *compute;
+    Py_buffer opening;
+    if (!PyArg_ParseTuple(args, "O!O!Oy*", &PyList_Type, &rows, &PyDict_Type, &tails, &compute,
+                          &opening))
+        return NULL;
+    Buffer out = {NULL, 0, 0};
+    int first = 1;
+    PyObject *last_error = NULL, *last_tail = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 2) {
+            PyErr_SetString(PyExc_TypeError, "rows are (line, errors) tuples");
+            goto fail;
+        }
+        Py_ssize_t line = PyLong_AsSsize_t(PyTuple_GET_ITEM(row, 0));
+        if (line == -1 && PyErr_Occurred())
+            goto fail;
+        char digits[32];
+        int digits_size = format_line(digits, line);
+        /* a new reference, a list or tuple of its own (compute may run any code) */
+        PyObject *errors = PySequence_Fast(PyTuple_GET_ITEM(row, 1), "errors are a sequence");
+        if (errors == NULL)
+            goto fail;
+        for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(errors); k++) {
+            PyObject *error = PySequence_Fast_GET_ITEM(errors, k);
+            Py_INCREF(error);
+            /* rows flagged by one cross-row check share its error tuple: the last one is
+             * compared by identity before hashing a tuple again */
+            PyObject *tail = error == last_error ? last_tail : PyDict_GetItemWithError(tails, error);
+            if (tail != NULL) {
+                Py_INCREF(tail);
+            } else if (!PyErr_Occurred()) {
+                tail = PyObject_CallOneArg(compute, error);
+                if (tail != NULL && PyDict_SetItem(tails, error, tail) < 0)
+                    Py_CLEAR(tail);
+            }
+            if (tail == NULL) {
+                Py_DECREF(error);
+                Py_DECREF(errors);
+                goto fail;
+            }
+            /* kept alive by the dictionary (or by the next lookup's references) */
+            Py_XSETREF(last_error, error);
+            Py_INCREF(tail);
+            Py_XSETREF(last_tail, tail);
+            int failed = 0;
+            if (tail != Py_None) {
+                if (!PyBytes_Check(tail)) {
+                    PyErr_SetString(PyExc_TypeError, "a tail is bytes or None");
+                    failed = 1;
+                } else {
+                    failed = (!first && buffer_add(&out, ", ", 2) < 0) ||
+                             buffer_add(&out, opening.buf, opening.len) < 0 ||
+                             buffer_add(&out, digits, digits_size) < 0 ||
+                             buffer_add(&out, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail)) < 0;
+                    first = 0;
+                }
+            }
+            Py_DECREF(tail);
+            if (failed) {
+                Py_DECREF(errors);
+                goto fail;
+            }
+        }
+        Py_DECREF(errors);
+    }
+    Py_XDECREF(last_error);
+    Py_XDECREF(last_tail);
+    PyBuffer_Release(&opening);
+    PyObject *result = PyBytes_FromStringAndSize(out.data ? out.data : "", out.size);
+    PyMem_Free(out.data);
+    return result;
+fail:
+    Py_XDECREF(last_error);
+    Py_XDECREF(last_tail);
+    PyBuffer_Release(&opening);
+    PyMem_Free(out.data);
+    return NULL;
+}
+
 static PyMethodDef cells_methods[] = {
+    {"items", cells_items, METH_VARARGS,
+     "items(rows, tails, compute, opening) -> bytes: the JSON items of rows' errors"},
     {"factorize", cells_factorize, METH_VARARGS,
      "factorize(values) -> (codes, distinct): equal values share a code"},
     {"equals", cells_equals, METH_VARARGS, "equals(values, value) -> item == value of each"},

@@ -1,4 +1,6 @@
-# The native cell splitter (_cells.c): see guichet.bal._columns.NativeChunk for its use.
+# The native helpers (_cells.c): see guichet.bal._fast and guichet.bal._columns.NativeChunk.
+
+from collections.abc import Callable
 
 def split(
     text: str, start: int, stop: int, delimiter: str, linebreak: str, width: int, /
@@ -14,3 +16,10 @@ def uuids(values: list[str], /) -> bytes: ...
 def truths(values: list[object], /) -> bytes: ...
 def factorize(values: list[object], /) -> tuple[bytes, list[object]]: ...
 def equals(values: list[object], value: object, /) -> bytes: ...
+def items(
+    rows: list[tuple[int, list[tuple[str, str | None, str | None]]]],
+    tails: dict[tuple[str, str | None, str | None], bytes | None],
+    compute: Callable[[tuple[str, str | None, str | None]], bytes | None],
+    opening: bytes,
+    /,
+) -> bytes: ...
