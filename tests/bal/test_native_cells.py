@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from guichet.bal import _bulk, _columns, _fast
+from guichet.bal import _bulk, _columns, _crossrows, _fast
 from guichet.bal._cli import _write_json
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
 from guichet.bal._encoding import read_text
@@ -32,6 +32,11 @@ pytestmark = pytest.mark.skipif(
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 TODAY = datetime.date(2026, 11, 22)
+
+
+def _error(code: str) -> tuple[str, None, None]:
+    return (code, None, None)
+
 
 # Latin-1 (kind 1), BMP (kind 2: œ, ’) and astral (kind 4: 𝔘) characters around the separators
 texts = st.text(alphabet=";,|\t\n\r ab1éœ’𝔘\x1e", max_size=120)
@@ -275,3 +280,25 @@ def _json_of(report: Report) -> str:
     out = io.StringIO()
     _write_json(report, out)
     return out.getvalue()
+
+
+@given(
+    st.dictionaries(st.integers(0, 20), st.lists(st.sampled_from(["a", "b"]).map(_error))),
+    st.lists(st.integers(0, 30), unique=True),
+    st.data(),
+)
+def test_native_extend_rows_equals_the_python_one(
+    errors: dict[int, list[tuple[str, None, None]]], lines: list[int], data: st.DataObject
+) -> None:
+    added = [
+        tuple(data.draw(st.lists(st.sampled_from(["x", "y"]).map(_error), max_size=3)))
+        for _ in lines
+    ]
+    native = {line: list(row) for line, row in errors.items()}
+    _crossrows._extend_rows(native, lines, added)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_fast, "cells", None)
+        python = {line: list(row) for line, row in errors.items()}
+        _crossrows._extend_rows(python, lines, added)
+    assert native == python
+    assert list(native) == list(python)  # the same new keys, in the same order

@@ -743,7 +743,49 @@ fail:
     return NULL;
 }
 
+/* extend_rows(errors: dict[int, list], lines: list[int], added: list[tuple]) -> None
+ *
+ * ``errors[line] += added[i]`` for each lines[i]; a new list where a row had none. */
+static PyObject *
+cells_extend_rows(PyObject *self, PyObject *args)
+{
+    PyObject *errors, *lines, *added;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyDict_Type, &errors, &PyList_Type, &lines,
+                          &PyList_Type, &added))
+        return NULL;
+    if (PyList_GET_SIZE(lines) != PyList_GET_SIZE(added)) {
+        PyErr_SetString(PyExc_ValueError, "as many lines as added tuples");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lines) && i < PyList_GET_SIZE(added); i++) {
+        PyObject *line = PyList_GET_ITEM(lines, i);
+        PyObject *more = PyList_GET_ITEM(added, i);
+        Py_INCREF(line);
+        Py_INCREF(more);
+        PyObject *row = PyDict_GetItemWithError(errors, line); /* borrowed */
+        int failed;
+        if (row != NULL) {
+            PyObject *extended = PySequence_InPlaceConcat(row, more);
+            failed = extended == NULL;
+            Py_XDECREF(extended);
+        } else if (PyErr_Occurred()) {
+            failed = 1;
+        } else {
+            PyObject *fresh = PySequence_List(more);
+            failed = fresh == NULL || PyDict_SetItem(errors, line, fresh) < 0;
+            Py_XDECREF(fresh);
+        }
+        Py_DECREF(line);
+        Py_DECREF(more);
+        if (failed)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef cells_methods[] = {
+    {"extend_rows", cells_extend_rows, METH_VARARGS,
+     "extend_rows(errors, lines, added): errors[line] += added[i] for each line"},
     {"items", cells_items, METH_VARARGS,
      "items(rows, tails, compute, opening) -> bytes: the JSON items of rows' errors"},
     {"factorize", cells_factorize, METH_VARARGS,

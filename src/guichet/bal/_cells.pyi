@@ -23,3 +23,9 @@ def items(
     opening: bytes,
     /,
 ) -> bytes: ...
+def extend_rows(
+    errors: dict[int, list[tuple[str, str | None, str | None]]],
+    lines: list[int],
+    added: list[tuple[tuple[str, str | None, str | None], ...]],
+    /,
+) -> None: ...

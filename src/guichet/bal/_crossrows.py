@@ -81,6 +81,9 @@ def _extend_rows(
     errors: dict[int, list[Error]], lines: list[int], added: list[tuple[Error, ...]]
 ) -> None:
     """``errors[line] += added`` for each line (a new list where a row had no error)."""
+    if _fast.cells is not None:
+        _fast.cells.extend_rows(errors, lines, added)
+        return
     with_errors = list(compress(count(), map(errors.__contains__, lines))) if errors else []
     for i in with_errors:
         errors[lines[i]].extend(added[i])
