@@ -262,6 +262,27 @@ def free_port() -> int:
         return port
 
 
+def wait_until_healthy(
+    url: str,
+    process: subprocess.Popen[Any],
+    log: Callable[[], str],
+    timeout: float = 90,
+    what: str = "guichet serve",
+) -> None:
+    """Until ``url`` + ``/health`` answers 200. The test fails, showing ``log()``, when the
+    process exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited {process.returncode}:\n{log()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not healthy after {timeout:.0f} s:\n{log()}")
+        time.sleep(0.1)
+
+
 @dataclass(frozen=True)
 class S3Server:
     endpoint_url: str

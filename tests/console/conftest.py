@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,11 @@ CODE = "31591"
 PENDING_REVISIONS = 21
 # Read at import: the session's fixtures clear GUICHET_* variables before the tests run.
 CHROMIUM = os.environ.get("GUICHET_TEST_CHROMIUM")
+SCREENSHOTS = os.environ.get("GUICHET_CONSOLE_SCREENSHOTS")
+"""Where the browser tests write their screenshots (docs/console to rewrite the docs')."""
+DESKTOP = {"width": 1280, "height": 900}
+MOBILE = {"width": 390, "height": 844}
+AxeCheck = Callable[[Any], list[dict[str, Any]]]
 
 
 def invalid_bal(rows: int = 60) -> bytes:
@@ -68,6 +74,20 @@ def _compute_pool() -> Iterator[None]:
     compute.pool.shutdown()
 
 
+def shoot(page: Any, pages: dict[str, str], target: Path, width: str) -> None:
+    """A full-page screenshot of each of ``pages`` (name → path) into ``target``, named
+    ``{name}-{width}.png``; a statistics page once its charts are drawn."""
+    for name, path in pages.items():
+        page.goto(path)
+        if "statistiques" in path:
+            page.locator("bar-chart canvas").first.wait_for()
+            page.wait_for_timeout(1500)  # the charts' entry animation: a picture of its end
+        page.evaluate("document.fonts.ready")
+        shot = target / f"{name}-{width}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+
+
 # --- the API seen through a real server -----------------------------------------------------
 
 
@@ -91,34 +111,67 @@ class _ThreadedServer(uvicorn.Server):
         pass
 
 
+@contextmanager
+def serving(app: Any, name: str) -> Iterator[str]:
+    """``app`` served by a real uvicorn in a thread, on a loopback port: its URL, until the
+    block ends (then the server stops and the compute pool it used is renewed)."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = _ThreadedServer(config)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        # The pool served the server's thread and event loop: without a fresh one, the
+        # computes of the tests that follow fail (503).
+        compute.pool.shutdown()
+
+
+@pytest.fixture
+def console_errors() -> list[tuple[str, str]]:
+    """(message, URL) of the errors the pages' consoles showed."""
+    return []
+
+
+@contextmanager
+def watched_page(
+    browser: Any, console_errors: list[tuple[str, str]], **options: Any
+) -> Iterator[Any]:
+    """A fresh page in a new context (``options``); console errors (a script failing, a
+    resource refused by the page's Content-Security-Policy) fail the test."""
+    context = browser.new_context(locale="fr-FR", **options)
+    opened = context.new_page()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            console_errors.append((message.text, message.location.get("url", "")))
+
+    opened.on("console", on_console)
+    opened.on("pageerror", lambda exc: console_errors.append((str(exc), opened.url)))
+    yield opened
+    context.close()
+    assert console_errors == []
+
+
 @pytest.fixture(scope="module")
 def served(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("console-home")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     with migrated_database(postgres_server, f"guichet_console_test_{worker}") as url:
         settings = make_settings(url, home, admin_token=ADMIN_TOKEN)
-        app = create_app(settings)
-        port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = _ThreadedServer(config)
-        thread = threading.Thread(target=server.run, name="console-uvicorn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.05)
-        try:
-            served = Served(f"http://127.0.0.1:{port}", settings)
+        with serving(create_app(settings), "console-uvicorn") as served_url:
+            served = Served(served_url, settings)
             with httpx.Client(base_url=served.url, timeout=60) as http:
                 _seed(http, served)
             yield served
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            # The pool served the server's thread and event loop: without a fresh one, the
-            # computes of the tests that follow fail (503).
-            compute.pool.shutdown()
 
 
 def _seed(http: httpx.Client, served: Served) -> None:

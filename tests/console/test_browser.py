@@ -8,46 +8,33 @@ Set GUICHET_CONSOLE_SCREENSHOTS=docs/console to rewrite the documentation's scre
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.console.conftest import CODE, PENDING_REVISIONS, VALID_BAL, Served
-
-AxeCheck = Callable[[Any], list[dict[str, Any]]]
-DESKTOP = {"width": 1280, "height": 900}
-MOBILE = {"width": 390, "height": 844}
-# Read at import: the session's fixtures clear GUICHET_* variables before the tests run.
-SCREENSHOTS = os.environ.get("GUICHET_CONSOLE_SCREENSHOTS")
-
-
-@pytest.fixture
-def console_errors() -> list[tuple[str, str]]:
-    """(message, URL) of the errors the pages' consoles showed."""
-    return []
+from tests.console.conftest import (
+    CODE,
+    DESKTOP,
+    MOBILE,
+    PENDING_REVISIONS,
+    SCREENSHOTS,
+    VALID_BAL,
+    AxeCheck,
+    Served,
+    shoot,
+    watched_page,
+)
 
 
 @pytest.fixture
 def page(browser: Any, served: Served, console_errors: list[tuple[str, str]]) -> Iterator[Any]:
-    """A fresh page on the served app; console errors (a script failing, a resource refused
-    by the page's Content-Security-Policy) fail the test."""
-    context = browser.new_context(base_url=served.url, viewport=DESKTOP, locale="fr-FR")
-    opened = context.new_page()
-
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            console_errors.append((message.text, message.location.get("url", "")))
-
-    opened.on("console", on_console)
-    opened.on("pageerror", lambda exc: console_errors.append((str(exc), opened.url)))
-    yield opened
-    context.close()
-    assert console_errors == []
+    """A fresh page on the served app (console errors fail the test: :func:`watched_page`)."""
+    with watched_page(browser, console_errors, base_url=served.url, viewport=DESKTOP) as opened:
+        yield opened
 
 
 def _rows(page: Any, table: str) -> list[list[str]]:
@@ -209,11 +196,5 @@ def test_screenshots(browser: Any, served: Served, tmp_path: Path) -> None:
     }
     for width, viewport in (("1280", DESKTOP), ("390", MOBILE)):
         context = browser.new_context(base_url=served.url, viewport=viewport)
-        page = context.new_page()
-        for name, path in pages.items():
-            page.goto(path)
-            page.evaluate("document.fonts.ready")
-            shot = target / f"{name}-{width}.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
+        shoot(context.new_page(), pages, target, width)
         context.close()

@@ -10,30 +10,30 @@ Set GUICHET_CONSOLE_SCREENSHOTS=docs/console to rewrite the documentation's scre
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from guichet.depot import compute
 from guichet.runtime.app import create_app
 from guichet.runtime.seaweedfs import EmbeddedSeaweed
-from tests.conftest import free_port, make_settings, migrated_database
-from tests.console.conftest import ADMIN_TOKEN, _ThreadedServer
+from tests.conftest import make_settings, migrated_database
+from tests.console.conftest import (
+    ADMIN_TOKEN,
+    DESKTOP,
+    MOBILE,
+    SCREENSHOTS,
+    AxeCheck,
+    serving,
+    shoot,
+    watched_page,
+)
 from tests.dropzone.conftest import s3_client, seaweed  # noqa: F401 (the session's SeaweedFS)
-
-AxeCheck = Callable[[Any], list[dict[str, Any]]]
-DESKTOP = {"width": 1280, "height": 900}
-MOBILE = {"width": 390, "height": 844}
-SCREENSHOTS = os.environ.get("GUICHET_CONSOLE_SCREENSHOTS")
 
 
 @dataclass
@@ -52,46 +52,15 @@ def desks(
     with migrated_database(postgres_server, "guichet_console_desks") as url:
         # The in-process worker and its event listener: a dropped file is processed for real.
         base = make_settings(url, home, admin_token=ADMIN_TOKEN, worker={"in_process": True})
-        app = create_app(seaweed.apply(base))
-        port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = _ThreadedServer(config)
-        thread = threading.Thread(target=server.run, name="console-desks", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.05)
-        try:
-            yield Desks(f"http://127.0.0.1:{port}")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            compute.pool.shutdown()
-
-
-@pytest.fixture
-def console_errors() -> list[tuple[str, str]]:
-    return []
+        with serving(create_app(seaweed.apply(base)), "console-desks") as desks_url:
+            yield Desks(desks_url)
 
 
 @pytest.fixture
 def page(browser: Any, desks: Desks, console_errors: list[tuple[str, str]]) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=desks.url, viewport=DESKTOP, locale="fr-FR", accept_downloads=True
-    )
-    opened = context.new_page()
-
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            console_errors.append((message.text, message.location.get("url", "")))
-
-    opened.on("console", on_console)
-    opened.on("pageerror", lambda exc: console_errors.append((str(exc), opened.url)))
-    yield opened
-    context.close()
-    assert console_errors == []
+    options = {"base_url": desks.url, "viewport": DESKTOP, "accept_downloads": True}
+    with watched_page(browser, console_errors, **options) as opened:
+        yield opened
 
 
 def _admin_login(page: Any) -> None:
@@ -265,12 +234,12 @@ def test_desk_screenshots(browser: Any, desks: Desks, tmp_path: Path) -> None:
         context = browser.new_context(base_url=desks.url, viewport=viewport)
         shot_page = context.new_page()
         _admin_login(shot_page)
-        _shoot(shot_page, admin_pages, target, width)
+        shoot(shot_page, admin_pages, target, width)
         context.close()
         context = browser.new_context(base_url=desks.url, viewport=viewport)
         shot_page = context.new_page()
         _partner_login(shot_page, desks)
-        _shoot(shot_page, partner_pages, target, width)
+        shoot(shot_page, partner_pages, target, width)
         context.close()
 
 
@@ -285,15 +254,3 @@ def _partner_login(page: Any, desks: Desks) -> None:
     page.get_by_label("Clé d’API").fill(key)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url("**/ui/partner/")
-
-
-def _shoot(page: Any, pages: dict[str, str], target: Path, width: str) -> None:
-    for name, path in pages.items():
-        page.goto(path)
-        if "statistiques" in path:
-            page.locator("bar-chart canvas").first.wait_for()
-            page.wait_for_timeout(1500)  # the charts' entry animation: a picture of its end
-        page.evaluate("document.fonts.ready")
-        shot = target / f"{name}-{width}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        assert shot.stat().st_size > 10_000

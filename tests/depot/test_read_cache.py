@@ -31,7 +31,7 @@ from guichet.depot import views
 from guichet.depot.cache import ResponseCache
 from guichet.depot.models import ChefDeFile, File, Mandataire
 from guichet.runtime.app import create_app
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port, make_settings, wait_until_healthy
 from tests.depot import factories
 from tests.depot.conftest import ADMIN, ADMIN_TOKEN
 
@@ -263,16 +263,8 @@ def second_process(database_url: str, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "b.log").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "second process not healthy"
-            time.sleep(0.1)
+        log_text = (tmp_path / "b.log").read_text
+        wait_until_healthy(url, process, log_text, timeout=60, what="the second process")
         yield url
     finally:
         process.terminate()

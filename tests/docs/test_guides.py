@@ -18,15 +18,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_healthy
 from tests.docs.guides import Block, Step, output_matches, runnable_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,16 +83,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"guichet serve did not start:\n{(workdir / 'serve.log').read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    wait_until_healthy(
+        f"http://127.0.0.1:{port}", process, (workdir / "serve.log").read_text, timeout=90
+    )
     state = json.loads((workdir / "var/seaweedfs/state.json").read_text())
     actual_s3 = int(state["endpoint_url"].rpartition(":")[2])
     try:

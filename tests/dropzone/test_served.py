@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port, read_outbox
+from tests.conftest import free_port, read_outbox, wait_until_healthy
 from tests.dropzone.conftest import s3_client
 from tests.loader import factories as f
 
@@ -62,16 +62,8 @@ class Served:
             env=env, cwd=self.home.parent, stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
         log.close()
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.process.poll() is None, (self.home.parent / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "guichet serve not healthy after 90 s"
-            time.sleep(0.1)
+        log_path = self.home.parent / "serve.log"
+        wait_until_healthy(self.url, self.process, lambda: log_path.read_text()[-3000:], timeout=90)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.process is None:

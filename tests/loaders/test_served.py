@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_healthy
 from tests.loader import factories as f
 from tests.loaders.helpers import ADMIN, ENDPOINT, admin_headers
 from tests.loaders.test_tasks import PDF, http_server  # noqa: F401  (fixture)
@@ -40,16 +40,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (home.parent / "serve.log").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "guichet serve not healthy after 60 s"
-            time.sleep(0.1)
+        wait_until_healthy(url, process, (home.parent / "serve.log").read_text, timeout=60)
         yield url, admin_headers((home / "admin_token").read_text().strip())
     finally:
         process.send_signal(signal.SIGTERM)

@@ -19,7 +19,7 @@ import pytest
 
 from guichet.core.config import LogSettings, Settings
 from guichet.runtime import banner
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_healthy
 
 # A busy machine (two cores, several test runs) must still see the answer well within this.
 PREFLIGHT_BOUND = 2.0
@@ -125,17 +125,7 @@ def start(home: Path, port: int, **extra: str) -> Served:
         )
     served = Served(home, port, process, out, err)
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"guichet serve exited {process.returncode}:\n{err.read_text()}")
-        try:
-            if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    else:
-        pytest.fail(f"guichet serve not healthy after 90 s:\n{err.read_text()}")
+    wait_until_healthy(served.url, process, err.read_text, timeout=90)
     # The banner comes once uvicorn listens; /health may answer a moment before it is written.
     while "Stop with Ctrl-C." not in out.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)

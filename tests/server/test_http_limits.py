@@ -27,7 +27,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from tests.conftest import free_port, migrated_database
+from tests.conftest import free_port, migrated_database, wait_until_healthy
 from tests.depot import factories
 
 ADMIN_TOKEN = "admin-token-for-the-http-limits-tests-0123456789"
@@ -98,14 +98,7 @@ def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         )
     served = Server(port, token)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "guichet serve not healthy after 60 s"
-            time.sleep(0.1)
+        wait_until_healthy(served.url, process, log_path.read_text, timeout=60)
         yield served
     finally:
         process.terminate()

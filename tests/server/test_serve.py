@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import IO
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_healthy
 
 
 @dataclass
@@ -63,18 +62,12 @@ def start(home: Path, port: int) -> Served:
         text=True,
     )
     served = Served(home, port, process, stderr, stderr_file)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"guichet serve exited {process.returncode}:\n{stderr.read_text()}")
-        try:
-            if httpx.get(f"{served.url}/health", timeout=1).status_code == 200:
-                return served
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"guichet serve not healthy after 60 s:\n{stderr.read_text()}")
+    try:
+        wait_until_healthy(served.url, process, stderr.read_text, timeout=60)
+    except BaseException:  # (pytest.fail's exception too): no server left behind
+        process.kill()
+        raise
+    return served
 
 
 @pytest.fixture
