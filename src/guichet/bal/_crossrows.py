@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import compress, count, repeat
 from operator import attrgetter, eq
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -144,8 +144,8 @@ def uses_ids_many(
 ) -> NDArray[np.bool_]:
     """:func:`_uses_ids` of every row, with C-speed passes."""
     toponyme = _fast.equals(numero, TOPONYME_NUMERO)
-    uses: NDArray[np.bool_] = _truthy(id_commune) & _truthy(id_toponyme)
-    uses &= _truthy(id_adresse) | toponyme
+    uses: NDArray[np.bool_] = _fast.truths(id_commune) & _fast.truths(id_toponyme)
+    uses &= _fast.truths(id_adresse) | toponyme
     return uses
 
 
@@ -176,22 +176,13 @@ def _codes(values: Sequence[Hashable]) -> NDArray[np.int64]:
     return _fast.factorize(values)[0]
 
 
-def _truthy(values: Sequence[Any]) -> NDArray[np.bool_]:
-    return _fast.truths(values)
-
-
-def _factorize(values: Sequence[Hashable]) -> tuple[NDArray[np.int64], list[Any]]:
-    """Each value's code and the distinct values (code order = first appearance)."""
-    return _fast.factorize(values)
-
-
 def _voie_codes(table: RowTable) -> NDArray[np.int64]:
     """The codes of every row's ``getVoieIdentifier`` (normalized name, codeVoie): equal codes
     for equal keys, as :meth:`RowTable.voie_keys` would give, but each key is built once per
     distinct (names, codeVoie) pair instead of once per row."""
     assert table.code_voie is not None
-    names, distinct_names = _factorize(table.names)  # Names compare by identity: cheap
-    voies, distinct_voies = _factorize(table.code_voie)
+    names, distinct_names = _fast.factorize(table.names)  # Names compare by identity: cheap
+    voies, distinct_voies = _fast.factorize(table.code_voie)
     span = max(len(distinct_voies), 1)
     pairs, inverse = np.unique(names * span + voies, return_inverse=True)
     normalized = {n: normalize(n.voie_nom) for n in distinct_names}
@@ -205,7 +196,7 @@ def _voie_codes(table: RowTable) -> NDArray[np.int64]:
 def _check_voie_ban_ids(table: RowTable, flags: Flags) -> None:
     if table.id_toponyme is None:
         return
-    with_toponyme_id = np.flatnonzero(_truthy(table.id_toponyme))
+    with_toponyme_id = np.flatnonzero(_fast.truths(table.id_toponyme))
     ids = _codes(table.id_toponyme)
     voie = _voie_codes(table)
     _flag_groups_with_several(
@@ -227,7 +218,7 @@ def _check_adresse_ban_ids(table: RowTable, flags: Flags) -> None:
         return
     is_address = ~_fast.equals(table.numero, TOPONYME_NUMERO)
     numero_keys = _numero_key_codes(table)
-    has_id = _truthy(table.id_adresse)
+    has_id = _fast.truths(table.id_adresse)
     distinct = set(table.id_adresse)
     distinct.discard(None)
     if len(distinct) == int(np.count_nonzero(has_id)):  # the usual case: no id given twice
@@ -261,11 +252,11 @@ def _numero_key_codes(table: RowTable) -> NDArray[np.int64]:
     strings themselves are compared (``"a#b"`` + ``"c"`` and ``"a"`` + ``"b#c"`` collide, as in
     the reference).
     """
-    names, distinct_names = _factorize(table.names)  # Names and Commune: by identity, cheap
-    communes, distinct_communes = _factorize(table.communes)
+    names, distinct_names = _fast.factorize(table.names)  # Names and Commune: by identity, cheap
+    communes, distinct_communes = _fast.factorize(table.communes)
     voies = [f"{normalize(n.voie_nom)}" for n in distinct_names]
     deleguees = [_undefined(c.commune_deleguee) for c in distinct_communes]
-    suffixes, distinct_suffixes = _factorize(
+    suffixes, distinct_suffixes = _fast.factorize(
         [None] * table.count if table.suffixe is None else table.suffixe
     )
     parts = [*voies, *deleguees, *map(_undefined, distinct_suffixes)]

@@ -202,8 +202,8 @@ def file_bytes(path: str | os.PathLike[str]) -> Iterator[Buffer]:
     (on a 75 MB file, ~0.1 s of page faults): the file's pages come from the page cache.
     Raises OSError as reading would (missing file, directory, permission)."""
     with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        if size < _MAPPED_FROM or not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+        status = os.fstat(file.fileno())
+        if status.st_size < _MAPPED_FROM or not stat.S_ISREG(status.st_mode):
             yield file.read()
             return
         try:

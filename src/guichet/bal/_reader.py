@@ -9,7 +9,7 @@ passes cannot prove clean go through the exact per-row path (:meth:`RowsReader._
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from itertools import count, repeat
 from operator import attrgetter, itemgetter, truth
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -237,13 +237,13 @@ class RowsReader:
             ],
             size,
         )
-        dirty |= ~_truths(map(self._kinds.__getitem__, keys))[kind_of]
+        dirty |= ~_fast.truths(map(self._kinds.__getitem__, keys))[kind_of]
         self._numero_candidates(cols, numero, dirty)
         _coordinate_candidates(self._floats(cols, bulk_bad, size), dirty)
         numeros: list[int | None] = _take(numero)
         ids = self._ids(cols, size, dirty)
         if ids is not None:  # check 9 in bulk: rows where no branch of _check_ban_ids fires
-            commune, toponyme, adresse = (_truths(column) for column in ids)
+            commune, toponyme, adresse = (_fast.truths(column) for column in ids)
             toponyme_row = _fast.equals(numeros, TOPONYME_NUMERO)
             uses_none = ~(commune | toponyme | adresse)
             dirty |= ~(uses_none | (commune & toponyme & (adresse | toponyme_row)))
@@ -271,7 +271,7 @@ class RowsReader:
             if schema == "cle_interop" and cle_commune is not None:
                 # the commune part of a happy shape may still be wrong
                 clean = map(self._cle_commune_clean.__getitem__, cle_commune.values)
-                bad |= ~_truths(clean)[cle_commune.of_value]
+                bad |= ~_fast.truths(clean)[cle_commune.of_value]
             if schema in ("x", "y") or schema in _ID_FIELDS:
                 # an empty x or y only skips the distance check; an empty id is no id, which
                 # check 9 and the cross-row checks read in bulk (``_ids``)
@@ -339,7 +339,7 @@ class RowsReader:
 
     def _memo_bad(self, index: int, values: list[str]) -> NDArray[np.bool_]:
         """Which values of a memoized column read with errors."""
-        return _truths(map(_errors, map(self._memos[index].__getitem__, values)))
+        return _fast.truths(map(_errors, map(self._memos[index].__getitem__, values)))
 
     def _bulk_bad(self, index: int, values: list[str], pattern: str) -> NDArray[np.bool_]:
         """Which values are not in the happy shape (they may or may not have errors)."""
@@ -402,7 +402,7 @@ class RowsReader:
                 parts.append(cols[index])
         keys, inverse = _combine(parts, size)
         shared = list(map(memo.__getitem__, keys))
-        unclean = ~_truths(map(_clean, shared))
+        unclean = ~_fast.truths(map(_clean, shared))
         if unclean.any():
             dirty |= unclean[inverse]
         return _Values(shared, inverse)
@@ -448,7 +448,7 @@ class RowsReader:
             return None
         if "uid_adresse" in self._at:  # ids hidden in uid_adresse: read by the exact path
             values, codes = cols[self._at["uid_adresse"]]
-            dirty |= _truths(values)[codes]
+            dirty |= _fast.truths(values)[codes]
         ids: list[list[str | None]] = []
         for name in _ID_FIELDS:
             index = self._at.get(name)
@@ -486,10 +486,6 @@ def _none_column(size: int) -> _Values:
 def _take(column: _Values | Coded) -> list[Any]:
     """Every row's value, as a list."""
     return list(map(column.values.__getitem__, column.codes.tolist()))
-
-
-def _truths(values: Iterable[Any]) -> NDArray[np.bool_]:
-    return _fast.truths(values)
 
 
 class _Derived(NamedTuple):
