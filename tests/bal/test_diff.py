@@ -3,16 +3,13 @@ changes: exact counts, exact rows, exact changes."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from guichet.bal import BalDiff, UnreadableBalError, diff
-from guichet.bal import _diff as diff_module
-from guichet.bal._diff_rows import SideRows
+from guichet.bal import BalDiff, UnreadableBalError, _columns, _fast, diff
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
@@ -178,7 +175,8 @@ class Edited:
         row[self.new.col("numero")] = numero
         cle = row[self.new.col("cle_interop")].rsplit("_", 1)[0]
         row[self.new.col("cle_interop")] = f"{cle}_00{numero}"
-        row[self.new.col("uid_adresse")] = ""
+        if "uid_adresse" in self.new.header:
+            row[self.new.col("uid_adresse")] = ""
         return row
 
     def removed_rows(self, recognised: list[str]) -> list[dict[str, str]]:
@@ -339,38 +337,25 @@ def test_pages_walk_added_then_removed_then_modified(bruz: Bal) -> None:
         result.page(0, 0)
 
 
-def test_the_forked_reading_gives_the_same_diff(bruz: Bal) -> None:
-    edit = Edited(bruz)
-    alone = diff(bruz.bytes(), edit.new.bytes(), processes=1)
-    forked = diff(bruz.bytes(), edit.new.bytes(), processes=2)
-    assert forked.to_json(voies=True) == alone.to_json(voies=True)
+@pytest.mark.parametrize("uid", [True, False])
+def test_the_diff_is_the_same_without_the_native_cells(
+    bruz: Bal, uid: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Joined cells and Python-cut chunks (no C compiler) give the same diff as native cells
+    (used when no compared id comes from ``uid_adresse``)."""
+    old = bruz if uid else bruz.drop_column("uid_adresse")
+    edit = Edited(old)
+    native = diff(old.bytes(), edit.new.bytes())
+    monkeypatch.setattr(_columns, "_cells", None)
+    monkeypatch.setattr(_fast, "cells", None)
+    pure = diff(old.bytes(), edit.new.bytes())
+    assert pure.to_json(voies=True) == native.to_json(voies=True)
+    assert native.summary.adresses.modified > 0
 
 
-def test_the_diff_forks_only_when_asked() -> None:
-    """Forking was measured slower than reading both files here (see :mod:`._diff`)."""
-    assert not diff_module._parallel(None)
-    assert not diff_module._parallel(1)
-    assert diff_module._parallel(2)
-
-
-@pytest.mark.parametrize("name", ["Rue de l'Église", "Rue de l’Église"])  # Latin-1 or not
-def test_rows_read_by_a_child_come_back_whole(name: str) -> None:
-    """What a forked child sends back (packed texts, key columns) unpacks to the same rows."""
-    rows = SideRows(
-        keys=[("35047", "rue eglise", 1, None), ("35047", "rue eglise", 2, "bis")],
-        ids=["", "8dc29005-659a-4369-aac0-acd34f0ee15b"],
-        projections=[f"{name}\x1f1", f"{name}\x1f2"],
-        separator="\x1f",
-        spellings={(("35047", "rue eglise"), name): 2},
-        voie_ids={},
-        end_of_row="\x1e",
-    )
-    assert pickle.loads(pickle.dumps(rows)) == rows
-
-
-def test_a_forked_reading_that_fails_raises_here() -> None:
+def test_a_file_that_fails_while_read_raises_with_its_side() -> None:
     with pytest.raises(UnreadableBalError) as raised:
-        diff(CORPUS / "derived" / "edge_too_many_fields.csv", BRUZ_14, processes=2)
+        diff(CORPUS / "derived" / "edge_too_many_fields.csv", BRUZ_14)
     assert (raised.value.side, raised.value.code) == ("old", "file.parse")
 
 
@@ -390,3 +375,19 @@ def test_unreadable_files_raise_with_their_side(old: str, new: str, side: str, c
         diff(CORPUS / old, CORPUS / new)
     assert (raised.value.side, raised.value.code) == (side, code)
     assert raised.value.message
+
+
+def test_a_voie_takes_the_first_toponyme_id_met_in_its_rows() -> None:
+    """Even when that row spells the name otherwise than most rows (which name the voie)."""
+    old = Bal.read(BRUZ_14)
+    voie, ids = old.col("voie_nom"), old.col("id_ban_toponyme")
+    acacias = [row for row in old.rows if row[voie] == "Rue des Acacias"]
+    acacias[0][voie] = "RUE DES ACACIAS"
+    acacias[0][ids] = first_id = "0e6d3e0c-5c25-4c3e-9d55-9b0b7f1c2a11"
+    assert len({row[ids] for row in acacias[1:]} - {first_id}) == 1
+    new = old.copy()
+    new.rows = [row for row in new.rows if row[voie] != "Rue des Acacias" and row not in acacias]
+    removed = diff(old.bytes(), new.bytes()).voies.removed
+    assert [voie.to_json() for voie in removed] == [
+        {"commune_insee": "35047", "voie_nom": "Rue des Acacias", "id_ban_toponyme": first_id}
+    ]

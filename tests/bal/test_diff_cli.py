@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from guichet.bal import diff
-from guichet.bal._cli import app, run_fast
-from guichet.bal._diff_cli import write_json
+from guichet.bal._cli import app
+from guichet.bal._diff_cli import run_fast_diff, write_json
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
@@ -108,8 +108,8 @@ def test_unreadable_file_exits_2_with_one_french_line(old: str, new: str, messag
 
 def test_the_fast_path_runs_without_typer(edited: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        run_fast(["diff", str(BRUZ_14), str(edited), "--json"])
+        run_fast_diff([str(BRUZ_14), str(edited), "--json"])
     assert exited.value.code == 0
     assert json.loads(capsys.readouterr().out) == diff(BRUZ_14, edited).to_json()
-    run_fast(["diff", "--help"])  # anything else is left to typer: returns
-    run_fast(["diff", str(BRUZ_14)])
+    run_fast_diff(["--help"])  # anything else is left to typer: returns
+    run_fast_diff([str(BRUZ_14)])

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from guichet.bal import _bulk, _columns, _crossrows, _fast
 from guichet.bal._cli import _write_json
+from guichet.bal._diff_rows import NativeCells, differing
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
 from guichet.bal._encoding import read_text
 from guichet.bal._report import Report
@@ -196,29 +197,66 @@ def test_native_floats_of_long_numbers_equal_float(values: list[str]) -> None:
     ]
 
 
-@settings(max_examples=600)
-@given(
-    texts,
-    delimiters,
-    st.integers(1, 5),
-    st.lists(st.integers(-1, 4), max_size=6),
-    st.sampled_from(["\x1f", "\x1f\x1e", "", "é", "𝔘"]),
-)
-def test_native_joined_rows_equal_joined_cells(
-    text: str, delimiter: str, width: int, columns: list[int], separator: str
-) -> None:
-    """Each row's chosen cells joined: equal (and so of the same canonical kind) to
-    ``separator.join`` of the cells, -1 giving an empty cell."""
-    chosen = tuple(j for j in columns if j < width)
-    try:
-        chunks = list(_columns._plain_chunks(text, 0, len(text), delimiter, "\n", width, 1 << 18))
-    except FieldCountMismatch:
-        return
-    for chunk in chunks:
+cell_texts = st.text(alphabet="ab1 éœ’𝔘", max_size=3)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[str, int, list[list[str]]]:
+    """A text without quotes (";" and "\n"), its width and its rows of cells."""
+    width = draw(st.integers(1, 4))
+    row = st.lists(cell_texts, min_size=width, max_size=width)
+    # an empty line is no row: every row has a character
+    rows = draw(st.lists(row.filter(lambda cells: ";".join(cells)), max_size=8))
+    return "".join(";".join(row) + "\n" for row in rows), width, rows
+
+
+def _native_cells(text: str, width: int, columns: tuple[int, ...]) -> NativeCells:
+    cells = NativeCells(text, width, columns)
+    for chunk in _columns._plain_chunks(text, 0, len(text), ";", "\n", width, 8):
         assert isinstance(chunk, _columns.NativeChunk)
-        rows = [chunk.row(i) for i in range(chunk.size)]
-        expected = [separator.join("" if j < 0 else row[j] for j in chosen) for row in rows]
-        assert chunk.joined(chosen, separator) == expected
+        cells.add(chunk.bounds)
+    return cells
+
+
+@settings(max_examples=400)
+@given(tables(), tables(), st.data())
+def test_native_differ_compares_the_chosen_cells_of_each_pair(
+    old: tuple[str, int, list[list[str]]],
+    new: tuple[str, int, list[list[str]]],
+    data: st.DataObject,
+) -> None:
+    """Rows in several chunks, texts of different string kinds, -1 for an empty cell: a pair
+    differs exactly when one of its chosen cells does."""
+    (old_text, old_width, old_rows), (new_text, new_width, new_rows) = old, new
+    fields = data.draw(
+        st.lists(st.tuples(st.integers(-1, old_width - 1), st.integers(-1, new_width - 1)))
+    )
+    old_cells = _native_cells(old_text, old_width, tuple(a for a, _ in fields))
+    new_cells = _native_cells(new_text, new_width, tuple(b for _, b in fields))
+    if not old_rows or not new_rows:
+        return
+    pairs = data.draw(
+        st.lists(st.tuples(st.integers(0, len(old_rows) - 1), st.integers(0, len(new_rows) - 1)))
+    )
+
+    def chosen(row: list[str], columns: tuple[int, ...]) -> list[str]:
+        return ["" if j < 0 else row[j] for j in columns]
+
+    expected = [
+        chosen(old_rows[i], old_cells.columns) != chosen(new_rows[j], new_cells.columns)
+        for i, j in pairs
+    ]
+    olds = np.array([i for i, _ in pairs], dtype=np.intp)
+    news = np.array([j for _, j in pairs], dtype=np.intp)
+    assert differing(old_cells, new_cells, olds, news).tolist() == expected
+    for i, row in enumerate(old_rows):
+        assert old_cells.row(i) == chosen(row, old_cells.columns)
+
+
+def test_native_differ_refuses_rows_it_does_not_have() -> None:
+    cells = _native_cells("a;b\nc;d\n", 2, (0, 1))
+    with pytest.raises(IndexError):
+        differing(cells, cells, np.array([2]), np.array([0]))
 
 
 class _Named:

@@ -225,124 +225,6 @@ cells_column(PyObject *self, PyObject *args)
     return Py_BuildValue("NN", values, codes);
 }
 
-/* The largest character of text[a:e] (one loop per string kind: no switch per character). */
-static Py_UCS4
-max_char_of(int kind, const void *data, Py_ssize_t a, Py_ssize_t e)
-{
-    Py_UCS4 most = 0;
-    if (kind == PyUnicode_1BYTE_KIND) {
-        const Py_UCS1 *s = (const Py_UCS1 *)data;
-        Py_UCS1 m = 0;
-        for (Py_ssize_t k = a; k < e; k++)
-            m = s[k] > m ? s[k] : m;
-        most = m;
-    } else if (kind == PyUnicode_2BYTE_KIND) {
-        const Py_UCS2 *s = (const Py_UCS2 *)data;
-        for (Py_ssize_t k = a; k < e; k++)
-            most = s[k] > most ? s[k] : most;
-    } else {
-        const Py_UCS4 *s = (const Py_UCS4 *)data;
-        for (Py_ssize_t k = a; k < e; k++)
-            most = s[k] > most ? s[k] : most;
-    }
-    return most;
-}
-
-/* joined(text, bounds, rows, width, columns, separator) -> list[str]
- *
- * Row i's cells of ``columns`` (indexes; -1 stands for an empty cell) joined by ``separator``:
- * one string per row, without a string per cell. Strings are made canonical (the narrowest
- * kind holding their characters), so that they compare equal to any equal Python string. */
-static PyObject *
-cells_joined(PyObject *self, PyObject *args)
-{
-    PyObject *text, *columns, *separator;
-    Py_buffer view;
-    Py_ssize_t rows, width;
-    if (!PyArg_ParseTuple(args, "Uy*nnO!U", &text, &view, &rows, &width, &PyTuple_Type, &columns,
-                          &separator))
-        return NULL;
-    Py_ssize_t stride = width + 1;
-    Py_ssize_t count = PyTuple_GET_SIZE(columns);
-    Py_ssize_t sep_len = PyUnicode_GET_LENGTH(separator);
-    Py_ssize_t *js = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
-    PyObject *out = NULL;
-    if (js == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (view.len < rows * stride * (Py_ssize_t)sizeof(Py_ssize_t)) {
-        PyErr_SetString(PyExc_ValueError, "bounds do not match rows and width");
-        goto done;
-    }
-    for (Py_ssize_t c = 0; c < count; c++) {
-        js[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns, c));
-        if (js[c] == -1 && PyErr_Occurred())
-            goto done;
-        if (js[c] < -1 || js[c] >= width) {
-            PyErr_SetString(PyExc_ValueError, "column index out of range");
-            goto done;
-        }
-    }
-    Py_UCS4 sep_max = 0;
-    for (Py_ssize_t k = 0; k < sep_len; k++) {
-        Py_UCS4 ch = PyUnicode_READ_CHAR(separator, k);
-        if (ch > sep_max)
-            sep_max = ch;
-    }
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    int sep_kind = PyUnicode_KIND(separator);
-    const void *sep_data = PyUnicode_DATA(separator);
-    const Py_ssize_t *b = (const Py_ssize_t *)view.buf;
-    out = PyList_New(rows);
-    if (out == NULL)
-        goto done;
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        const Py_ssize_t *row = b + i * stride;
-        Py_ssize_t total = count > 1 ? (count - 1) * sep_len : 0;
-        Py_UCS4 max_char = count > 1 ? sep_max : 0;
-        for (Py_ssize_t c = 0; c < count; c++) {
-            if (js[c] < 0)
-                continue;
-            Py_ssize_t a = row[js[c]], e = row[js[c] + 1] - 1;
-            total += e - a;
-            Py_UCS4 most = max_char_of(kind, data, a, e);
-            if (most > max_char)
-                max_char = most;
-        }
-        PyObject *joined = PyUnicode_New(total, max_char);
-        if (joined == NULL) {
-            Py_CLEAR(out);
-            goto done;
-        }
-        int out_kind = PyUnicode_KIND(joined);
-        void *out_data = PyUnicode_DATA(joined);
-        Py_ssize_t w = 0;
-        for (Py_ssize_t c = 0; c < count; c++) {
-            if (c > 0)
-                for (Py_ssize_t k = 0; k < sep_len; k++)
-                    PyUnicode_WRITE(out_kind, out_data, w++, PyUnicode_READ(sep_kind, sep_data, k));
-            if (js[c] < 0)
-                continue;
-            Py_ssize_t a = row[js[c]], e = row[js[c] + 1] - 1;
-            if (out_kind == kind) {
-                memcpy((char *)out_data + w * kind, (const char *)data + a * kind,
-                       (size_t)((e - a) * kind));
-                w += e - a;
-            } else {
-                for (Py_ssize_t k = a; k < e; k++)
-                    PyUnicode_WRITE(out_kind, out_data, w++, PyUnicode_READ(kind, data, k));
-            }
-        }
-        PyList_SET_ITEM(out, i, joined);
-    }
-done:
-    PyMem_Free(js);
-    PyBuffer_Release(&view);
-    return out;
-}
-
 /* Whether s[0:n] fully matches -?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[0-9]? (_values._FLOAT). */
 static int
 float_happy(const char *s, Py_ssize_t n)
@@ -783,7 +665,173 @@ cells_extend_rows(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The columns of one side of differ(): their indexes in a row's bounds (-1: an empty cell). */
+static int
+read_columns(PyObject *columns, Py_ssize_t count, Py_ssize_t width, Py_ssize_t *out)
+{
+    for (Py_ssize_t c = 0; c < count; c++) {
+        out[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns, c));
+        if (out[c] == -1 && PyErr_Occurred())
+            return -1;
+        if (out[c] < -1 || out[c] >= width) {
+            PyErr_SetString(PyExc_ValueError, "column index out of range");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether text_a[a:a+n] and text_b[b:b+n] hold the same characters (any string kinds). */
+static int
+same_span(int kind_a, const char *data_a, Py_ssize_t a, int kind_b, const char *data_b,
+          Py_ssize_t b, Py_ssize_t n)
+{
+    if (kind_a == kind_b)
+        return memcmp(data_a + a * kind_a, data_b + b * kind_b, (size_t)(n * kind_a)) == 0;
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (PyUnicode_READ(kind_a, data_a, a + k) != PyUnicode_READ(kind_b, data_b, b + k))
+            return 0;
+    return 1;
+}
+
+/* One side of differ(): its text, and its rows' bounds in chunks (as split() gives them). */
+typedef struct {
+    int kind;
+    const char *data;
+    Py_ssize_t stride;    /* width + 1 */
+    Py_ssize_t chunks;
+    Py_buffer *views;     /* the chunks' bounds */
+    Py_ssize_t *starts;   /* first row of each chunk, then the number of rows */
+    Py_ssize_t *columns;  /* the compared columns (-1: an empty cell) */
+} Side;
+
+static void
+side_free(Side *side)
+{
+    if (side->views != NULL)
+        for (Py_ssize_t c = 0; c < side->chunks; c++)
+            if (side->views[c].obj != NULL)
+                PyBuffer_Release(&side->views[c]);
+    PyMem_Free(side->views);
+    PyMem_Free(side->starts);
+    PyMem_Free(side->columns);
+}
+
+static int
+side_init(Side *side, PyObject *text, PyObject *chunks, Py_ssize_t width, PyObject *columns)
+{
+    Py_ssize_t count = PyTuple_GET_SIZE(columns);
+    side->kind = PyUnicode_KIND(text);
+    side->data = PyUnicode_DATA(text);
+    side->stride = width + 1;
+    side->chunks = PyList_GET_SIZE(chunks);
+    side->views = PyMem_Calloc((size_t)(side->chunks ? side->chunks : 1), sizeof(Py_buffer));
+    side->starts = PyMem_Malloc((size_t)(side->chunks + 1) * sizeof(Py_ssize_t));
+    side->columns = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+    if (side->views == NULL || side->starts == NULL || side->columns == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (width < 1) {
+        PyErr_SetString(PyExc_ValueError, "width must be positive");
+        return -1;
+    }
+    if (read_columns(columns, count, width, side->columns) < 0)
+        return -1;
+    Py_ssize_t rows = 0;
+    for (Py_ssize_t c = 0; c < side->chunks; c++) {
+        if (PyObject_GetBuffer(PyList_GET_ITEM(chunks, c), &side->views[c], PyBUF_SIMPLE) < 0)
+            return -1;
+        side->starts[c] = rows;
+        rows += side->views[c].len / (side->stride * (Py_ssize_t)sizeof(Py_ssize_t));
+    }
+    side->starts[side->chunks] = rows;
+    return 0;
+}
+
+/* The bounds of row i, or NULL when there is no such row. */
+static const Py_ssize_t *
+side_row(const Side *side, Py_ssize_t i)
+{
+    if (i < 0 || i >= side->starts[side->chunks])
+        return NULL;
+    Py_ssize_t low = 0, high = side->chunks - 1; /* the last chunk starting at or before i */
+    while (low < high) {
+        Py_ssize_t middle = (low + high + 1) / 2;
+        if (side->starts[middle] <= i)
+            low = middle;
+        else
+            high = middle - 1;
+    }
+    const Py_ssize_t *bounds = (const Py_ssize_t *)side->views[low].buf;
+    return bounds + (i - side->starts[low]) * side->stride;
+}
+
+/* differ(old_text, old_chunks, old_width, old_columns, new_text, new_chunks, new_width,
+ *        new_columns, olds, news) -> bytes
+ *
+ * For each pair k, 1 when any compared cell of old row olds[k] differs from the same field's
+ * cell of new row news[k] (old_columns[c] and new_columns[c] are that field's columns, -1 an
+ * empty cell), else 0: the diff's "modified" without a string per row. A side's rows are in
+ * chunks: a list of split()'s bounds, one after the other. */
+static PyObject *
+cells_differ(PyObject *self, PyObject *args)
+{
+    PyObject *texts[2], *chunks[2], *columns[2];
+    Py_buffer rows[2];
+    Py_ssize_t widths[2];
+    if (!PyArg_ParseTuple(args, "UO!nO!UO!nO!y*y*", &texts[0], &PyList_Type, &chunks[0],
+                          &widths[0], &PyTuple_Type, &columns[0], &texts[1], &PyList_Type,
+                          &chunks[1], &widths[1], &PyTuple_Type, &columns[1], &rows[0], &rows[1]))
+        return NULL;
+    PyObject *out = NULL;
+    Side sides[2] = {{0}, {0}};
+    Py_ssize_t count = PyTuple_GET_SIZE(columns[0]);
+    Py_ssize_t pairs = rows[0].len / (Py_ssize_t)sizeof(Py_ssize_t);
+    if (PyTuple_GET_SIZE(columns[1]) != count || rows[1].len != rows[0].len) {
+        PyErr_SetString(PyExc_ValueError, "columns or rows of both sides differ in length");
+        goto done;
+    }
+    for (int s = 0; s < 2; s++)
+        if (side_init(&sides[s], texts[s], chunks[s], widths[s], columns[s]) < 0)
+            goto done;
+    const Py_ssize_t *olds = (const Py_ssize_t *)rows[0].buf;
+    const Py_ssize_t *news = (const Py_ssize_t *)rows[1].buf;
+    out = PyBytes_FromStringAndSize(NULL, pairs);
+    if (out == NULL)
+        goto done;
+    char *differs = PyBytes_AS_STRING(out);
+    const Side *a = &sides[0], *b = &sides[1];
+    for (Py_ssize_t k = 0; k < pairs; k++) {
+        const Py_ssize_t *row_a = side_row(a, olds[k]), *row_b = side_row(b, news[k]);
+        if (row_a == NULL || row_b == NULL) {
+            PyErr_SetString(PyExc_IndexError, "row out of range");
+            Py_CLEAR(out);
+            goto done;
+        }
+        char differ = 0;
+        for (Py_ssize_t c = 0; c < count && !differ; c++) {
+            Py_ssize_t ja = a->columns[c], jb = b->columns[c];
+            Py_ssize_t start_a = ja < 0 ? 0 : row_a[ja], start_b = jb < 0 ? 0 : row_b[jb];
+            Py_ssize_t n = ja < 0 ? 0 : row_a[ja + 1] - 1 - start_a;
+            Py_ssize_t m = jb < 0 ? 0 : row_b[jb + 1] - 1 - start_b;
+            differ = n != m ||
+                     !same_span(a->kind, a->data, start_a, b->kind, b->data, start_b, n);
+        }
+        differs[k] = differ;
+    }
+done:
+    for (int s = 0; s < 2; s++) {
+        side_free(&sides[s]);
+        PyBuffer_Release(&rows[s]);
+    }
+    return out;
+}
+
 static PyMethodDef cells_methods[] = {
+    {"differ", cells_differ, METH_VARARGS,
+     "differ(old_text, old_chunks, old_width, old_columns, new_text, new_chunks, new_width, "
+     "new_columns, olds, news) -> bytes: 1 where a pair's compared cells differ"},
     {"extend_rows", cells_extend_rows, METH_VARARGS,
      "extend_rows(errors, lines, added): errors[line] += added[i] for each line"},
     {"items", cells_items, METH_VARARGS,
@@ -795,8 +843,6 @@ static PyMethodDef cells_methods[] = {
      "floats(values) -> (bad, floats): the happy float shape and float() of each value"},
     {"uuids", cells_uuids, METH_VARARGS, "uuids(values) -> bad: not a uuid v4"},
     {"truths", cells_truths, METH_VARARGS, "truths(values) -> bool() of each item"},
-    {"joined", cells_joined, METH_VARARGS,
-     "joined(text, bounds, rows, width, columns, separator) -> list[str]"},
     {"split", cells_split, METH_VARARGS,
      "split(text, start, stop, delimiter, linebreak, width) -> (rows, bounds) | None"},
     {"column", cells_column, METH_VARARGS,

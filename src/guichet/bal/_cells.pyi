@@ -8,9 +8,6 @@ def split(
 def column(
     text: str, bounds: bytes, rows: int, width: int, j: int, unique: bool, /
 ) -> tuple[list[str], bytes | None]: ...
-def joined(
-    text: str, bounds: bytes, rows: int, width: int, columns: tuple[int, ...], separator: str, /
-) -> list[str]: ...
 def floats(values: list[str], /) -> tuple[bytes, bytes]: ...
 def uuids(values: list[str], /) -> bytes: ...
 def truths(values: list[object], /) -> bytes: ...
@@ -29,3 +26,16 @@ def extend_rows(
     added: list[tuple[tuple[str, str | None, str | None], ...]],
     /,
 ) -> None: ...
+def differ(
+    old_text: str,
+    old_chunks: list[bytes],
+    old_width: int,
+    old_columns: tuple[int, ...],
+    new_text: str,
+    new_chunks: list[bytes],
+    new_width: int,
+    new_columns: tuple[int, ...],
+    olds: bytes | memoryview,
+    news: bytes | memoryview,
+    /,
+) -> bytes: ...

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 from guichet.bal._cli_messages import looks_binary, os_error, parse_failure, unreadable_file
+from guichet.bal._gc import gc_paused
 from guichet.bal._json_rows import row_items
 from guichet.bal._report import Problem, Report
 from guichet.bal._schema import PROFILES
-from guichet.bal._validate import gc_paused, validate
+from guichet.bal._validate import validate
 
 if TYPE_CHECKING:  # rich is imported only to print (~30 ms of start-up the JSON output skips)
     import typer
@@ -45,8 +46,6 @@ def _app() -> typer.Typer:
     # the commands' annotations are strings naming `typer`: typer resolves them in this
     # module's globals when it reads the commands
     globals()["typer"] = typer
-    from guichet.bal._diff_cli import diff_command
-
     app = typer.Typer(help="Valider une Base Adresse Locale (BAL).", no_args_is_help=True)
     app.command("diff")(diff_command)
     app.command("validate")(validate_command)
@@ -68,6 +67,17 @@ def _parse_today(value: str | None) -> dt.date | None:
         import typer
 
         raise typer.BadParameter("format attendu : AAAA-MM-JJ") from None
+
+
+def diff_command(
+    old: Annotated[Path, typer.Argument(help="Ancienne version de la BAL (CSV).")],
+    new: Annotated[Path, typer.Argument(help="Nouvelle version de la BAL (CSV).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Différences en JSON.")] = False,
+) -> None:
+    """Compare deux versions d’une BAL : adresses ajoutées, supprimées, modifiées ; voies."""
+    from guichet.bal._diff_cli import run_diff
+
+    run_diff(old, new, as_json)
 
 
 def validate_command(
@@ -192,10 +202,6 @@ def run_fast(args: Sequence[str]) -> None:
     (then the process exits here); anything else returns at once, for typer to handle with its
     own help and messages. Why: typer 0.29 builds pydantic adapters for the parameters, about
     80 ms of a 0.2 s start-up."""
-    if args and args[0] == "diff":
-        from guichet.bal._diff_cli import run_fast_diff
-
-        run_fast_diff(args[1:])
     parsed = _plain_validate_args(args)
     if parsed is None:
         return

@@ -123,20 +123,17 @@ class NativeChunk(Chunk):
         self.width = width
         self.size = rows
 
+    @property
+    def bounds(self) -> bytes:
+        """Where each row's cells start (see :func:`._cells.split`)."""
+        return self._bounds
+
     def coded(self, j: int, *, unique: bool = False) -> Coded:
         assert _cells is not None
         values, codes = _cells.column(self._text, self._bounds, self.size, self.width, j, unique)
         if codes is None:
             return Coded(values, np.arange(len(values), dtype=np.intp))
         return Coded(values, np.frombuffer(codes, dtype=np.intp))
-
-    def joined(self, columns: tuple[int, ...], separator: str) -> list[str]:
-        """Each row's cells of ``columns`` (-1: an empty cell) joined by ``separator``."""
-        assert _cells is not None
-        rows: list[str] = _cells.joined(
-            self._text, self._bounds, self.size, self.width, columns, separator
-        )
-        return rows
 
     def row(self, i: int) -> list[str]:
         stride = self.width + 1

@@ -8,24 +8,21 @@ under their 1.4 names, never ``date_der_maj``) holds the same cell, as written; 
 unmatched old rows **removed**.
 
 Both files are read with the validator's modules (encoding, CSV, columns, value readers) but
-not validated. Both are read in this process by default: since cells are cut natively
-(:mod:`._cells`), reading the bigger file in a forked child (``processes=2``, :mod:`._fork`)
-was measured slower on 250k-row files (2.2–2.6 s against 1.6–1.7 s): pickling its rows back
-costs more than reading them.
+not validated, one after the other in this process: each row becomes integer codes
+(:mod:`._diff_rows`), matched with numpy, and compared natively where cells are cut natively
+(:mod:`._cells`). Reading the bigger file in a forked child was measured slower once reading
+got fast (2.2–2.6 s against 1.6–1.7 s on 250k-row files, before rows became codes): sending
+its rows back cost more than reading them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from itertools import compress
 from operator import ne
 
 import numpy as np
 
-from guichet.bal import _fork
 from guichet.bal._diff_fields import compared_fields
 from guichet.bal._diff_match import BY_ID, BY_RENAMED_VOIE, Matching, match_rows, pair_in_order
 from guichet.bal._diff_open import OpenedBal, Source, UnreadableBalError, open_bal
@@ -42,27 +39,28 @@ from guichet.bal._diff_result import (
     VoieChanges,
     VoieCounts,
 )
-from guichet.bal._diff_rows import Key, SideRows
-from guichet.bal._diff_voies import VoieMatching, match_voies, renamed_voie_keys, voies_of
+from guichet.bal._diff_rows import NO_ID, Key, SideRows, Vocabulary, differing, id_codes
+from guichet.bal._diff_voies import VoieMatching, match_voies, renamed_voie_keys
+from guichet.bal._gc import gc_paused
 from guichet.bal._values import ValueReader
 
 __all__ = ["BalDiff", "DiffPage", "DiffSummary", "Modification", "UnreadableBalError", "diff"]
 
 
-def diff(old: Source, new: Source, *, processes: int | None = None) -> BalDiff:
+def diff(old: Source, new: Source) -> BalDiff:
     """The diff of two BAL files (bytes or paths), any BAL versions.
 
-    ``processes``: 1 or None (default) reads both files in this process, 2 reads the bigger
-    one in a forked child (slower since the native split, see above). Raises
-    :class:`UnreadableBalError` (its ``side`` is ``"old"`` or ``"new"``) for a file the
+    Raises :class:`UnreadableBalError` (its ``side`` is ``"old"`` or ``"new"``) for a file the
     validator could not read.
     """
-    with _gc_paused():  # millions of acyclic strings and tuples: nothing for the collector
+    with gc_paused():  # millions of acyclic strings and tuples: nothing for the collector
         old_file = _open(old, "old")
         new_file = _open(new, "new")
         compared = compared_fields(old_file.layout, new_file.layout)
         reader = ValueReader(today=dt.date.today())  # (the date only matters to date_der_maj)
-        old_rows, new_rows = _read_both(old_file, new_file, compared, reader, processes)
+        vocabulary = Vocabulary()  # shared: equal values get equal codes in both files
+        old_rows = _read(old_file, compared, reader, vocabulary, "old")
+        new_rows = _read(new_file, compared, reader, vocabulary, "new")
         return _Diff(old_file, new_file, old_rows, new_rows, compared).result()
 
 
@@ -74,44 +72,14 @@ def _open(source: Source, side: str) -> OpenedBal:
         raise
 
 
-def _read_both(
-    old: OpenedBal, new: OpenedBal, compared: list[str], reader: ValueReader, processes: int | None
-) -> tuple[SideRows, SideRows]:
-    if not _parallel(processes):
-        return _read(old, compared, reader, "old"), _read(new, compared, reader, "new")
-    # the child reads the bigger text: this process also opened both files and will match them
-    sides = [(old, "old"), (new, "new")]
-    (here, here_side), (there, there_side) = sorted(sides, key=lambda side: len(side[0].text))
-    child = _fork.Forked(lambda: _read(there, compared, reader, there_side))
+def _read(
+    opened: OpenedBal, compared: list[str], reader: ValueReader, vocabulary: Vocabulary, side: str
+) -> SideRows:
     try:
-        rows = {here_side: _read(here, compared, reader, here_side)}
-        rows[there_side] = child.result()  # a failed child: redone here (and raises here)
-    finally:
-        child.close()
-    return rows["old"], rows["new"]
-
-
-def _parallel(processes: int | None) -> bool:
-    return _fork.can_fork() and processes is not None and processes > 1
-
-
-def _read(opened: OpenedBal, compared: list[str], reader: ValueReader, side: str) -> SideRows:
-    try:
-        return read_rows(opened, compared, reader)
+        return read_rows(opened, compared, reader, vocabulary)
     except UnreadableBalError as exc:
         exc.side = side
         raise
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Diff:
@@ -132,14 +100,16 @@ class _Diff:
 
     def result(self) -> BalDiff:
         old, new = self.old, self.new
-        matching = match_rows(old, new)
-        voies = match_voies(voies_of(old), voies_of(new), old, new)
+        ids = id_codes(old, new)
+        matching = match_rows(old, new, ids)
+        voies = match_voies(old.voie_list, new.voie_list, old, new)
         if voies.moved:  # pass 3: rows of voies paired under another name
             old_left, new_left = matching.unmatched(len(old), len(new))
             old_keys, new_keys = renamed_voie_keys(voies.moved, old, new)
-            pairs = pair_in_order(old_keys, new_keys, old_left, new_left, (old.ids, new.ids))
+            ided = (ids[0] != NO_ID, ids[1] != NO_ID)
+            pairs = pair_in_order(old_keys, new_keys, old_left, new_left, ided)
             matching.add(pairs, BY_RENAMED_VOIE)
-        removed, added = matching.unmatched(len(old), len(new))
+        removed, added = (rows.tolist() for rows in matching.unmatched(len(old), len(new)))
         modified = self._modified(matching)
         summary = DiffSummary(
             AdresseCounts(
@@ -160,29 +130,18 @@ class _Diff:
         )
 
     def _modified(self, matching: Matching) -> list[tuple[int, int, int]]:
-        """(old row, new row, how) of the pairs whose projections differ, in new-file order."""
-        old_p, new_p = self.old.projections, self.new.projections
+        """(old row, new row, how) of the pairs whose compared cells differ, in new-file
+        order."""
         olds, news = matching.old_rows, matching.new_rows
-        differs: Iterable[bool]
-        if self.old.separator == self.new.separator:
-            differs = map(ne, map(old_p.__getitem__, olds), map(new_p.__getitem__, news))
-        else:  # pragma: no cover - a text holding the usual separator: compare the cells
-            differs = (bool(self._changes(i, j)) for i, j in zip(olds, news, strict=True))
-        at = np.flatnonzero(np.fromiter(differs, dtype=bool, count=len(olds)))
-        new_rows = np.array(news, dtype=np.intp)[at]
-        at = at[np.argsort(new_rows, kind="stable")]  # in the new file's order
+        at = np.flatnonzero(differing(self.old.cells, self.new.cells, olds, news))
+        at = at[np.argsort(news[at], kind="stable")]  # in the new file's order
         return list(
-            zip(
-                np.array(olds, dtype=np.intp)[at].tolist(),
-                np.array(news, dtype=np.intp)[at].tolist(),
-                np.array(matching.how, dtype=np.intp)[at].tolist(),
-                strict=True,
-            )
+            zip(olds[at].tolist(), news[at].tolist(), matching.how[at].tolist(), strict=True)
         )
 
     def _changes(self, old: int, new: int) -> dict[str, tuple[str, str]]:
-        old_cells = self.old.projections[old].split(self.old.separator)
-        new_cells = self.new.projections[new].split(self.new.separator)
+        old_cells = self.old.cells.row(old)
+        new_cells = self.new.cells.row(new)
         # the few fields that differ, found at C speed (250k modified rows: ~1 s less)
         differ = compress(range(len(old_cells)), map(ne, old_cells, new_cells))
         compared = self.compared
@@ -191,9 +150,9 @@ class _Diff:
     def _modification(self, old: int, new: int, how: int) -> Modification:
         key: KeyJson
         if how == BY_ID:
-            key = {"id_ban_adresse": self.old.ids[old]}
+            key = {"id_ban_adresse": self.old.id(old)}
         else:
-            key = _address_key(self.old.keys[old])
+            key = _address_key(self.old.key(old))
         return Modification(key, self._changes(old, new), old, new)
 
     def _row(self, opened: OpenedBal, index: int) -> Row:

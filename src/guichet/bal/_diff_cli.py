@@ -13,11 +13,9 @@ import sys
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-import typer
-
-from guichet.bal._validate import gc_paused
+from guichet.bal._gc import gc_paused
 
 if TYPE_CHECKING:  # imported when a diff runs: `guichet bal validate` does not pay for them
     from guichet.bal._diff_result import BalDiff
@@ -28,12 +26,8 @@ _JSON_BATCH = 2_000
 _SIDES = {"old": "ancien fichier", "new": "nouveau fichier"}
 
 
-def diff_command(
-    old: Annotated[Path, typer.Argument(help="Ancienne version de la BAL (CSV).")],
-    new: Annotated[Path, typer.Argument(help="Nouvelle version de la BAL (CSV).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Différences en JSON.")] = False,
-) -> None:
-    """Compare deux versions d’une BAL : adresses ajoutées, supprimées, modifiées ; voies."""
+def run_diff(old: Path, new: Path, as_json: bool) -> NoReturn:
+    """The command (typer's ``diff`` calls it too): prints, then exits with its status."""
     # the collector stays off until the process exits (inside the block): turning it back on
     # after the diff would scan its million objects once, for nothing (~0.1 s)
     from guichet.bal._diff import diff
@@ -63,10 +57,7 @@ def run_fast_diff(args: Sequence[str]) -> None:
         rest.remove("--json")
     if len(rest) != 2 or any(not arg or arg.startswith("-") for arg in rest):
         return
-    try:
-        diff_command(Path(rest[0]), Path(rest[1]), as_json)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+    run_diff(Path(rest[0]), Path(rest[1]), as_json)
 
 
 def summary_text(result: BalDiff) -> str:
@@ -129,10 +120,11 @@ def write_json(result: BalDiff, out: TextIO) -> None:
 
 def _exit(status: int) -> NoReturn:
     """As ``guichet`` (the real stdout and stderr): exit at once once flushed, skipping the
-    teardown of millions of objects; under a test runner, as typer does."""
+    teardown of millions of objects; under a test runner, a ``SystemExit`` (which typer's
+    runner records as the exit code)."""
     out, err = sys.__stdout__, sys.__stderr__
     if out is not None and err is not None and sys.stdout is out and sys.stderr is err:
         out.flush()
         err.flush()
         os._exit(status)
-    raise typer.Exit(status)
+    raise SystemExit(status)

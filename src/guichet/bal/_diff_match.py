@@ -18,17 +18,18 @@ more are added or removed.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import ne
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guichet.bal._diff_rows import SideRows
+from guichet.bal._diff_rows import NO_ID, SideRows, combine
 
-Pairs = tuple[list[int], list[int]]
-"""Old rows and the new rows they pair with (same length)."""
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    Pairs = tuple[NDArray[np.intp], NDArray[np.intp]]
+    """Old rows and the new rows they pair with (same length)."""
 
 BY_ID, BY_ADDRESS, BY_RENAMED_VOIE = 0, 1, 2
 """How a pair was matched (:attr:`Matching.how`)."""
@@ -38,119 +39,152 @@ BY_ID, BY_ADDRESS, BY_RENAMED_VOIE = 0, 1, 2
 class Matching:
     """Pairs of (old row, new row), and how each pair was found."""
 
-    old_rows: list[int] = field(default_factory=list)
-    new_rows: list[int] = field(default_factory=list)
-    how: list[int] = field(default_factory=list)
+    _olds: list[NDArray[np.intp]] = field(default_factory=list)
+    _news: list[NDArray[np.intp]] = field(default_factory=list)
+    _hows: list[NDArray[np.intp]] = field(default_factory=list)
 
     def add(self, pairs: Pairs, how: int) -> None:
         olds, news = pairs
-        self.old_rows += olds
-        self.new_rows += news
-        self.how += [how] * len(olds)
+        self._olds.append(olds)
+        self._news.append(news)
+        self._hows.append(np.full(len(olds), how, dtype=np.intp))
 
-    def unmatched(self, old_count: int, new_count: int) -> tuple[list[int], list[int]]:
+    @property
+    def old_rows(self) -> NDArray[np.intp]:
+        return _joined(self._olds)
+
+    @property
+    def new_rows(self) -> NDArray[np.intp]:
+        return _joined(self._news)
+
+    @property
+    def how(self) -> NDArray[np.intp]:
+        return _joined(self._hows)
+
+    def unmatched(
+        self, old_count: int, new_count: int
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         """Old rows and new rows without a pair, each in file order."""
         return _others(self.old_rows, old_count), _others(self.new_rows, new_count)
 
 
-def _others(taken: list[int], count: int) -> list[int]:
-    """``range(count)`` without ``taken`` (numpy: 250k rows in a few milliseconds)."""
+def _joined(parts: list[NDArray[np.intp]]) -> NDArray[np.intp]:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+
+
+def _others(taken: NDArray[np.intp], count: int) -> NDArray[np.intp]:
+    """``range(count)`` without ``taken``."""
     free = np.ones(count, dtype=bool)
-    free[np.array(taken, dtype=np.intp)] = False
-    return np.flatnonzero(free).tolist()
+    free[taken] = False
+    return np.flatnonzero(free)
 
 
-def match_rows(old: SideRows, new: SideRows) -> Matching:
-    """Passes 1 and 2."""
+def match_rows(
+    old: SideRows, new: SideRows, ids: tuple[NDArray[np.intp], NDArray[np.intp]]
+) -> Matching:
+    """Passes 1 and 2; ``ids``: each row's id code (:func:`._diff_rows.id_codes`)."""
     matching = Matching()
-    old_ided = list(compress(range(len(old)), old.ids))
-    new_ided = list(compress(range(len(new)), new.ids))
-    if old_ided and new_ided:
-        matching.add(pair_in_order(old.ids, new.ids, old_ided, new_ided), BY_ID)
+    old_ids, new_ids = ids
+    old_ided, new_ided = old_ids != NO_ID, new_ids != NO_ID
+    if old_ided.any() and new_ided.any():
+        pairs = pair_in_order(old_ids, new_ids, np.flatnonzero(old_ided), np.flatnonzero(new_ided))
+        matching.add(pairs, BY_ID)
     old_left, new_left = matching.unmatched(len(old), len(new))
-    pairs = pair_in_order(old.keys, new.keys, old_left, new_left, (old.ids, new.ids))
+    old_keys, new_keys = address_keys(old, new)
+    pairs = pair_in_order(old_keys, new_keys, old_left, new_left, (old_ided, new_ided))
     matching.add(pairs, BY_ADDRESS)
     return matching
 
 
+def address_keys(old: SideRows, new: SideRows) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each row's (commune, voie, numero, suffixe) as one integer, the same on both sides."""
+
+    def both(name: str) -> NDArray[np.intp]:
+        return np.concatenate([getattr(old, name), getattr(new, name)])
+
+    keys = combine(both("communes"), both("voies"), both("numeros"), both("suffixes"))
+    return keys[: len(old)], keys[len(old) :]
+
+
 def pair_in_order(
-    old_keys: Sequence[Hashable | None],
-    new_keys: Sequence[Hashable | None],
-    old_rows: list[int],
-    new_rows: list[int],
-    ids: tuple[Sequence[str], Sequence[str]] | None = None,
+    old_keys: NDArray[np.int64] | NDArray[np.intp],
+    new_keys: NDArray[np.int64] | NDArray[np.intp],
+    old_rows: NDArray[np.intp],
+    new_rows: NDArray[np.intp],
+    ided: tuple[NDArray[np.bool_], NDArray[np.bool_]] | None = None,
 ) -> Pairs:
     """Pairs of ``old_rows`` and ``new_rows`` (ascending) with equal keys, in order of
-    appearance; with ``ids``, two rows that both have an id never pair. Empty keys (None,
-    '') never pair."""
-    old_rows = _with_keys(old_keys, old_rows)
-    new_rows = _with_keys(new_keys, new_rows)
-    old_with_id = ids is not None and any(_keys_of(ids[0], old_rows))
-    new_with_id = ids is not None and any(_keys_of(ids[1], new_rows))
-    if not (old_with_id and new_with_id):
-        fast = _pair_unique(old_keys, new_keys, old_rows, new_rows)
-        if fast is not None:
-            return fast
-    return _pair_general(old_keys, new_keys, old_rows, new_rows, ids)
+    appearance; with ``ided`` (which rows have an id), two rows that both have an id never
+    pair. Negative keys (no key) never pair."""
+    old_rows = old_rows[old_keys[old_rows] >= 0]
+    new_rows = new_rows[new_keys[new_rows] >= 0]
+    if ided is not None and ided[0][old_rows].any() and ided[1][new_rows].any():
+        return _pair_with_ids(old_keys, new_keys, old_rows, new_rows, ided)
+    return _pair_by_rank(old_keys[old_rows], new_keys[new_rows], old_rows, new_rows)
 
 
-def _with_keys(keys: Sequence[Hashable | None], rows: list[int]) -> list[int]:
-    """``rows`` whose key is not empty."""
-    if len(rows) == len(keys):  # every row (their keys are read without indexing)
-        return list(compress(rows, keys))
-    return list(compress(rows, map(keys.__getitem__, rows)))
-
-
-def _pair_unique(
-    old_keys: Sequence[Hashable | None],
-    new_keys: Sequence[Hashable | None],
-    old_rows: list[int],
-    new_rows: list[int],
-) -> Pairs | None:
-    """The pairs when no key repeats on either side (dictionary lookups at C speed); None
-    when one does."""
-    old_of_key = dict(zip(_keys_of(old_keys, old_rows), old_rows, strict=True))
-    if len(old_of_key) != len(old_rows):
-        return None
-    found: list[int] = list(map(old_of_key.get, _keys_of(new_keys, new_rows), repeat(-1)))
-    hit = list(map(ne, found, repeat(-1)))
-    olds = list(compress(found, hit))
-    if len(set(olds)) != len(olds):  # a key repeated in the new file (and in the old one)
-        return None
-    return olds, list(compress(new_rows, hit))
-
-
-def _keys_of(keys: Sequence[Hashable | None], rows: list[int]) -> Iterable[Hashable | None]:
-    """The keys of ``rows`` (ascending, all non-empty); ``keys`` itself when that is all."""
-    if len(rows) == len(keys):
-        return keys
-    return map(keys.__getitem__, rows)
-
-
-def _pair_general(
-    old_keys: Sequence[Hashable | None],
-    new_keys: Sequence[Hashable | None],
-    old_rows: list[int],
-    new_rows: list[int],
-    ids: tuple[Sequence[str], Sequence[str]] | None,
+def _pair_by_rank(
+    old_keys: NDArray[np.int64] | NDArray[np.intp],
+    new_keys: NDArray[np.int64] | NDArray[np.intp],
+    old_rows: NDArray[np.intp],
+    new_rows: NDArray[np.intp],
 ) -> Pairs:
-    """:func:`pair_in_order` with repeated keys: a queue of old rows per key (rows with an id
-    and rows without one apart, for the id rule); each new row takes the earliest it may."""
-    with_id: dict[Hashable, deque[int]] = {}
-    without_id: dict[Hashable, deque[int]] = {}
-    for i in old_rows:
-        queues = with_id if ids is not None and ids[0][i] else without_id
-        queues.setdefault(old_keys[i], deque()).append(i)
+    """The k-th old row with a key pairs with the k-th new row with it: rows are matched on
+    (key, rank among the rows of that key), unique on each side."""
+    _, keys = np.unique(np.concatenate([old_keys, new_keys]), return_inverse=True)
+    old_ranked, new_ranked = keys[: len(old_keys)], keys[len(old_keys) :]
+    old_ranks, new_ranks = _ranks(old_ranked), _ranks(new_ranked)
+    both = combine(np.concatenate([old_ranked, new_ranked]), np.concatenate([old_ranks, new_ranks]))
+    _, olds, news = np.intersect1d(
+        both[: len(old_keys)], both[len(old_keys) :], assume_unique=True, return_indices=True
+    )
+    return old_rows[olds], new_rows[news]
+
+
+def _ranks(keys: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Each row's rank among the rows with its key (0 for the first one)."""
+    count = len(keys)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    at = np.arange(count)
+    starts = np.ones(count, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    group_start = np.maximum.accumulate(np.where(starts, at, 0))
+    ranks = np.empty(count, dtype=np.intp)
+    ranks[order] = at - group_start
+    return ranks
+
+
+def _pair_with_ids(
+    old_keys: NDArray[np.int64] | NDArray[np.intp],
+    new_keys: NDArray[np.int64] | NDArray[np.intp],
+    old_rows: NDArray[np.intp],
+    new_rows: NDArray[np.intp],
+    ided: tuple[NDArray[np.bool_], NDArray[np.bool_]],
+) -> Pairs:
+    """:func:`pair_in_order` when both sides have rows with an id: a queue of old rows per key
+    (rows with an id and rows without one apart, for the id rule); each new row takes the
+    earliest it may."""
+    with_id: dict[int, deque[int]] = {}
+    without_id: dict[int, deque[int]] = {}
+    rows = old_rows.tolist()
+    for i, key, has_id in zip(
+        rows, old_keys[old_rows].tolist(), ided[0][old_rows].tolist(), strict=True
+    ):
+        queues = with_id if has_id else without_id
+        queues.setdefault(key, deque()).append(i)
     olds: list[int] = []
     news: list[int] = []
-    for j in new_rows:
-        key = new_keys[j]
+    rows = new_rows.tolist()
+    for j, key, has_id in zip(
+        rows, new_keys[new_rows].tolist(), ided[1][new_rows].tolist(), strict=True
+    ):
         free = without_id.get(key)
-        ided = None if ids is not None and ids[1][j] else with_id.get(key)
-        if free and (not ided or free[0] < ided[0]):
+        other = None if has_id else with_id.get(key)
+        if free and (not other or free[0] < other[0]):
             olds.append(free.popleft())
             news.append(j)
-        elif ided:
-            olds.append(ided.popleft())
+        elif other:
+            olds.append(other.popleft())
             news.append(j)
-    return olds, news
+    return np.array(olds, dtype=np.intp), np.array(news, dtype=np.intp)

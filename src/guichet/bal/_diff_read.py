@@ -1,32 +1,45 @@
 """Reading the rows of an opened BAL file for the diff: only what the diff needs from each
 row, no validation.
 
-Per row, the matching keys (normalized with the validator's value readers and
-:func:`._text.normalize`, :mod:`._diff_values`) and the *projection*: the compared cells joined
-by a separator that occurs in no cell, so that "unchanged" is one string comparison per pair of
-rows. Cells are split chunk by chunk (the whole file's cells as Python strings would take ~20
-times the text), and every value-level computation runs once per distinct value (memo
-dictionaries read through ``map``, at C speed).
+The rows come chunk by chunk as dictionary-encoded columns (the validator's
+:class:`._columns.Chunk`): every value-level computation (the matching keys, normalized with
+the validator's value readers and :func:`._text.normalize`, :mod:`._diff_values`) runs once
+per distinct value of a chunk, and per row only numpy indexing gives each row its codes
+(:class:`._diff_rows.SideRows`). Where cells are cut natively, the compared cells stay in
+the text (:class:`._diff_rows.NativeCells`); elsewhere each row's compared cells are joined
+into one string (:class:`._diff_rows.JoinedCells`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from itertools import compress, islice, repeat
-from typing import overload
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from guichet.bal._columns import (
+    Chunk,
+    Coded,
     FieldCountMismatch,
     ListChunk,
     NativeChunk,
-    PlainLines,
     native_split,
 )
 from guichet.bal._csv import parse_csv
 from guichet.bal._diff_fields import Layout
 from guichet.bal._diff_open import OpenedBal, UnreadableBalError, parse_message
-from guichet.bal._diff_rows import SideRows
+from guichet.bal._diff_rows import (
+    Codes,
+    JoinedCells,
+    NativeCells,
+    RowCells,
+    SideRows,
+    Vocabulary,
+    Voie,
+    VoieKey,
+    combine,
+)
 from guichet.bal._diff_values import (
     Memo,
     cle_commune,
@@ -39,104 +52,80 @@ from guichet.bal._diff_values import (
 from guichet.bal._text import js_trim
 from guichet.bal._values import ValueReader
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 _SEPARATORS = "\x1f\x1e\x1d\x1c\x00"
-"""Candidates for the projection separator and the end-of-row mark (:func:`_projections`):
-the first two absent from the text."""
+"""Candidates for the separator and the end-of-row mark of :class:`JoinedCells` (see
+:func:`_joined`): the first two absent from the text."""
+
+_QUOTED_CHUNK_ROWS = 4096
+_UID_PARTS = {"id_ban_commune": 0, "id_ban_toponyme": 1, "id_ban_adresse": 2}
 
 
-def read_rows(opened: OpenedBal, compared: Sequence[str], today_reader: ValueReader) -> SideRows:
-    """Keys, ids, voies and projections of every row of ``opened``."""
-    absent = list(islice((s for s in _SEPARATORS if s not in opened.text), 2))
-    if len(absent) < 2:  # pragma: no cover - a text holding four of five control characters
-        raise UnreadableBalError("file.parse", "caractères de contrôle inattendus dans le texte")
-    rows = _RowsBuilder(opened.layout, compared, today_reader, *absent)
+def read_rows(
+    opened: OpenedBal, compared: Sequence[str], reader: ValueReader, vocabulary: Vocabulary
+) -> SideRows:
+    """The codes (in ``vocabulary``) and compared cells of every row of ``opened``."""
+    rows = _RowsBuilder(opened, compared, reader, vocabulary)
     try:
-        for columns in _column_chunks(opened, absent[1]):
-            rows.add(columns)
+        for chunk in _chunks(opened):
+            rows.add(chunk)
     except FieldCountMismatch:  # found while reading: the CSV step says which row
         raise UnreadableBalError("file.parse", parse_message(parse_csv(opened.text))) from None
-    return rows.result
+    return rows.result()
 
 
-def _column_chunks(opened: OpenedBal, mark: str) -> Iterator[Sequence[Sequence[str]]]:
-    """The rows, chunk by chunk, as columns (``columns[j][i]``)."""
-    if opened.plain is not None and native_split():
-        for chunk in opened.plain.chunks():
-            assert isinstance(chunk, NativeChunk)
-            yield _NativeColumns(chunk)
-        return
+def _chunks(opened: OpenedBal) -> Iterator[Chunk]:
     if opened.plain is not None:
-        yield from _plain_columns(opened.plain, mark)
+        yield from opened.plain.chunks()
         return
     rows = opened.quoted_rows or []
     for start in range(0, len(rows), _QUOTED_CHUNK_ROWS):
-        yield list(zip(*rows[start : start + _QUOTED_CHUNK_ROWS], strict=True))
+        yield ListChunk(list(zip(*rows[start : start + _QUOTED_CHUNK_ROWS], strict=True)))
 
 
-def _plain_columns(plain: PlainLines, mark: str) -> Iterator[Sequence[Sequence[str]]]:
-    """``plain.chunks()``'s columns, without making each line a string first.
+class _Columns:
+    """One chunk's columns by field name; a field the file lacks reads as empty cells."""
 
-    A chunk's line breaks become a cell ``mark`` (absent from the text) and one split gives
-    every cell: the rows are exactly the lines when the marks fall every ``width + 1`` cells.
-    A chunk where they do not (a short or long row), or with an empty line, goes through
-    ``plain.chunks`` for that range: the validator's own reading (it skips empty lines and
-    raises :class:`FieldCountMismatch`).
-    """
-    text, linebreak, delimiter, width = plain.text, plain.linebreak, plain.delimiter, plain.width
-    start, stop = plain.start, len(text)
-    while start < stop:
-        end = text.find(linebreak, start + plain.chunk_chars, stop)
-        if end == -1:  # the last chunk: without the text's final line break
-            end = stop - len(linebreak) if text.endswith(linebreak, start) else stop
-        columns = _split_lines(text[start:end], delimiter, linebreak, mark, width)
-        if columns is not None:
-            yield columns
-        else:  # an empty line or a row of another width: the validator's path decides
-            for chunk in plain.chunks(start, end):
-                assert isinstance(chunk, ListChunk)
-                yield chunk.columns
-        start = end + len(linebreak)
-
-
-class _NativeColumns(Sequence[Sequence[str]]):
-    """A native chunk's columns as lists of cells, each made on first use: a cell string is
-    made once per distinct value of its column (``coded``), except in the columns whose values
-    never repeat."""
-
-    def __init__(self, chunk: NativeChunk) -> None:
+    def __init__(self, chunk: Chunk, layout: Layout) -> None:
         self.chunk = chunk
-        self._made: dict[int, list[str]] = {}
+        self.size = chunk.size
+        self._layout = layout
+        self._coded: dict[str, Coded] = {}
 
-    def __len__(self) -> int:
-        return self.chunk.width
+    def coded(self, name: str, *, unique: bool = False) -> Coded:
+        found = self._coded.get(name)
+        if found is None:
+            index = self._layout.columns.get(name)
+            if index is None:
+                found = Coded([""], np.zeros(self.size, dtype=np.intp))
+            else:
+                found = self.chunk.coded(index, unique=unique)
+            self._coded[name] = found
+        return found
 
-    @overload
-    def __getitem__(self, j: int) -> Sequence[str]: ...
-    @overload
-    def __getitem__(self, j: slice) -> Sequence[Sequence[str]]: ...
-    def __getitem__(self, j: int | slice) -> Sequence[str] | Sequence[Sequence[str]]:
-        if isinstance(j, slice):
-            return [self[k] for k in range(len(self))[j]]
-        column = self._made.get(j)
-        if column is None:
-            values, codes = self.chunk.coded(j)
-            column = self._made[j] = list(map(values.__getitem__, codes.tolist()))
-        return column
+    def pairs(self, first: str, second: str) -> tuple[list[tuple[str, str]], NDArray[np.intp]]:
+        """The distinct (``first``, ``second``) cells of the chunk and each row's pair."""
+        values, codes = self.coded(first)
+        others, other_codes = self.coded(second)
+        if len(others) == 1:
+            return [(value, others[0]) for value in values], codes
+        distinct, pair_codes = np.unique(codes * len(others) + other_codes, return_inverse=True)
+        width = len(others)
+        return [(values[k // width], others[k % width]) for k in distinct.tolist()], pair_codes
+
+    def cells(self, name: str) -> list[str]:
+        """Every row's cell of ``name``, as strings."""
+        values, codes = self.coded(name)
+        return list(map(values.__getitem__, codes.tolist()))
 
 
-def _split_lines(
-    piece: str, delimiter: str, linebreak: str, mark: str, width: int
-) -> list[list[str]] | None:
-    """The columns of the lines of ``piece``, or None when a line is empty or does not have
-    ``width`` cells."""
-    if not piece or piece.startswith(linebreak) or linebreak * 2 in piece:
-        return None
-    lines = piece.count(linebreak) + 1
-    flat = piece.replace(linebreak, delimiter + mark + delimiter).split(delimiter)
-    stride = width + 1
-    if len(flat) != lines * stride - 1 or flat[width::stride].count(mark) != lines - 1:
-        return None
-    return [flat[j::stride] for j in range(width)]
+def _mapped(coded: Coded | tuple[Sequence[Any], NDArray[np.intp]], memo: Memo) -> NDArray[np.intp]:
+    """Each row's ``memo[cell]`` (an integer code), computed once per distinct cell."""
+    values, codes = coded
+    table = np.fromiter(map(memo.__getitem__, values), np.intp, len(values))
+    return table[codes]
 
 
 class _RowsBuilder:
@@ -144,156 +133,218 @@ class _RowsBuilder:
 
     def __init__(
         self,
-        layout: Layout,
+        opened: OpenedBal,
         compared: Sequence[str],
         reader: ValueReader,
-        separator: str,
-        end_of_row: str,
+        vocabulary: Vocabulary,
     ) -> None:
-        self.layout = layout
-        self.compared = list(compared)
-        self.result = SideRows([], [], [], separator, {}, {}, end_of_row)
-        self._end_of_row = end_of_row
+        layout = self.layout = opened.layout
+        self.vocabulary = words = vocabulary
+        self._cells = _cells_of(opened, compared)
+        self._compared = list(compared)
+        self._parts: dict[str, list[NDArray[np.intp]]] = {name: [] for name in _PARTS}
         self._has_ids = bool({"id_ban_adresse", "id_ban_toponyme"} & layout.fields)
-        self._communes = Memo(reader_value(reader, "commune_insee"))
-        self._cle_communes = Memo(lambda raw: cle_commune(reader, raw))
-        self._voies = Memo(lambda cells: voie_names(reader, cells))
-        self._voies_only = Memo(lambda raw: voie_names(reader, (raw, "")))
-        self._numeros = Memo(lambda raw: numero_key(reader, raw))
-        self._suffixes = Memo(lambda raw: js_trim(raw) or None)
+        self._names = Codes()
+        """The spellings of voie names of this file (as written, trimmed)."""
+        self._voie_id_codes = Codes([""])
+        self._ids: list[str] = []
+        read_commune = reader_value(reader, "commune_insee")
+        self._communes = Memo(lambda raw: words.communes[read_commune(raw)])
+        self._cle_communes = Memo(lambda raw: words.communes[cle_commune(reader, raw)])
+        self._voies = Memo(lambda cells: self._voie_codes(voie_names(reader, cells)))
+        self._numeros = Memo(lambda raw: words.numeros[numero_key(reader, raw)])
+        self._suffixes = Memo(lambda raw: words.suffixes[js_trim(raw) or None])
         self._uids = Memo(lambda raw: uid_ids(reader, raw))
 
-    def add(self, columns: Sequence[Sequence[str]]) -> None:
-        size = len(columns[0]) if columns else 0
-        if not size:
+    def _voie_codes(self, names: tuple[str, str]) -> tuple[int, int]:
+        name, norm = names
+        return self._names[name], self.vocabulary.voies[norm]
+
+    def add(self, chunk: Chunk) -> None:
+        if not chunk.size:
             return
-        cells = _ChunkCells(self.layout, columns, size, self._uids)
-        result = self.result
-        voies = self._voies_of(cells)
-        communes = self._communes_of(cells)
-        norms = [norm for _, norm in voies]
-        numeros = map(self._numeros.__getitem__, cells.field("numero"))
-        suffixes = map(self._suffixes.__getitem__, cells.field("suffixe"))
-        result.keys += zip(communes, norms, numeros, suffixes, strict=False)  # maps: no len
-        commune_voies = list(zip(communes, voies, strict=True))  # shared by both counts
-        self._count_spellings(commune_voies)
+        columns = _Columns(chunk, self.layout)
+        communes = self._communes_of(columns)
+        names, voies = self._voies_of(columns)
+        parts = self._parts
+        parts["communes"].append(communes)
+        parts["voies"].append(voies)
+        parts["names"].append(names)
+        parts["numeros"].append(_mapped(columns.coded("numero"), self._numeros))
+        parts["suffixes"].append(_mapped(columns.coded("suffixe"), self._suffixes))
         if self._has_ids:
-            result.ids += id_keys(cells.field("id_ban_adresse"))
-            self._first_voie_ids(commune_voies, id_keys(cells.field("id_ban_toponyme")))
-        else:
-            result.ids += repeat("", size)
-        result.projections += _projections(
-            cells, self.compared, size, result.separator, self._end_of_row
+            self._ids += self._id_texts(columns, "id_ban_adresse")
+            voie_ids = self._voie_id_codes.of(self._id_texts(columns, "id_ban_toponyme"))
+            parts["voie_ids"].append(voie_ids)
+        self._add_cells(columns)
+
+    def result(self) -> SideRows:
+        rows = {
+            name: np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+            for name, parts in self._parts.items()
+        }
+        names, voie_ids = rows.pop("names"), rows.pop("voie_ids")
+        side = SideRows(
+            self.vocabulary,
+            self._cells,
+            **rows,
+            ids=self._ids if self._has_ids else None,
+            voie_list={},
+        )
+        side.voie_list = self._voie_list(side, names, voie_ids if self._has_ids else None)
+        return side
+
+    def _voie_list(
+        self, rows: SideRows, names: NDArray[np.intp], voie_ids: NDArray[np.intp] | None
+    ) -> dict[VoieKey, Voie]:
+        """Every voie of the file, in order of first appearance: its name is the spelling most
+        of its rows use (the first one met on a tie), its id the first one met in its rows.
+        Rows without a voie name belong to no voie."""
+        at = np.flatnonzero(Vocabulary.has_voie(rows.voies))
+        voies, names = rows.voie_keys[at], names[at]
+        _, spelling_rows, counts = np.unique(
+            combine(voies, names), return_index=True, return_counts=True
+        )
+        # per voie, its spellings by count (descending), then by first appearance
+        ranked = spelling_rows[np.lexsort((spelling_rows, -counts, voies[spelling_rows]))]
+        best = ranked[_starts(voies[ranked])]  # each voie's name: where it is first written
+        _, first_rows = np.unique(voies, return_index=True)  # both in ascending voie code
+        ids = self._first_ids(rows, at, voie_ids)
+        order = np.argsort(first_rows)
+        firsts, bests = first_rows[order], best[order]
+        commune_of, norm_of = self.vocabulary.communes.value_of, self.vocabulary.voies.value_of
+        name_of = self._names.value_of
+        found: dict[VoieKey, Voie] = {}
+        for commune, norm, name, code in zip(
+            rows.communes[at[firsts]].tolist(),
+            rows.voies[at[firsts]].tolist(),
+            names[bests].tolist(),
+            voies[firsts].tolist(),
+            strict=True,
+        ):
+            voie = Voie(commune_of[commune], name_of[name], ids.get(code))
+            found[voie.commune, norm_of[norm]] = voie
+        return found
+
+    def _first_ids(
+        self, rows: SideRows, at: NDArray[np.intp], voie_ids: NDArray[np.intp] | None
+    ) -> dict[int, str]:
+        """The first id (``id_ban_toponyme``) of each voie code of rows ``at`` that has one."""
+        if voie_ids is None:
+            return {}
+        ided = at[voie_ids[at] != 0]  # 0: no id
+        codes, first = np.unique(rows.voie_keys[ided], return_index=True)
+        texts = self._voie_id_codes.value_of
+        return dict(
+            zip(
+                codes.tolist(),
+                [texts[code] for code in voie_ids[ided[first]].tolist()],
+                strict=True,
+            )
         )
 
-    def _voies_of(self, cells: _ChunkCells) -> list[tuple[str, str]]:
-        """(name as written, normalized name) of every row, one shared tuple per distinct
-        cells."""
-        if "toponyme" in self.layout.columns:
-            return list(map(self._voies.__getitem__, cells.name_cells()))
-        return list(map(self._voies_only.__getitem__, cells.field("voie_nom")))
-
-    def _communes_of(self, cells: _ChunkCells) -> list[str | None]:
+    def _communes_of(self, columns: _Columns) -> NDArray[np.intp]:
         """``commune_insee`` where the validator reads a value there, else the commune part of
         ``cle_interop`` (the validator's ``codeCommune(row)``)."""
-        communes = list(map(self._communes.__getitem__, cells.field("commune_insee")))
-        if None in communes and "cle_interop" in self.layout.columns:
-            cles = cells.field("cle_interop")
-            for i in [i for i, commune in enumerate(communes) if commune is None]:
-                communes[i] = self._cle_communes[cles[i]]
+        communes = _mapped(columns.coded("commune_insee"), self._communes)
+        if "cle_interop" not in self.layout.columns:
+            return communes
+        missing = np.flatnonzero(communes == self.vocabulary.communes[None])
+        if len(missing):
+            cles, codes = columns.coded("cle_interop")
+            at = codes[missing].tolist()
+            from_cles = map(self._cle_communes.__getitem__, map(cles.__getitem__, at))
+            communes[missing] = np.fromiter(from_cles, np.intp, len(at))
         return communes
 
-    def _count_spellings(self, voies: list[tuple[str | None, tuple[str, str]]]) -> None:
-        """``voies``: (commune, (name, normalized name)) of every row of the chunk."""
-        spellings = self.result.spellings
-        for (commune, (name, norm)), count in Counter(voies).items():
-            if norm:  # rows without a voie name belong to no voie
-                key = ((commune, norm), name)
-                spellings[key] = spellings.get(key, 0) + count
+    def _voies_of(self, columns: _Columns) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """The codes of each row's voie name as written and normalized (``voie_nom``, else
+        ``toponyme``)."""
+        pairs, codes = columns.pairs("voie_nom", "toponyme")
+        both = list(map(self._voies.__getitem__, pairs))
+        names = np.fromiter((name for name, _ in both), np.intp, len(both))
+        norms = np.fromiter((norm for _, norm in both), np.intp, len(both))
+        return names[codes], norms[codes]
 
-    def _first_voie_ids(
-        self, voies: list[tuple[str | None, tuple[str, str]]], voie_ids: list[str]
-    ) -> None:
-        ided = list(compress(voies, voie_ids))
-        # the chunk's first id of each voie: a dict built backwards keeps the first value
-        in_chunk = dict(zip(reversed(ided), reversed(list(filter(None, voie_ids))), strict=True))
-        first = self.result.voie_ids
-        for (commune, (_, norm)), voie_id in in_chunk.items():
-            if norm and (commune, norm) not in first:
-                first[commune, norm] = voie_id
+    def _id_texts(self, columns: _Columns, name: str) -> list[str]:
+        """Each row's trimmed, lower-cased id in ``name`` (else in ``uid_adresse``), '' for
+        none."""
+        if "uid_adresse" not in self.layout.columns:
+            # the ids of addresses hardly ever repeat: not looked for
+            values, rows = columns.coded(name, unique=name == "id_ban_adresse")
+        else:
+            pairs, rows = columns.pairs(name, "uid_adresse")
+            part = _UID_PARTS[name]
+            values = [cell or self._uids[uid][part] for cell, uid in pairs]
+        texts = id_keys(values)
+        if len(texts) == columns.size and _is_identity(rows):  # (as coded unique)
+            return texts
+        return list(map(texts.__getitem__, rows.tolist()))
+
+    def _add_cells(self, columns: _Columns) -> None:
+        cells = self._cells
+        if isinstance(cells, NativeCells):
+            assert isinstance(columns.chunk, NativeChunk)
+            cells.add(columns.chunk.bounds)
+            return
+        assert isinstance(cells, JoinedCells)
+        fields = [self._field(columns, name) for name in self._compared]
+        cells.rows += _joined(fields, columns.size, cells.separator, cells.end_of_row)
+
+    def _field(self, columns: _Columns, name: str) -> list[str]:
+        """Every row's cell of ``name`` (a BAN id: else the one of ``uid_adresse``)."""
+        column = columns.cells(name)
+        part = _UID_PARTS.get(name)
+        if part is None or "uid_adresse" not in self.layout.columns:
+            return column
+        uids = self._uids
+        raw_uids = columns.cells("uid_adresse")
+        return [cell or uids[uid][part] for cell, uid in zip(column, raw_uids, strict=True)]
 
 
-def _projections(
-    cells: _ChunkCells, compared: list[str], size: int, separator: str, end_of_row: str
-) -> list[str]:
-    """Each row's compared cells joined by ``separator``.
+_PARTS = ("communes", "voies", "numeros", "suffixes", "names", "voie_ids")
+
+
+def _starts(ordered: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Where each run of equal values of ``ordered`` starts."""
+    starts = np.ones(len(ordered), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    return starts
+
+
+def _is_identity(rows: NDArray[np.intp]) -> bool:
+    return bool((rows == np.arange(len(rows))).all())
+
+
+def _cells_of(opened: OpenedBal, compared: Sequence[str]) -> RowCells:
+    """Native cells where the text is cut natively and every compared field is a column as
+    written; else joined cells."""
+    layout = opened.layout
+    plain = opened.plain
+    from_uid = "uid_adresse" in layout.columns and any(name in _UID_PARTS for name in compared)
+    if plain is not None and native_split() and not from_uid:
+        columns = tuple(layout.columns.get(name, -1) for name in compared)
+        return NativeCells(plain.text, plain.width, columns)
+    absent = list(islice((s for s in _SEPARATORS if s not in opened.text), 2))
+    if len(absent) < 2:  # pragma: no cover - a text holding four of five control characters
+        raise UnreadableBalError("file.parse", "caractères de contrôle inattendus dans le texte")
+    return JoinedCells(absent[0], absent[1])
+
+
+def _joined(fields: list[list[str]], size: int, separator: str, end_of_row: str) -> list[str]:
+    """Each row's cells of ``fields`` joined by ``separator``.
 
     The columns are interleaved into one list, each row followed by ``end_of_row``, joined
     once and split at ``separator + end_of_row + separator``: one string made per row, no
     per-row tuple. Exact because neither character occurs in the text: no cell contains them,
     so that sequence only occurs at the ends of rows.
     """
-    if not compared:
+    if not fields:
         return [""] * size
-    native = cells.native_indexes(compared)
-    if native is not None:
-        chunk, indexes = native
-        return chunk.joined(indexes, separator)
-    width = len(compared) + 1
+    width = len(fields) + 1
     interleaved: list[str] = [end_of_row] * (size * width)
-    for position, name in enumerate(compared):
-        interleaved[position::width] = cells.field(name)
+    for position, column in enumerate(fields):
+        interleaved[position::width] = column
     rows = separator.join(interleaved).split(separator + end_of_row + separator)
     rows[-1] = rows[-1][: -len(separator + end_of_row)]
     return rows
-
-
-_QUOTED_CHUNK_ROWS = 4096
-
-
-class _ChunkCells:
-    """The cells of one chunk by field name (1.4 names: BAN ids may come from uid_adresse)."""
-
-    def __init__(
-        self, layout: Layout, columns: Sequence[Sequence[str]], size: int, uids: Memo
-    ) -> None:
-        self._layout = layout
-        self._columns = columns
-        self._size = size
-        self._uids = uids
-        self._uid_ids: list[tuple[str, str, str]] | None = None
-
-    def field(self, name: str) -> Sequence[str]:
-        """Every row's cell of ``name`` ('' where the file has no such column)."""
-        index = self._layout.columns.get(name)
-        column: Sequence[str] = [""] * self._size if index is None else self._columns[index]
-        uid_part = _UID_PARTS.get(name)
-        if uid_part is None or "uid_adresse" not in self._layout.columns:
-            return column
-        from_uid = [ids[uid_part] for ids in self._uid_column()]
-        if index is None:
-            return from_uid
-        return [cell or other for cell, other in zip(column, from_uid, strict=True)]
-
-    def native_indexes(self, names: Sequence[str]) -> tuple[NativeChunk, tuple[int, ...]] | None:
-        """The native chunk and the column index of each of ``names`` (-1: no such column),
-        when each of them is a column as written (not a BAN id read from uid_adresse)."""
-        columns = self._columns
-        if not isinstance(columns, _NativeColumns):
-            return None
-        if "uid_adresse" in self._layout.columns and any(n in _UID_PARTS for n in names):
-            return None
-        return columns.chunk, tuple(self._layout.columns.get(name, -1) for name in names)
-
-    def _uid_column(self) -> list[tuple[str, str, str]]:
-        if self._uid_ids is None:
-            raw = self._columns[self._layout.columns["uid_adresse"]]
-            self._uid_ids = list(map(self._uids.__getitem__, raw))
-        return self._uid_ids
-
-    def name_cells(self) -> Iterator[tuple[str, str]]:
-        """(voie_nom, toponyme) cells of every row."""
-        return zip(self.field("voie_nom"), self.field("toponyme"), strict=True)
-
-
-_UID_PARTS = {"id_ban_commune": 0, "id_ban_toponyme": 1, "id_ban_adresse": 2}

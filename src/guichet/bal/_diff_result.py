@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from guichet.bal._diff_voies import RenamedVoie, Voie
+from guichet.bal._diff_rows import Voie
+from guichet.bal._diff_voies import RenamedVoie
 
 Row = dict[str, str]
 """A row as written in its file: field name (``schemaName``, or e.g. ``voie_nom_bre``) → cell."""

@@ -25,21 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from guichet.bal._diff_rows import SideRows, VoieKey
+import numpy as np
 
+from guichet.bal._diff_rows import SideRows, Voie, VoieKey, combine
 
-class Voie(NamedTuple):
-    """A voie of one file (a named tuple: 25k voies are made per file)."""
-
-    commune: str | None
-    name: str
-    id: str | None
-    """``id_ban_toponyme`` (lower-cased), None when its rows carry none."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"commune_insee": self.commune, "voie_nom": self.name, "id_ban_toponyme": self.id}
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 class RenamedVoie(NamedTuple):
@@ -61,15 +54,6 @@ class VoieMatching:
     renamed: list[RenamedVoie] = field(default_factory=list)
     moved: list[tuple[VoieKey, VoieKey]] = field(default_factory=list)
     """Pairs whose normalized names differ: their rows could not match by address key."""
-
-
-def voies_of(rows: SideRows) -> dict[VoieKey, Voie]:
-    """Every voie of a file, in order of first appearance."""
-    best: dict[VoieKey, tuple[str, int]] = {}
-    for (key, name), count in rows.spellings.items():
-        if count > best.get(key, ("", 0))[1]:
-            best[key] = (name, count)
-    return {key: Voie(key[0], name, rows.voie_ids.get(key)) for key, (name, _) in best.items()}
 
 
 def match_voies(
@@ -118,7 +102,7 @@ def _pair_by_addresses(
         return
     old_sets = _addresses(old_rows, {key for key in old_left if key[0] in communes})
     new_sets = _addresses(new_rows, {key for key in new_left if key[0] in communes})
-    candidates: dict[tuple[str | None, frozenset[Any]], list[VoieKey]] = {}
+    candidates: dict[tuple[str | None, frozenset[int]], list[VoieKey]] = {}
     for new_key, addresses in new_sets.items():  # in order of appearance
         candidates.setdefault((new_key[0], addresses), []).append(new_key)
     for old_key, addresses in old_sets.items():
@@ -131,13 +115,26 @@ def _pair_by_addresses(
                 break
 
 
-def _addresses(rows: SideRows, wanted: set[VoieKey]) -> dict[VoieKey, frozenset[Any]]:
-    """The (numero, suffixe) set of each ``wanted`` voie, in order of appearance."""
-    found: dict[VoieKey, set[Any]] = {}
-    for commune, voie, numero, suffixe in rows.keys:
-        if (commune, voie) in wanted:
-            found.setdefault((commune, voie), set()).add((numero, suffixe))
+def _addresses(rows: SideRows, wanted: set[VoieKey]) -> dict[VoieKey, frozenset[int]]:
+    """The (numero, suffixe) set of each ``wanted`` voie, in order of appearance (as codes of
+    the vocabulary both files share)."""
+    voie_codes = _voie_codes(rows, wanted)
+    at = np.flatnonzero(np.isin(rows.voie_keys, list(voie_codes)))
+    addresses = combine(rows.numeros[at], rows.suffixes[at])
+    found: dict[VoieKey, set[int]] = {}
+    for voie, address in zip(rows.voie_keys[at].tolist(), addresses.tolist(), strict=True):
+        found.setdefault(voie_codes[voie], set()).add(address)
     return {key: frozenset(addresses) for key, addresses in found.items()}
+
+
+def _voie_codes(rows: SideRows, voies: Iterable[VoieKey]) -> dict[int, VoieKey]:
+    """The :attr:`SideRows.voie_keys` code of each of ``voies`` (those its rows have)."""
+    codes = {}
+    for voie in voies:
+        code = rows.voie_key_code(voie)
+        if code is not None:
+            codes[code] = voie
+    return codes
 
 
 def _matching(
@@ -158,20 +155,31 @@ def _matching(
 
 def renamed_voie_keys(
     moved: Iterable[tuple[VoieKey, VoieKey]], old_rows: SideRows, new_rows: SideRows
-) -> tuple[list[Any], list[Any]]:
-    """Row keys for pass 3 of the row matching: (pair, numero, suffixe) for the rows of a voie
-    paired under another name, None for the others."""
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Row keys for pass 3 of the row matching: (pair, numero, suffixe) as one integer for the
+    rows of a voie paired under another name, -1 for the others (they never pair)."""
     old_pair: dict[VoieKey, int] = {}
     new_pair: dict[VoieKey, int] = {}
     for index, (old_key, new_key) in enumerate(moved):
         old_pair[old_key] = index
         new_pair[new_key] = index
-    return _pair_keys(old_rows, old_pair), _pair_keys(new_rows, new_pair)
+    old_pairs, new_pairs = _pair_of(old_rows, old_pair), _pair_of(new_rows, new_pair)
+    keys = combine(
+        np.concatenate([old_pairs, new_pairs]),
+        np.concatenate([old_rows.numeros, new_rows.numeros]),
+        np.concatenate([old_rows.suffixes, new_rows.suffixes]),
+    )
+    keys[np.concatenate([old_pairs, new_pairs]) < 0] = -1
+    return keys[: len(old_rows)], keys[len(old_rows) :]
 
 
-def _pair_keys(rows: SideRows, pair_of: dict[VoieKey, int]) -> list[Any]:
-    out: list[Any] = []
-    for commune, voie, numero, suffixe in rows.keys:
-        index = pair_of.get((commune, voie))
-        out.append(None if index is None else (index, numero, suffixe))
-    return out
+def _pair_of(rows: SideRows, pair_of: dict[VoieKey, int]) -> NDArray[np.intp]:
+    """Each row's index in ``pair_of`` (-1: its voie is not there)."""
+    codes = _voie_codes(rows, pair_of)
+    known = np.array(list(codes), dtype=np.int64)
+    index = np.array([pair_of[voie] for voie in codes.values()], dtype=np.intp)
+    pairs = np.full(len(rows), -1, dtype=np.intp)
+    at = np.flatnonzero(np.isin(rows.voie_keys, known))
+    order = np.argsort(known)
+    pairs[at] = index[order][np.searchsorted(known[order], rows.voie_keys[at])]
+    return pairs

@@ -27,7 +27,7 @@ def header_only(data: bytes) -> bytes:
 
 def compute(old: bytes | None, new: bytes) -> StoredDiff:
     """`new` against `old` (None: against nothing). Raises `UnreadableBalError`."""
-    result = diff(header_only(new) if old is None else old, new, processes=1)
+    result = diff(header_only(new) if old is None else old, new)
     details = json.dumps(result.to_json(voies=True), ensure_ascii=False, separators=(",", ":"))
     return StoredDiff(
         result.summary.to_json(), result.total, gzip.compress(details.encode(), compresslevel=5)

@@ -35,6 +35,10 @@ def build_app(*, only: str | None = None) -> typer.Typer:
 
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command == "bal" and sys.argv[2:3] == ["diff"]:  # nor the validator's modules
+        from guichet.bal._diff_cli import run_fast_diff
+
+        run_fast_diff(sys.argv[3:])
     if command == "bal":  # a plain `bal validate` skips typer's parsing (~80 ms), else returns
         from guichet.bal._cli import run_fast
 
