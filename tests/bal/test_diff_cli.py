@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,23 @@ def test_the_fast_path_runs_without_typer(edited: Path, capsys: pytest.CaptureFi
     assert json.loads(capsys.readouterr().out) == diff(BRUZ_14, edited).to_json()
     run_fast_diff(["--help"])  # anything else is left to typer: returns
     run_fast_diff([str(BRUZ_14)])
+
+
+@pytest.mark.parametrize("command", ["diff", "validate"])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(command: str, tmp_path: Path) -> None:
+    """``guichet bal diff A B --json | head``: no traceback when the pipe closes."""
+    bruz = BRUZ_14.read_text("utf-8")
+    big = tmp_path / "big.csv"  # (output far bigger than a pipe's buffer)
+    big.write_text(bruz + "".join(bruz.splitlines(keepends=True)[1:]) * 4, "utf-8")
+    files = [str(BRUZ_14), str(big)] if command == "diff" else [str(big)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "guichet", "bal", command, *files, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(10).startswith(b"{")
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert errors == ""

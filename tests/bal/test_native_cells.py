@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from guichet.bal import _bulk, _columns, _crossrows, _fast
 from guichet.bal._cli import _write_json
-from guichet.bal._diff_rows import NativeCells, differing
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
+from guichet.bal._diff_rows import NativeCells, differing
 from guichet.bal._encoding import read_text
 from guichet.bal._report import Report
 from guichet.bal._validate import validate

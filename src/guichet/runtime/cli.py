@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import typer
@@ -34,6 +35,21 @@ def build_app(*, only: str | None = None) -> typer.Typer:
 
 
 def main() -> None:
+    try:
+        _main()
+    except BrokenPipeError:  # the reader left early (`guichet bal diff A B --json | head`)
+        _leave_quietly()
+
+
+def _leave_quietly() -> NoReturn:
+    """Exit as click does on a closed pipe (status 1), without a traceback, nor a second
+    error when Python flushes the standard output at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
+
+
+def _main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else None
     if command == "bal" and sys.argv[2:3] == ["diff"]:  # nor the validator's modules
         from guichet.bal._diff_cli import run_fast_diff
