@@ -211,7 +211,7 @@ def tables(draw: st.DrawFn) -> tuple[str, int, list[list[str]]]:
 
 
 def _native_cells(text: str, width: int, columns: tuple[int, ...]) -> NativeCells:
-    cells = NativeCells(text, width, columns)
+    cells = NativeCells(text, ";", width, columns)
     for chunk in _columns._plain_chunks(text, 0, len(text), ";", "\n", width, 8):
         assert isinstance(chunk, _columns.NativeChunk)
         cells.add(chunk.bounds)

@@ -65,6 +65,108 @@
         }                                                                                   \
     }
 
+/* Room for row ``rows`` in b (grown by doubling); -1 with MemoryError set (b freed). */
+static int
+grow_rows(Py_ssize_t **b, Py_ssize_t *capacity, Py_ssize_t rows, Py_ssize_t stride,
+          Py_ssize_t first_capacity)
+{
+    if (rows < *capacity)
+        return 0;
+    Py_ssize_t grown = *capacity ? *capacity * 2 : first_capacity;
+    Py_ssize_t *more = PyMem_Realloc(*b, (size_t)grown * (size_t)stride * sizeof(Py_ssize_t));
+    if (more == NULL) {
+        PyMem_Free(*b);
+        *b = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    *b = more;
+    *capacity = grown;
+    return 0;
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Bit k set where s[k] is d or l, for k < n <= 64. */
+static inline uint64_t
+specials64(const Py_UCS1 *s, Py_ssize_t n, __m128i vd, __m128i vl, Py_UCS1 d, Py_UCS1 l)
+{
+    uint64_t mask = 0;
+    if (n == 64) {
+        for (int q = 0; q < 4; q++) {
+            __m128i block = _mm_loadu_si128((const __m128i *)(s + 16 * q));
+            __m128i hits = _mm_or_si128(_mm_cmpeq_epi8(block, vd), _mm_cmpeq_epi8(block, vl));
+            mask |= (uint64_t)(uint16_t)_mm_movemask_epi8(hits) << (16 * q);
+        }
+        return mask;
+    }
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (s[k] == d || s[k] == l)
+            mask |= (uint64_t)1 << k;
+    return mask;
+}
+
+/* SPLIT_BODY for a 1-byte text, 64 characters at a time: a block's delimiters and line
+ * breaks are found with SSE2 compares, then visited bit by bit. Cells are ~10 characters:
+ * testing every character was most of the split's time. Same result as SPLIT_BODY.
+ * Returns 1 (rows and bounds in *rows_out, *out), 0 for a refused text, -1 on MemoryError. */
+static int
+split_ucs1(const Py_UCS1 *s, Py_ssize_t start, Py_ssize_t stop, Py_UCS1 d, Py_UCS1 l0,
+           Py_UCS1 l1, Py_ssize_t lb_len, Py_ssize_t width, Py_ssize_t first_capacity,
+           Py_ssize_t **out, Py_ssize_t *rows_out)
+{
+    Py_ssize_t stride = width + 1, rows = 0, capacity = 0, cell = 0;
+    Py_ssize_t line = start; /* where the current line starts */
+    Py_ssize_t next = start; /* a character before this one is part of a line break */
+    Py_ssize_t *b = NULL;
+    const __m128i vd = _mm_set1_epi8((char)d), vl = _mm_set1_epi8((char)l0);
+    if (grow_rows(&b, &capacity, rows, stride, first_capacity) < 0)
+        return -1;
+    Py_ssize_t *row = b;
+    row[0] = start;
+    for (Py_ssize_t base = start; base < stop; base += 64) {
+        uint64_t mask = specials64(s + base, stop - base < 64 ? stop - base : 64, vd, vl, d, l0);
+        while (mask) {
+            Py_ssize_t k = base + __builtin_ctzll(mask);
+            mask &= mask - 1;
+            if (k < next)
+                continue;
+            if (s[k] == d) {
+                if (++cell >= width)
+                    goto refused;
+                row[cell] = k + 1;
+            } else if (lb_len == 1 || (k + 1 < stop && s[k + 1] == l1)) {
+                if (k > line) { /* an empty line is skipped */
+                    if (cell != width - 1)
+                        goto refused;
+                    row[width] = k + 1;
+                    rows++;
+                    if (grow_rows(&b, &capacity, rows, stride, first_capacity) < 0)
+                        return -1;
+                }
+                line = next = k + lb_len;
+                cell = 0;
+                row = b + rows * stride;
+                row[0] = line;
+            }
+        }
+    }
+    if (stop > line) { /* the last line, without a line break */
+        if (cell != width - 1)
+            goto refused;
+        row[width] = stop + 1;
+        rows++;
+    }
+    *out = b;
+    *rows_out = rows;
+    return 1;
+refused:
+    PyMem_Free(b);
+    return 0;
+}
+#endif
+
 /* split(text, start, stop, delimiter, linebreak, width) -> (rows, bounds: bytes) | None */
 static PyObject *
 cells_split(PyObject *self, PyObject *args)
@@ -101,9 +203,18 @@ cells_split(PyObject *self, PyObject *args)
     Py_ssize_t most_rows = (stop - start) / (width > 1 ? width - 1 : 1) + 1;
     Py_ssize_t first_capacity = most_rows < 1024 ? most_rows : 1024;
     Py_ssize_t *b = NULL;
-    if (kind == PyUnicode_1BYTE_KIND)
+    if (kind == PyUnicode_1BYTE_KIND) {
+#if defined(__SSE2__)
+        int split = split_ucs1((const Py_UCS1 *)data, start, stop, (Py_UCS1)delim, (Py_UCS1)lb0,
+                               (Py_UCS1)lb1, lb_len, width, first_capacity, &b, &rows);
+        if (split < 0)
+            return NULL;
+        if (split == 0)
+            Py_RETURN_NONE;
+#else
         SPLIT_BODY(Py_UCS1)
-    else if (kind == PyUnicode_2BYTE_KIND)
+#endif
+    } else if (kind == PyUnicode_2BYTE_KIND)
         SPLIT_BODY(Py_UCS2)
     else
         SPLIT_BODY(Py_UCS4)
@@ -694,98 +805,125 @@ same_span(int kind_a, const char *data_a, Py_ssize_t a, int kind_b, const char *
     return 1;
 }
 
-/* One side of differ(): its text, and its rows' bounds in chunks (as split() gives them). */
+/* One side of differ(): its text, where its rows start and end, its delimiter, the columns
+ * compared and room for one row's cell starts. */
 typedef struct {
     int kind;
     const char *data;
-    Py_ssize_t stride;    /* width + 1 */
-    Py_ssize_t chunks;
-    Py_buffer *views;     /* the chunks' bounds */
-    Py_ssize_t *starts;   /* first row of each chunk, then the number of rows */
-    Py_ssize_t *columns;  /* the compared columns (-1: an empty cell) */
+    Py_UCS4 delimiter;
+    Py_ssize_t width, rows;
+    Py_buffer starts, ends; /* per row, its first character and one past its last */
+    Py_ssize_t *columns;    /* the compared columns (-1: an empty cell) */
+    Py_ssize_t *cells;      /* one row's cell starts, then its end + 1 */
 } Side;
 
 static void
 side_free(Side *side)
 {
-    if (side->views != NULL)
-        for (Py_ssize_t c = 0; c < side->chunks; c++)
-            if (side->views[c].obj != NULL)
-                PyBuffer_Release(&side->views[c]);
-    PyMem_Free(side->views);
-    PyMem_Free(side->starts);
+    if (side->starts.obj != NULL)
+        PyBuffer_Release(&side->starts);
+    if (side->ends.obj != NULL)
+        PyBuffer_Release(&side->ends);
     PyMem_Free(side->columns);
+    PyMem_Free(side->cells);
 }
 
 static int
-side_init(Side *side, PyObject *text, PyObject *chunks, Py_ssize_t width, PyObject *columns)
+side_init(Side *side, PyObject *text, PyObject *starts, PyObject *ends, PyObject *delimiter,
+          Py_ssize_t width, PyObject *columns)
 {
     Py_ssize_t count = PyTuple_GET_SIZE(columns);
     side->kind = PyUnicode_KIND(text);
     side->data = PyUnicode_DATA(text);
-    side->stride = width + 1;
-    side->chunks = PyList_GET_SIZE(chunks);
-    side->views = PyMem_Calloc((size_t)(side->chunks ? side->chunks : 1), sizeof(Py_buffer));
-    side->starts = PyMem_Malloc((size_t)(side->chunks + 1) * sizeof(Py_ssize_t));
-    side->columns = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
-    if (side->views == NULL || side->starts == NULL || side->columns == NULL) {
-        PyErr_NoMemory();
+    side->width = width;
+    if (width < 1 || PyUnicode_GET_LENGTH(delimiter) != 1) {
+        PyErr_SetString(PyExc_ValueError, "positive width and one-character delimiter");
         return -1;
     }
-    if (width < 1) {
-        PyErr_SetString(PyExc_ValueError, "width must be positive");
+    side->delimiter = PyUnicode_READ_CHAR(delimiter, 0);
+    side->columns = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+    side->cells = PyMem_Malloc((size_t)(width + 1) * sizeof(Py_ssize_t));
+    if (side->columns == NULL || side->cells == NULL) {
+        PyErr_NoMemory();
         return -1;
     }
     if (read_columns(columns, count, width, side->columns) < 0)
         return -1;
-    Py_ssize_t rows = 0;
-    for (Py_ssize_t c = 0; c < side->chunks; c++) {
-        if (PyObject_GetBuffer(PyList_GET_ITEM(chunks, c), &side->views[c], PyBUF_SIMPLE) < 0)
-            return -1;
-        side->starts[c] = rows;
-        rows += side->views[c].len / (side->stride * (Py_ssize_t)sizeof(Py_ssize_t));
+    if (PyObject_GetBuffer(starts, &side->starts, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(ends, &side->ends, PyBUF_SIMPLE) < 0)
+        return -1;
+    side->rows = side->starts.len / (Py_ssize_t)sizeof(Py_ssize_t);
+    if (side->ends.len != side->starts.len) {
+        PyErr_SetString(PyExc_ValueError, "starts and ends differ in length");
+        return -1;
     }
-    side->starts[side->chunks] = rows;
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    const Py_ssize_t *a = side->starts.buf, *e = side->ends.buf;
+    for (Py_ssize_t i = 0; i < side->rows; i++)
+        if (a[i] < 0 || a[i] > e[i] || e[i] > length) {
+            PyErr_SetString(PyExc_ValueError, "a row outside the text");
+            return -1;
+        }
     return 0;
 }
 
-/* The bounds of row i, or NULL when there is no such row. */
-static const Py_ssize_t *
-side_row(const Side *side, Py_ssize_t i)
+/* Cuts row i into side->cells; -1 (ValueError) when it does not hold width cells. */
+static int
+side_row(Side *side, Py_ssize_t i)
 {
-    if (i < 0 || i >= side->starts[side->chunks])
-        return NULL;
-    Py_ssize_t low = 0, high = side->chunks - 1; /* the last chunk starting at or before i */
-    while (low < high) {
-        Py_ssize_t middle = (low + high + 1) / 2;
-        if (side->starts[middle] <= i)
-            low = middle;
-        else
-            high = middle - 1;
+    if (i < 0 || i >= side->rows) {
+        PyErr_SetString(PyExc_IndexError, "row out of range");
+        return -1;
     }
-    const Py_ssize_t *bounds = (const Py_ssize_t *)side->views[low].buf;
-    return bounds + (i - side->starts[low]) * side->stride;
+    Py_ssize_t start = ((const Py_ssize_t *)side->starts.buf)[i];
+    Py_ssize_t end = ((const Py_ssize_t *)side->ends.buf)[i];
+    Py_ssize_t cell = 0;
+    side->cells[0] = start;
+    if (side->kind == PyUnicode_1BYTE_KIND && side->delimiter <= 0xff) { /* memchr: faster */
+        const char *data = side->data, *at = data + start, *stop = data + end;
+        while ((at = memchr(at, (int)side->delimiter, (size_t)(stop - at))) != NULL) {
+            if (++cell >= side->width)
+                break;
+            side->cells[cell] = ++at - data;
+        }
+    } else {
+        for (Py_ssize_t k = start; k < end; k++)
+            if (PyUnicode_READ(side->kind, side->data, k) == side->delimiter) {
+                if (++cell >= side->width)
+                    break;
+                side->cells[cell] = k + 1;
+            }
+    }
+    if (cell != side->width - 1) {
+        PyErr_SetString(PyExc_ValueError, "a row without the width's cells");
+        return -1;
+    }
+    side->cells[side->width] = end + 1;
+    return 0;
 }
 
-/* differ(old_text, old_chunks, old_width, old_columns, new_text, new_chunks, new_width,
- *        new_columns, olds, news) -> bytes
+/* differ(old_text, old_starts, old_ends, old_delimiter, old_width, old_columns,
+ *        new_text, new_starts, new_ends, new_delimiter, new_width, new_columns,
+ *        olds, news) -> bytes
  *
  * For each pair k, 1 when any compared cell of old row olds[k] differs from the same field's
  * cell of new row news[k] (old_columns[c] and new_columns[c] are that field's columns, -1 an
- * empty cell), else 0: the diff's "modified" without a string per row. A side's rows are in
- * chunks: a list of split()'s bounds, one after the other. */
+ * empty cell), else 0: the diff's "modified" without a string per row, and with only where
+ * each row starts and ends kept (its cells are found again here). */
 static PyObject *
 cells_differ(PyObject *self, PyObject *args)
 {
-    PyObject *texts[2], *chunks[2], *columns[2];
-    Py_buffer rows[2];
+    PyObject *texts[2], *starts[2], *ends[2], *delimiters[2], *columns[2];
     Py_ssize_t widths[2];
-    if (!PyArg_ParseTuple(args, "UO!nO!UO!nO!y*y*", &texts[0], &PyList_Type, &chunks[0],
-                          &widths[0], &PyTuple_Type, &columns[0], &texts[1], &PyList_Type,
-                          &chunks[1], &widths[1], &PyTuple_Type, &columns[1], &rows[0], &rows[1]))
+    Py_buffer rows[2];
+    if (!PyArg_ParseTuple(args, "UOOUnO!UOOUnO!y*y*", &texts[0], &starts[0], &ends[0],
+                          &delimiters[0], &widths[0], &PyTuple_Type, &columns[0], &texts[1],
+                          &starts[1], &ends[1], &delimiters[1], &widths[1], &PyTuple_Type,
+                          &columns[1], &rows[0], &rows[1]))
         return NULL;
     PyObject *out = NULL;
-    Side sides[2] = {{0}, {0}};
+    Side sides[2];
+    memset(sides, 0, sizeof(sides));
     Py_ssize_t count = PyTuple_GET_SIZE(columns[0]);
     Py_ssize_t pairs = rows[0].len / (Py_ssize_t)sizeof(Py_ssize_t);
     if (PyTuple_GET_SIZE(columns[1]) != count || rows[1].len != rows[0].len) {
@@ -793,7 +931,8 @@ cells_differ(PyObject *self, PyObject *args)
         goto done;
     }
     for (int s = 0; s < 2; s++)
-        if (side_init(&sides[s], texts[s], chunks[s], widths[s], columns[s]) < 0)
+        if (side_init(&sides[s], texts[s], starts[s], ends[s], delimiters[s], widths[s],
+                      columns[s]) < 0)
             goto done;
     const Py_ssize_t *olds = (const Py_ssize_t *)rows[0].buf;
     const Py_ssize_t *news = (const Py_ssize_t *)rows[1].buf;
@@ -801,22 +940,19 @@ cells_differ(PyObject *self, PyObject *args)
     if (out == NULL)
         goto done;
     char *differs = PyBytes_AS_STRING(out);
-    const Side *a = &sides[0], *b = &sides[1];
+    Side *a = &sides[0], *b = &sides[1];
     for (Py_ssize_t k = 0; k < pairs; k++) {
-        const Py_ssize_t *row_a = side_row(a, olds[k]), *row_b = side_row(b, news[k]);
-        if (row_a == NULL || row_b == NULL) {
-            PyErr_SetString(PyExc_IndexError, "row out of range");
+        if (side_row(a, olds[k]) < 0 || side_row(b, news[k]) < 0) {
             Py_CLEAR(out);
             goto done;
         }
         char differ = 0;
         for (Py_ssize_t c = 0; c < count && !differ; c++) {
             Py_ssize_t ja = a->columns[c], jb = b->columns[c];
-            Py_ssize_t start_a = ja < 0 ? 0 : row_a[ja], start_b = jb < 0 ? 0 : row_b[jb];
-            Py_ssize_t n = ja < 0 ? 0 : row_a[ja + 1] - 1 - start_a;
-            Py_ssize_t m = jb < 0 ? 0 : row_b[jb + 1] - 1 - start_b;
-            differ = n != m ||
-                     !same_span(a->kind, a->data, start_a, b->kind, b->data, start_b, n);
+            Py_ssize_t start_a = ja < 0 ? 0 : a->cells[ja], start_b = jb < 0 ? 0 : b->cells[jb];
+            Py_ssize_t n = ja < 0 ? 0 : a->cells[ja + 1] - 1 - start_a;
+            Py_ssize_t m = jb < 0 ? 0 : b->cells[jb + 1] - 1 - start_b;
+            differ = n != m || !same_span(a->kind, a->data, start_a, b->kind, b->data, start_b, n);
         }
         differs[k] = differ;
     }
@@ -830,8 +966,9 @@ done:
 
 static PyMethodDef cells_methods[] = {
     {"differ", cells_differ, METH_VARARGS,
-     "differ(old_text, old_chunks, old_width, old_columns, new_text, new_chunks, new_width, "
-     "new_columns, olds, news) -> bytes: 1 where a pair's compared cells differ"},
+     "differ(old_text, old_starts, old_ends, old_delimiter, old_width, old_columns, new_text, "
+     "new_starts, new_ends, new_delimiter, new_width, new_columns, olds, news) -> bytes: 1 "
+     "where a pair's compared cells differ"},
     {"extend_rows", cells_extend_rows, METH_VARARGS,
      "extend_rows(errors, lines, added): errors[line] += added[i] for each line"},
     {"items", cells_items, METH_VARARGS,

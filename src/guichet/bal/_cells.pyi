@@ -2,6 +2,8 @@
 
 from collections.abc import Callable
 
+from typing_extensions import Buffer
+
 def split(
     text: str, start: int, stop: int, delimiter: str, linebreak: str, width: int, /
 ) -> tuple[int, bytes] | None: ...
@@ -28,14 +30,18 @@ def extend_rows(
 ) -> None: ...
 def differ(
     old_text: str,
-    old_chunks: list[bytes],
+    old_starts: Buffer,
+    old_ends: Buffer,
+    old_delimiter: str,
     old_width: int,
     old_columns: tuple[int, ...],
     new_text: str,
-    new_chunks: list[bytes],
+    new_starts: Buffer,
+    new_ends: Buffer,
+    new_delimiter: str,
     new_width: int,
     new_columns: tuple[int, ...],
-    olds: bytes | memoryview,
-    news: bytes | memoryview,
+    olds: Buffer,
+    news: Buffer,
     /,
 ) -> bytes: ...

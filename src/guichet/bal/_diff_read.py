@@ -324,7 +324,7 @@ def _cells_of(opened: OpenedBal, compared: Sequence[str]) -> RowCells:
     from_uid = "uid_adresse" in layout.columns and any(name in _UID_PARTS for name in compared)
     if plain is not None and native_split() and not from_uid:
         columns = tuple(layout.columns.get(name, -1) for name in compared)
-        return NativeCells(plain.text, plain.width, columns)
+        return NativeCells(plain.text, plain.delimiter, plain.width, columns)
     absent = list(islice((s for s in _SEPARATORS if s not in opened.text), 2))
     if len(absent) < 2:  # pragma: no cover - a text holding four of five control characters
         raise UnreadableBalError("file.parse", "caractères de contrôle inattendus dans le texte")

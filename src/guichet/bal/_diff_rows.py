@@ -12,7 +12,6 @@ ids read from ``uid_adresse``) keeps each row's compared cells joined in one str
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,8 +50,6 @@ class Voie(NamedTuple):
 
 NO_ID = -1
 """The code of a row without a BAN id (and of any key that never pairs)."""
-
-_INTP_SIZE = np.dtype(np.intp).itemsize
 
 
 class Codes(dict[Hashable, int]):
@@ -116,28 +113,39 @@ class RowCells(ABC):
 
 @dataclass
 class NativeCells(RowCells):
-    """The compared cells left in the text: ``chunks`` hold, for each row, where each of its
-    ``width`` cells starts (:func:`._cells.split`'s bounds, chunk after chunk)."""
+    """The compared cells left in the text: only where each row starts and ends is kept (16
+    bytes a row, where the cells' bounds took ~200); :func:`._cells.differ` cuts the rows of
+    each pair again."""
 
     text: str
+    delimiter: str
     width: int
     columns: tuple[int, ...]
     """The column of each compared field (-1: an empty cell)."""
-    chunks: list[bytes] = field(default_factory=list)
-    _starts: list[int] = field(default_factory=lambda: [0])
-    """The first row of each chunk, then the number of rows."""
+    _starts: list[NDArray[np.intp]] = field(default_factory=list)
+    _ends: list[NDArray[np.intp]] = field(default_factory=list)
 
     def add(self, bounds: bytes) -> None:
-        self.chunks.append(bounds)
-        self._starts.append(self._starts[-1] + len(bounds) // ((self.width + 1) * _INTP_SIZE))
+        """The rows of a chunk (:func:`._cells.split`'s bounds)."""
+        cells = np.frombuffer(bounds, dtype=np.intp).reshape(-1, self.width + 1)
+        self._starts.append(cells[:, 0].copy())
+        self._ends.append(cells[:, self.width] - 1)
+
+    @cached_property
+    def starts(self) -> NDArray[np.intp]:
+        return _joined(self._starts)
+
+    @cached_property
+    def ends(self) -> NDArray[np.intp]:
+        return _joined(self._ends)
 
     def row(self, i: int) -> list[str]:
-        chunk = bisect_right(self._starts, i) - 1
-        stride = self.width + 1
-        offset = (i - self._starts[chunk]) * stride * _INTP_SIZE
-        at = np.frombuffer(self.chunks[chunk], np.intp, stride, offset).tolist()
-        text = self.text
-        return [text[at[j] : at[j + 1] - 1] if j >= 0 else "" for j in self.columns]
+        cells = self.text[self.starts[i] : self.ends[i]].split(self.delimiter)
+        return [cells[j] if j >= 0 else "" for j in self.columns]
+
+
+def _joined(parts: list[NDArray[np.intp]]) -> NDArray[np.intp]:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
 
 @dataclass
@@ -161,8 +169,8 @@ def differing(
     if isinstance(old, NativeCells) and isinstance(new, NativeCells) and cells is not None:
         olds, news = (np.ascontiguousarray(rows, dtype=np.intp) for rows in (olds, news))
         differ = cells.differ(
-            old.text, old.chunks, old.width, old.columns,
-            new.text, new.chunks, new.width, new.columns,
+            old.text, old.starts, old.ends, old.delimiter, old.width, old.columns,
+            new.text, new.starts, new.ends, new.delimiter, new.width, new.columns,
             olds, news,
         )  # fmt: skip
         return np.frombuffer(differ, dtype=bool)
