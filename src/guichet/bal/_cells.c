@@ -879,13 +879,24 @@ side_row(Side *side, Py_ssize_t i)
     Py_ssize_t end = ((const Py_ssize_t *)side->ends.buf)[i];
     Py_ssize_t cell = 0;
     side->cells[0] = start;
-    if (side->kind == PyUnicode_1BYTE_KIND && side->delimiter <= 0xff) { /* memchr: faster */
-        const char *data = side->data, *at = data + start, *stop = data + end;
-        while ((at = memchr(at, (int)side->delimiter, (size_t)(stop - at))) != NULL) {
-            if (++cell >= side->width)
-                break;
-            side->cells[cell] = ++at - data;
+    if (side->kind == PyUnicode_1BYTE_KIND && side->delimiter <= 0xff) {
+        const Py_UCS1 *data = (const Py_UCS1 *)side->data;
+        Py_UCS1 d = (Py_UCS1)side->delimiter;
+#if defined(__SSE2__)
+        const __m128i vd = _mm_set1_epi8((char)d); /* 64 characters at a time, as split() */
+        for (Py_ssize_t base = start; base < end && cell < side->width; base += 64) {
+            uint64_t mask = specials64(data + base, end - base < 64 ? end - base : 64, vd, vd, d, d);
+            for (; mask && ++cell < side->width; mask &= mask - 1)
+                side->cells[cell] = base + __builtin_ctzll(mask) + 1;
         }
+#else
+        for (Py_ssize_t k = start; k < end; k++)
+            if (data[k] == d) {
+                if (++cell >= side->width)
+                    break;
+                side->cells[cell] = k + 1;
+            }
+#endif
     } else {
         for (Py_ssize_t k = start; k < end; k++)
             if (PyUnicode_READ(side->kind, side->data, k) == side->delimiter) {

@@ -59,8 +59,10 @@ def diff(old: Source, new: Source) -> BalDiff:
         compared = compared_fields(old_file.layout, new_file.layout)
         reader = ValueReader(today=dt.date.today())  # (the date only matters to date_der_maj)
         vocabulary = Vocabulary()  # shared: equal values get equal codes in both files
-        old_rows = _read(old_file, compared, reader, vocabulary, "old")
-        new_rows = _read(new_file, compared, reader, vocabulary, "new")
+        # rows pair by BAN id only when both files have ids
+        ids = all("id_ban_adresse" in opened.layout.fields for opened in (old_file, new_file))
+        old_rows = _read(old_file, compared, reader, vocabulary, ids, "old")
+        new_rows = _read(new_file, compared, reader, vocabulary, ids, "new")
         return _Diff(old_file, new_file, old_rows, new_rows, compared).result()
 
 
@@ -73,10 +75,15 @@ def _open(source: Source, side: str) -> OpenedBal:
 
 
 def _read(
-    opened: OpenedBal, compared: list[str], reader: ValueReader, vocabulary: Vocabulary, side: str
+    opened: OpenedBal,
+    compared: list[str],
+    reader: ValueReader,
+    vocabulary: Vocabulary,
+    ids: bool,
+    side: str,
 ) -> SideRows:
     try:
-        return read_rows(opened, compared, reader, vocabulary)
+        return read_rows(opened, compared, reader, vocabulary, address_ids=ids)
     except UnreadableBalError as exc:
         exc.side = side
         raise

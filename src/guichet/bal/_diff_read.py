@@ -64,10 +64,17 @@ _UID_PARTS = {"id_ban_commune": 0, "id_ban_toponyme": 1, "id_ban_adresse": 2}
 
 
 def read_rows(
-    opened: OpenedBal, compared: Sequence[str], reader: ValueReader, vocabulary: Vocabulary
+    opened: OpenedBal,
+    compared: Sequence[str],
+    reader: ValueReader,
+    vocabulary: Vocabulary,
+    *,
+    address_ids: bool = True,
 ) -> SideRows:
-    """The codes (in ``vocabulary``) and compared cells of every row of ``opened``."""
-    rows = _RowsBuilder(opened, compared, reader, vocabulary)
+    """The codes (in ``vocabulary``) and compared cells of every row of ``opened``; its BAN
+    ids of addresses only with ``address_ids`` (the diff needs them when both files have
+    some)."""
+    rows = _RowsBuilder(opened, compared, reader, vocabulary, address_ids)
     try:
         for chunk in _chunks(opened):
             rows.add(chunk)
@@ -137,6 +144,7 @@ class _RowsBuilder:
         compared: Sequence[str],
         reader: ValueReader,
         vocabulary: Vocabulary,
+        address_ids: bool,
     ) -> None:
         layout = self.layout = opened.layout
         self.vocabulary = words = vocabulary
@@ -144,6 +152,7 @@ class _RowsBuilder:
         self._compared = list(compared)
         self._parts: dict[str, list[NDArray[np.intp]]] = {name: [] for name in _PARTS}
         self._has_ids = bool({"id_ban_adresse", "id_ban_toponyme"} & layout.fields)
+        self._address_ids = address_ids and "id_ban_adresse" in layout.fields
         self._names = Codes()
         """The spellings of voie names of this file (as written, trimmed)."""
         self._voie_id_codes = Codes([""])
@@ -172,8 +181,9 @@ class _RowsBuilder:
         parts["names"].append(names)
         parts["numeros"].append(_mapped(columns.coded("numero"), self._numeros))
         parts["suffixes"].append(_mapped(columns.coded("suffixe"), self._suffixes))
-        if self._has_ids:
+        if self._address_ids:
             self._ids += self._id_texts(columns, "id_ban_adresse")
+        if self._has_ids:
             voie_ids = self._voie_id_codes.of(self._id_texts(columns, "id_ban_toponyme"))
             parts["voie_ids"].append(voie_ids)
         self._add_cells(columns)
@@ -188,7 +198,7 @@ class _RowsBuilder:
             self.vocabulary,
             self._cells,
             **rows,
-            ids=self._ids if self._has_ids else None,
+            ids=self._ids if self._address_ids else None,
             voie_list={},
         )
         side.voie_list = self._voie_list(side, names, voie_ids if self._has_ids else None)
