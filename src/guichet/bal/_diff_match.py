@@ -129,30 +129,28 @@ def _pair_by_rank(
     old_rows: NDArray[np.intp],
     new_rows: NDArray[np.intp],
 ) -> Pairs:
-    """The k-th old row with a key pairs with the k-th new row with it: rows are matched on
-    (key, rank among the rows of that key), unique on each side."""
-    _, keys = np.unique(np.concatenate([old_keys, new_keys]), return_inverse=True)
-    old_ranked, new_ranked = keys[: len(old_keys)], keys[len(old_keys) :]
-    old_ranks, new_ranks = _ranks(old_ranked), _ranks(new_ranked)
-    both = combine(np.concatenate([old_ranked, new_ranked]), np.concatenate([old_ranks, new_ranks]))
-    _, olds, news = np.intersect1d(
-        both[: len(old_keys)], both[len(old_keys) :], assume_unique=True, return_indices=True
-    )
-    return old_rows[olds], new_rows[news]
+    """The k-th old row with a key pairs with the k-th new row with it.
 
-
-def _ranks(keys: NDArray[np.intp]) -> NDArray[np.intp]:
-    """Each row's rank among the rows with its key (0 for the first one)."""
-    count = len(keys)
+    One stable sort of both sides' keys (old rows first) puts each key's rows together, old
+    ones in file order then new ones in file order: the new row at rank q of its key pairs
+    with the old row at rank q, when there is one. (Keys follow the files' order of streets
+    and numbers, so the sort mostly merges long sorted runs.)
+    """
+    count = len(old_keys)
+    keys = np.concatenate([old_keys, new_keys])
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
-    at = np.arange(count)
-    starts = np.ones(count, dtype=bool)
+    starts = np.ones(len(ordered), dtype=bool)
     starts[1:] = ordered[1:] != ordered[:-1]
-    group_start = np.maximum.accumulate(np.where(starts, at, 0))
-    ranks = np.empty(count, dtype=np.intp)
-    ranks[order] = at - group_start
-    return ranks
+    group = np.cumsum(starts) - 1  # each sorted row's key group
+    group_start = np.flatnonzero(starts)
+    olds_in_group = np.add.reduceat(order < count, group_start) if len(order) else group_start
+    rank = np.arange(len(order)) - group_start[group]
+    new_rank = rank - olds_in_group[group]  # among the new rows of its key
+    paired = (order >= count) & (new_rank < olds_in_group[group])
+    news = order[paired] - count
+    olds = order[group_start[group[paired]] + new_rank[paired]]
+    return old_rows[olds], new_rows[news]
 
 
 def _pair_with_ids(
