@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from guichet.bal import BalDiff, UnreadableBalError, _columns, _fast, diff
+from guichet.bal import BalDiff, UnreadableBalError, _columns, _diff_rows, _fast, diff
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
@@ -391,3 +392,14 @@ def test_a_voie_takes_the_first_toponyme_id_met_in_its_rows() -> None:
     assert [voie.to_json() for voie in removed] == [
         {"commune_insee": "35047", "voie_nom": "Rue des Acacias", "id_ban_toponyme": first_id}
     ]
+
+
+def test_ids_that_share_a_hash_still_pair_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids are first paired by their hashes; pairs of different ids send them to the exact
+    pairing (here every id has the same hash)."""
+    old = Bal.read(BRUZ_14)
+    edit = Edited(old)
+    expected = diff(old.bytes(), edit.new.bytes())
+    assert expected.summary.adresses.unchanged > ROWS - 100
+    monkeypatch.setattr(_diff_rows, "_hashes", lambda ids: np.zeros(len(ids), dtype=np.int64))
+    assert diff(old.bytes(), edit.new.bytes()).to_json(voies=True) == expected.to_json(voies=True)

@@ -39,7 +39,7 @@ from guichet.bal._diff_result import (
     VoieChanges,
     VoieCounts,
 )
-from guichet.bal._diff_rows import NO_ID, Key, SideRows, Vocabulary, differing, id_codes
+from guichet.bal._diff_rows import Key, SideRows, Vocabulary, differing
 from guichet.bal._diff_voies import VoieMatching, match_voies, renamed_voie_keys
 from guichet.bal._gc import gc_paused
 from guichet.bal._values import ValueReader
@@ -107,14 +107,12 @@ class _Diff:
 
     def result(self) -> BalDiff:
         old, new = self.old, self.new
-        ids = id_codes(old, new)
-        matching = match_rows(old, new, ids)
+        matching = match_rows(old, new)
         voies = match_voies(old.voie_list, new.voie_list, old, new)
         if voies.moved:  # pass 3: rows of voies paired under another name
             old_left, new_left = matching.unmatched(len(old), len(new))
             old_keys, new_keys = renamed_voie_keys(voies.moved, old, new)
-            ided = (ids[0] != NO_ID, ids[1] != NO_ID)
-            pairs = pair_in_order(old_keys, new_keys, old_left, new_left, ided)
+            pairs = pair_in_order(old_keys, new_keys, old_left, new_left, matching.ided)
             matching.add(pairs, BY_RENAMED_VOIE)
         removed, added = (rows.tolist() for rows in matching.unmatched(len(old), len(new)))
         modified = self._modified(matching)
@@ -139,12 +137,10 @@ class _Diff:
     def _modified(self, matching: Matching) -> list[tuple[int, int, int]]:
         """(old row, new row, how) of the pairs whose compared cells differ, in new-file
         order."""
-        olds, news = matching.old_rows, matching.new_rows
+        order = np.argsort(matching.new_rows, kind="stable")  # (reads both texts in order)
+        olds, news, how = matching.old_rows[order], matching.new_rows[order], matching.how[order]
         at = np.flatnonzero(differing(self.old.cells, self.new.cells, olds, news))
-        at = at[np.argsort(news[at], kind="stable")]  # in the new file's order
-        return list(
-            zip(olds[at].tolist(), news[at].tolist(), matching.how[at].tolist(), strict=True)
-        )
+        return list(zip(olds[at].tolist(), news[at].tolist(), how[at].tolist(), strict=True))
 
     def _changes(self, old: int, new: int) -> dict[str, tuple[str, str]]:
         old_cells = self.old.cells.row(old)

@@ -12,7 +12,7 @@ ids read from ``uid_adresse``) keeps each row's compared cells joined in one str
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import starmap
@@ -25,6 +25,8 @@ from guichet.bal import _fast
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    IdCodes = tuple[NDArray[np.int64], NDArray[np.int64]]
 
 Key = tuple[str | None, str, int | str | None, str | None]
 """(commune, normalized voie name, numero, suffixe) of a row (:mod:`._diff_read`)."""
@@ -232,13 +234,33 @@ class SideRows:
         return "" if self.ids is None else self.ids[i]
 
 
-def id_codes(old: SideRows, new: SideRows) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Each row's BAN id as a code, the same in both files; :data:`NO_ID` for none."""
+def id_hashes(old: SideRows, new: SideRows) -> IdCodes:
+    """Each row's BAN id as its string hash (non-negative), :data:`NO_ID` for none: equal ids
+    have equal codes, and different ids almost never do — a caller checks what it paired
+    (:func:`id_codes` is exact, and 4 times slower)."""
+    return _id_codes(old, new, _hashes)
+
+
+def id_codes(old: SideRows, new: SideRows) -> IdCodes:
+    """Each row's BAN id as a code, the same in both files, different for different ids;
+    :data:`NO_ID` for none."""
+    return _id_codes(old, new, _factorized)
+
+
+def _id_codes(
+    old: SideRows, new: SideRows, codes_of: Callable[[list[str]], NDArray[np.int64]]
+) -> IdCodes:
     if old.ids is None or new.ids is None:  # no row has an id on one side: nothing to pair
-        return np.full(len(old), NO_ID, dtype=np.intp), np.full(len(new), NO_ID, dtype=np.intp)
-    old_ids, new_ids = old.ids, new.ids
-    codes, distinct = _fast.factorize(old_ids + new_ids)  # (C speed: 500k ids in ~40 ms)
-    if "" in distinct:
-        codes = np.where(codes == distinct.index(""), NO_ID, codes)
-    codes = codes.astype(np.intp, copy=False)
+        return np.full(len(old), NO_ID, dtype=np.int64), np.full(len(new), NO_ID, dtype=np.int64)
+    ids = old.ids + new.ids
+    codes = codes_of(ids)
+    codes[~_fast.truths(ids)] = NO_ID
     return codes[: len(old)], codes[len(old) :]
+
+
+def _hashes(ids: list[str]) -> NDArray[np.int64]:
+    return np.fromiter(map(hash, ids), np.int64, len(ids)) & np.int64(2**63 - 1)
+
+
+def _factorized(ids: list[str]) -> NDArray[np.int64]:
+    return _fast.factorize(ids)[0].copy()
