@@ -124,8 +124,8 @@ def run() -> str:
             "## BAL diff (`guichet bal diff OLD NEW`)",
             "",
             f"Whole process (interpreter start-up included), output to /dev/null; {sizes}. "
-            "Both files are read in one process (cells cut natively; forking was measured "
-            "slower). "
+            "Both files are read in one process, rows as integer codes, cells compared "
+            "natively. "
             "Wall time: median and minimum of 3 runs (other jobs share the 2 cores: load "
             f"average {load[0]:.1f} / {load[1]:.1f} when the section started); CPU = user + "
             "system time of the command; peak RSS from the kernel (wait4). "
