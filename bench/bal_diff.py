@@ -105,10 +105,21 @@ def _measure(args: list[str], repeat: int = REPEAT) -> list[str]:
     ]
 
 
+def _speed_probe() -> float:
+    """Seconds for 10 million additions in a Python loop, measured just before the runs: the
+    machine's speed at that moment (the same VM was seen 0.9 s and 1.4 s within an hour)."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
 def run() -> str:
     prepare()
     old13, new14, edited = (str(BIG / n) for n in (OLD_13[0], NEW_14[0], EDITED_14))
     load = os.getloadavg()
+    probe = _speed_probe()
     worst = "1.3 → 1.4, 250k × 250k (≈ every row modified)"
     rows = [
         [worst, "summary", *_measure([old13, new14])],
@@ -129,6 +140,7 @@ def run() -> str:
             "Wall time: median and minimum of 3 runs (other jobs share the 2 cores: load "
             f"average {load[0]:.1f} / {load[1]:.1f} when the section started); CPU = user + "
             "system time of the command; peak RSS from the kernel (wait4). "
+            f"Speed probe (a 10M-iteration Python loop, just before): {probe:.2f} s. "
             "Target (issue #15): ≤ 1 s for the 1.3 → 1.4 pair.",
             "",
             table(header, rows),

@@ -35,6 +35,9 @@ def build_app(*, only: str | None = None) -> typer.Typer:
 
 
 def main() -> None:
+    # numpy's OpenBLAS starts a thread per core at import, which spins for a while: ~0.1 s of
+    # a second core per command, and nothing here multiplies matrices
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         _main()
     except BrokenPipeError:  # the reader left early (`guichet bal diff A B --json | head`)
