@@ -57,11 +57,14 @@ def test_same_rows_and_errors_as_parse_csv(text: str, chunk_chars: int) -> None:
 
 
 @settings(max_examples=800)
-@given(texts, st.integers(1, 12), st.integers(1, 5))
-@example("a;b\r\n1;2\r\n3;4\r\n5;6", 1, 3)
-@example("a;b\n\n1;2\n\n\n3;4\n", 2, 4)
-def test_ranges_read_like_the_whole(text: str, chunk_chars: int, count: int) -> None:
-    """Cutting the lines into ``count`` ranges reads the same rows (and mismatches)."""
+@given(texts, st.integers(1, 12), st.integers(1, 5), st.none() | st.floats(0.05, 0.95))
+@example("a;b\r\n1;2\r\n3;4\r\n5;6", 1, 3, None)
+@example("a;b\n\n1;2\n\n\n3;4\n", 2, 4, None)
+def test_ranges_read_like_the_whole(
+    text: str, chunk_chars: int, count: int, first: float | None
+) -> None:
+    """Cutting the lines into ``count`` ranges (the first one of any share) reads the same
+    rows (and mismatches)."""
     got = parse_columns(text, chunk_chars)
     if not isinstance(got, ColumnarCsv) or got.plain is None:
         return
@@ -73,9 +76,20 @@ def test_ranges_read_like_the_whole(text: str, chunk_chars: int, count: int) -> 
             return None
 
     whole = rows(got.plain.chunks())
-    parts = [rows(got.plain.chunks(start, stop)) for start, stop in got.plain.ranges(count)]
+    ranges = got.plain.ranges(count, first)
+    parts = [rows(got.plain.chunks(start, stop)) for start, stop in ranges]
     if whole is None:
         assert None in parts
     else:
         assert [row for part in parts if part is not None for row in part] == whole
         assert None not in parts
+
+
+def test_the_first_range_takes_its_share() -> None:
+    text = "a;b\n" + "1;2\n" * 1000
+    parsed = parse_columns(text)
+    assert isinstance(parsed, ColumnarCsv) and parsed.plain is not None
+    plain = parsed.plain
+    (start, stop), (after, end) = plain.ranges(2, first=0.56)
+    assert abs((stop - start) / (end - start) - 0.56) < 0.01
+    assert (after, end) == (stop + 1, len(text))

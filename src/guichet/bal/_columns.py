@@ -243,13 +243,17 @@ class PlainLines:
     width: int
     chunk_chars: int = CHUNK_CHARS
 
-    def ranges(self, count: int) -> list[tuple[int, int]]:
-        """Up to ``count`` consecutive (start, stop) ranges of about equal size, cut at line
-        breaks; together they hold every data line once, in order."""
+    def ranges(self, count: int, first: float | None = None) -> list[tuple[int, int]]:
+        """Up to ``count`` consecutive (start, stop) ranges, cut at line breaks; together they
+        hold every data line once, in order. Of about equal size, or the first one about
+        ``first`` of the text and the others sharing the rest equally."""
         text, linebreak = self.text, self.linebreak
+        size = len(text) - self.start
+        share = 1 / count if first is None else first
         bounds, begin = [], self.start
         for k in range(1, count):
-            cut = text.find(linebreak, self.start + (len(text) - self.start) * k // count)
+            at = share + (1 - share) * (k - 1) / (count - 1)
+            cut = text.find(linebreak, self.start + int(size * at))
             if cut == -1:
                 break
             if cut >= begin:  # tiny texts: two cuts may fall on the same line break
