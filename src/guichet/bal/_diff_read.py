@@ -128,7 +128,7 @@ class _Columns:
         return list(map(values.__getitem__, codes.tolist()))
 
 
-def _mapped(coded: Coded | tuple[Sequence[Any], NDArray[np.intp]], memo: Memo) -> NDArray[np.intp]:
+def _mapped(coded: Coded, memo: Memo) -> NDArray[np.intp]:
     """Each row's ``memo[cell]`` (an integer code), computed once per distinct cell."""
     values, codes = coded
     table = np.fromiter(map(memo.__getitem__, values), np.intp, len(values))
