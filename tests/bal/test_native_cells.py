@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from guichet.bal import _bulk, _columns, _crossrows, _fast
 from guichet.bal._cli import _write_json
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
-from guichet.bal._diff_rows import NativeCells, differing
+from guichet.bal._diff_rows import NativeCells, differences, differing
 from guichet.bal._encoding import read_text
 from guichet.bal._report import Report
 from guichet.bal._validate import validate
@@ -226,7 +226,7 @@ def test_native_differ_compares_the_chosen_cells_of_each_pair(
     data: st.DataObject,
 ) -> None:
     """Rows in several chunks, texts of different string kinds, -1 for an empty cell: a pair
-    differs exactly when one of its chosen cells does."""
+    differs exactly when one of its chosen cells does, and its differences are those cells."""
     (old_text, old_width, old_rows), (new_text, new_width, new_rows) = old, new
     fields = data.draw(
         st.lists(st.tuples(st.integers(-1, old_width - 1), st.integers(-1, new_width - 1)))
@@ -249,6 +249,13 @@ def test_native_differ_compares_the_chosen_cells_of_each_pair(
     olds = np.array([i for i, _ in pairs], dtype=np.intp)
     news = np.array([j for _, j in pairs], dtype=np.intp)
     assert differing(old_cells, new_cells, olds, news).tolist() == expected
+    changes = [
+        [(c, a, b) for c, (a, b) in enumerate(zip(chosen(old_rows[i], old_cells.columns),
+                                                  chosen(new_rows[j], new_cells.columns),
+                                                  strict=True)) if a != b]
+        for i, j in pairs
+    ]  # fmt: skip
+    assert differences(old_cells, new_cells, olds, news) == changes
     for i, row in enumerate(old_rows):
         assert old_cells.row(i) == chosen(row, old_cells.columns)
 

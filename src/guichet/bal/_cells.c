@@ -985,7 +985,80 @@ done:
     return out;
 }
 
+/* differences(same arguments as differ) -> list[list[tuple[int, str, str]]]
+ *
+ * For each pair, the compared cells that differ: (index in the columns, old cell, new cell). */
+static PyObject *
+cells_differences(PyObject *self, PyObject *args)
+{
+    PyObject *texts[2], *starts[2], *ends[2], *delimiters[2], *columns[2];
+    Py_ssize_t widths[2];
+    Py_buffer rows[2];
+    if (!PyArg_ParseTuple(args, "UOOUnO!UOOUnO!y*y*", &texts[0], &starts[0], &ends[0],
+                          &delimiters[0], &widths[0], &PyTuple_Type, &columns[0], &texts[1],
+                          &starts[1], &ends[1], &delimiters[1], &widths[1], &PyTuple_Type,
+                          &columns[1], &rows[0], &rows[1]))
+        return NULL;
+    PyObject *out = NULL;
+    Side sides[2];
+    memset(sides, 0, sizeof(sides));
+    Py_ssize_t count = PyTuple_GET_SIZE(columns[0]);
+    Py_ssize_t pairs = rows[0].len / (Py_ssize_t)sizeof(Py_ssize_t);
+    if (PyTuple_GET_SIZE(columns[1]) != count || rows[1].len != rows[0].len) {
+        PyErr_SetString(PyExc_ValueError, "columns or rows of both sides differ in length");
+        goto done;
+    }
+    for (int s = 0; s < 2; s++)
+        if (side_init(&sides[s], texts[s], starts[s], ends[s], delimiters[s], widths[s],
+                      columns[s]) < 0)
+            goto done;
+    const Py_ssize_t *olds = (const Py_ssize_t *)rows[0].buf;
+    const Py_ssize_t *news = (const Py_ssize_t *)rows[1].buf;
+    out = PyList_New(pairs);
+    if (out == NULL)
+        goto done;
+    Side *a = &sides[0], *b = &sides[1];
+    for (Py_ssize_t k = 0; k < pairs; k++) {
+        PyObject *found = PyList_New(0);
+        if (found == NULL || side_row(a, olds[k]) < 0 || side_row(b, news[k]) < 0) {
+            Py_XDECREF(found);
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, k, found);
+        for (Py_ssize_t c = 0; c < count; c++) {
+            Py_ssize_t ja = a->columns[c], jb = b->columns[c];
+            Py_ssize_t start_a = ja < 0 ? 0 : a->cells[ja], start_b = jb < 0 ? 0 : b->cells[jb];
+            Py_ssize_t n = ja < 0 ? 0 : a->cells[ja + 1] - 1 - start_a;
+            Py_ssize_t m = jb < 0 ? 0 : b->cells[jb + 1] - 1 - start_b;
+            if (n == m && same_span(a->kind, a->data, start_a, b->kind, b->data, start_b, n))
+                continue;
+            PyObject *old_cell = PyUnicode_Substring(texts[0], start_a, start_a + n);
+            PyObject *new_cell = PyUnicode_Substring(texts[1], start_b, start_b + m);
+            PyObject *change = old_cell != NULL && new_cell != NULL
+                                   ? Py_BuildValue("(nOO)", c, old_cell, new_cell)
+                                   : NULL;
+            Py_XDECREF(old_cell);
+            Py_XDECREF(new_cell);
+            if (change == NULL || PyList_Append(found, change) < 0) {
+                Py_XDECREF(change);
+                Py_CLEAR(out);
+                goto done;
+            }
+            Py_DECREF(change);
+        }
+    }
+done:
+    for (int s = 0; s < 2; s++) {
+        side_free(&sides[s]);
+        PyBuffer_Release(&rows[s]);
+    }
+    return out;
+}
+
 static PyMethodDef cells_methods[] = {
+    {"differences", cells_differences, METH_VARARGS,
+     "differences(...differ's arguments) -> for each pair, [(column, old, new)] of its changes"},
     {"differ", cells_differ, METH_VARARGS,
      "differ(old_text, old_starts, old_ends, old_delimiter, old_width, old_columns, new_text, "
      "new_starts, new_ends, new_delimiter, new_width, new_columns, olds, news) -> bytes: 1 "

@@ -45,3 +45,20 @@ def differ(
     news: Buffer,
     /,
 ) -> bytes: ...
+def differences(
+    old_text: str,
+    old_starts: Buffer,
+    old_ends: Buffer,
+    old_delimiter: str,
+    old_width: int,
+    old_columns: tuple[int, ...],
+    new_text: str,
+    new_starts: Buffer,
+    new_ends: Buffer,
+    new_delimiter: str,
+    new_width: int,
+    new_columns: tuple[int, ...],
+    olds: Buffer,
+    news: Buffer,
+    /,
+) -> list[list[tuple[int, str, str]]]: ...

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import starmap
+from itertools import compress, starmap
 from operator import ne
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -188,6 +188,37 @@ def differing(
     return np.fromiter(starmap(ne, pairs), bool, len(olds))
 
 
+Changes = list[tuple[int, str, str]]
+"""The compared cells of a pair that differ: (index among the compared fields, old, new)."""
+
+
+def differences(
+    old: RowCells, new: RowCells, olds: NDArray[np.intp], news: NDArray[np.intp]
+) -> list[Changes]:
+    """The changes of each pair (``olds[k]``, ``news[k]``)."""
+    cells = _fast.cells
+    if isinstance(old, NativeCells) and isinstance(new, NativeCells) and cells is not None:
+        olds, news = (np.ascontiguousarray(rows, dtype=np.intp) for rows in (olds, news))
+        changes: list[Changes] = cells.differences(
+            old.text, old.starts, old.ends, old.delimiter, old.width, old.columns,
+            new.text, new.starts, new.ends, new.delimiter, new.width, new.columns,
+            olds, news,
+        )  # fmt: skip
+        return changes
+    return [
+        _changes(old_cells, new_cells)
+        for old_cells, new_cells in zip(
+            map(old.row, olds.tolist()), map(new.row, news.tolist()), strict=True
+        )
+    ]
+
+
+def _changes(old_cells: list[str], new_cells: list[str]) -> Changes:
+    # the few fields that differ, found at C speed
+    differ = compress(range(len(old_cells)), map(ne, old_cells, new_cells))
+    return [(i, old_cells[i], new_cells[i]) for i in differ]
+
+
 @dataclass
 class SideRows:
     """What the diff needs from the rows of one file (index = data row, blank lines skipped):
@@ -219,14 +250,17 @@ class SideRows:
         norm = self.vocabulary.voies.get(voie[1])
         return None if commune is None or norm is None else (commune << 32) | norm
 
-    def key(self, i: int) -> Key:
-        """Row ``i``'s (commune, voie, numero, suffixe)."""
+    def keys(self, rows: NDArray[np.intp]) -> list[Key]:
+        """The (commune, voie, numero, suffixe) of each of ``rows``."""
         words = self.vocabulary
-        return (
-            words.communes.value_of[self.communes[i]],
-            words.voies.value_of[self.voies[i]],
-            words.numeros.value_of[self.numeros[i]],
-            words.suffixes.value_of[self.suffixes[i]],
+        return list(
+            zip(
+                map(words.communes.value_of.__getitem__, self.communes[rows].tolist()),
+                map(words.voies.value_of.__getitem__, self.voies[rows].tolist()),
+                map(words.numeros.value_of.__getitem__, self.numeros[rows].tolist()),
+                map(words.suffixes.value_of.__getitem__, self.suffixes[rows].tolist()),
+                strict=True,
+            )
         )
 
     def id(self, i: int) -> str:
