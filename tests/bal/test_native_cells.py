@@ -249,13 +249,12 @@ def test_native_differ_compares_the_chosen_cells_of_each_pair(
     olds = np.array([i for i, _ in pairs], dtype=np.intp)
     news = np.array([j for _, j in pairs], dtype=np.intp)
     assert differing(old_cells, new_cells, olds, news).tolist() == expected
-    changes = [
-        [(c, a, b) for c, (a, b) in enumerate(zip(chosen(old_rows[i], old_cells.columns),
-                                                  chosen(new_rows[j], new_cells.columns),
-                                                  strict=True)) if a != b]
-        for i, j in pairs
-    ]  # fmt: skip
-    assert differences(old_cells, new_cells, olds, news) == changes
+
+    def changes(i: int, j: int) -> list[tuple[int, str, str]]:
+        both = zip(chosen(old_rows[i], old_cells.columns), chosen(new_rows[j], new_cells.columns))
+        return [(c, a, b) for c, (a, b) in enumerate(both) if a != b]
+
+    assert differences(old_cells, new_cells, olds, news) == [changes(i, j) for i, j in pairs]
     for i, row in enumerate(old_rows):
         assert old_cells.row(i) == chosen(row, old_cells.columns)
 
