@@ -251,8 +251,11 @@ def test_native_differ_compares_the_chosen_cells_of_each_pair(
     assert differing(old_cells, new_cells, olds, news).tolist() == expected
 
     def changes(i: int, j: int) -> list[tuple[int, str, str]]:
-        old, new = chosen(old_rows[i], old_cells.columns), chosen(new_rows[j], new_cells.columns)
-        both = zip(old, new, strict=True)
+        before, after = (
+            chosen(old_rows[i], old_cells.columns),
+            chosen(new_rows[j], new_cells.columns),
+        )
+        both = zip(before, after, strict=True)
         return [(c, a, b) for c, (a, b) in enumerate(both) if a != b]
 
     assert differences(old_cells, new_cells, olds, news) == [changes(i, j) for i, j in pairs]
