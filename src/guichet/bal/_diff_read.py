@@ -217,8 +217,10 @@ class _RowsBuilder:
         )
         # per voie, its spellings by count (descending), then by first appearance
         ranked = spelling_rows[np.lexsort((spelling_rows, -counts, voies[spelling_rows]))]
-        best = ranked[_starts(voies[ranked])]  # each voie's name: where it is first written
-        _, first_rows = np.unique(voies, return_index=True)  # both in ascending voie code
+        starts = np.flatnonzero(_starts(voies[ranked]))  # each voie's spellings start there
+        best = ranked[starts]  # each voie's name: where it is first written
+        # a voie first appears with the first of its spellings to appear
+        first_rows = np.minimum.reduceat(ranked, starts) if len(ranked) else ranked
         ids = self._first_ids(rows, at, voie_ids)
         order = np.argsort(first_rows)
         firsts, bests = first_rows[order], best[order]
