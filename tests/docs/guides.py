@@ -26,7 +26,9 @@ _VOLATILE = [
     (re.compile(r"\d+ bytes\)"), "<N> bytes)"),  # an attachment's size
     (re.compile(r"\b[0-9a-f]{24}\b"), "<ID>"),  # revision, client, mandataire ids
     (re.compile(r"loader-\d{13}\.json"), "loader-<MS>.json"),  # the snippet's file name
-    # Tokens, API keys, S3 credentials: 20+ letters and digits with a capital and a digit.
+    # Credentials printed as JSON: whatever their letters (a random key can lack a digit)
+    (re.compile(r'("(?:api_key|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)": ")[^"]+'), r"\1<SECRET>"),
+    # Other tokens, API keys, S3 credentials: 20+ letters and digits with a capital and a digit.
     (re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Z])[\w-]{20,}"), "<SECRET>"),
 ]
 _ELLIPSIS = re.compile(r"\.\.\.|…")
