@@ -923,6 +923,65 @@ side_row(Side *side, Py_ssize_t i)
     return 0;
 }
 
+/* The two sides and the pairs of differ() and differences(), read from their arguments. */
+typedef struct {
+    Side sides[2];
+    Py_buffer rows[2];
+    Py_ssize_t count; /* compared fields */
+    Py_ssize_t pairs;
+    const Py_ssize_t *olds, *news;
+} Pairs;
+
+static void
+pairs_free(Pairs *pairs)
+{
+    for (int s = 0; s < 2; s++) {
+        side_free(&pairs->sides[s]);
+        if (pairs->rows[s].obj != NULL)
+            PyBuffer_Release(&pairs->rows[s]);
+    }
+}
+
+/* 0, or -1 with an exception set (call pairs_free either way). */
+static int
+pairs_init(Pairs *pairs, PyObject *args)
+{
+    PyObject *texts[2], *starts[2], *ends[2], *delimiters[2], *columns[2];
+    Py_ssize_t widths[2];
+    memset(pairs, 0, sizeof(*pairs));
+    if (!PyArg_ParseTuple(args, "UOOUnO!UOOUnO!y*y*", &texts[0], &starts[0], &ends[0],
+                          &delimiters[0], &widths[0], &PyTuple_Type, &columns[0], &texts[1],
+                          &starts[1], &ends[1], &delimiters[1], &widths[1], &PyTuple_Type,
+                          &columns[1], &pairs->rows[0], &pairs->rows[1]))
+        return -1;
+    pairs->count = PyTuple_GET_SIZE(columns[0]);
+    pairs->pairs = pairs->rows[0].len / (Py_ssize_t)sizeof(Py_ssize_t);
+    if (PyTuple_GET_SIZE(columns[1]) != pairs->count || pairs->rows[1].len != pairs->rows[0].len) {
+        PyErr_SetString(PyExc_ValueError, "columns or rows of both sides differ in length");
+        return -1;
+    }
+    for (int s = 0; s < 2; s++)
+        if (side_init(&pairs->sides[s], texts[s], starts[s], ends[s], delimiters[s], widths[s],
+                      columns[s]) < 0)
+            return -1;
+    pairs->olds = (const Py_ssize_t *)pairs->rows[0].buf;
+    pairs->news = (const Py_ssize_t *)pairs->rows[1].buf;
+    return 0;
+}
+
+/* Whether compared field c holds the same cell in both sides' current rows; its spans. */
+static int
+same_cell(const Side *a, const Side *b, Py_ssize_t c, Py_ssize_t span_a[2], Py_ssize_t span_b[2])
+{
+    Py_ssize_t ja = a->columns[c], jb = b->columns[c];
+    span_a[0] = ja < 0 ? 0 : a->cells[ja];
+    span_b[0] = jb < 0 ? 0 : b->cells[jb];
+    span_a[1] = ja < 0 ? 0 : a->cells[ja + 1] - 1 - span_a[0];
+    span_b[1] = jb < 0 ? 0 : b->cells[jb + 1] - 1 - span_b[0];
+    return span_a[1] == span_b[1] &&
+           same_span(a->kind, a->data, span_a[0], b->kind, b->data, span_b[0], span_a[1]);
+}
+
 /* differ(old_text, old_starts, old_ends, old_delimiter, old_width, old_columns,
  *        new_text, new_starts, new_ends, new_delimiter, new_width, new_columns,
  *        olds, news) -> bytes
@@ -934,54 +993,28 @@ side_row(Side *side, Py_ssize_t i)
 static PyObject *
 cells_differ(PyObject *self, PyObject *args)
 {
-    PyObject *texts[2], *starts[2], *ends[2], *delimiters[2], *columns[2];
-    Py_ssize_t widths[2];
-    Py_buffer rows[2];
-    if (!PyArg_ParseTuple(args, "UOOUnO!UOOUnO!y*y*", &texts[0], &starts[0], &ends[0],
-                          &delimiters[0], &widths[0], &PyTuple_Type, &columns[0], &texts[1],
-                          &starts[1], &ends[1], &delimiters[1], &widths[1], &PyTuple_Type,
-                          &columns[1], &rows[0], &rows[1]))
-        return NULL;
+    Pairs pairs;
     PyObject *out = NULL;
-    Side sides[2];
-    memset(sides, 0, sizeof(sides));
-    Py_ssize_t count = PyTuple_GET_SIZE(columns[0]);
-    Py_ssize_t pairs = rows[0].len / (Py_ssize_t)sizeof(Py_ssize_t);
-    if (PyTuple_GET_SIZE(columns[1]) != count || rows[1].len != rows[0].len) {
-        PyErr_SetString(PyExc_ValueError, "columns or rows of both sides differ in length");
+    if (pairs_init(&pairs, args) < 0)
         goto done;
-    }
-    for (int s = 0; s < 2; s++)
-        if (side_init(&sides[s], texts[s], starts[s], ends[s], delimiters[s], widths[s],
-                      columns[s]) < 0)
-            goto done;
-    const Py_ssize_t *olds = (const Py_ssize_t *)rows[0].buf;
-    const Py_ssize_t *news = (const Py_ssize_t *)rows[1].buf;
-    out = PyBytes_FromStringAndSize(NULL, pairs);
+    out = PyBytes_FromStringAndSize(NULL, pairs.pairs);
     if (out == NULL)
         goto done;
     char *differs = PyBytes_AS_STRING(out);
-    Side *a = &sides[0], *b = &sides[1];
-    for (Py_ssize_t k = 0; k < pairs; k++) {
-        if (side_row(a, olds[k]) < 0 || side_row(b, news[k]) < 0) {
+    Side *a = &pairs.sides[0], *b = &pairs.sides[1];
+    for (Py_ssize_t k = 0; k < pairs.pairs; k++) {
+        if (side_row(a, pairs.olds[k]) < 0 || side_row(b, pairs.news[k]) < 0) {
             Py_CLEAR(out);
             goto done;
         }
+        Py_ssize_t span_a[2], span_b[2];
         char differ = 0;
-        for (Py_ssize_t c = 0; c < count && !differ; c++) {
-            Py_ssize_t ja = a->columns[c], jb = b->columns[c];
-            Py_ssize_t start_a = ja < 0 ? 0 : a->cells[ja], start_b = jb < 0 ? 0 : b->cells[jb];
-            Py_ssize_t n = ja < 0 ? 0 : a->cells[ja + 1] - 1 - start_a;
-            Py_ssize_t m = jb < 0 ? 0 : b->cells[jb + 1] - 1 - start_b;
-            differ = n != m || !same_span(a->kind, a->data, start_a, b->kind, b->data, start_b, n);
-        }
+        for (Py_ssize_t c = 0; c < pairs.count && !differ; c++)
+            differ = !same_cell(a, b, c, span_a, span_b);
         differs[k] = differ;
     }
 done:
-    for (int s = 0; s < 2; s++) {
-        side_free(&sides[s]);
-        PyBuffer_Release(&rows[s]);
-    }
+    pairs_free(&pairs);
     return out;
 }
 
@@ -991,50 +1024,30 @@ done:
 static PyObject *
 cells_differences(PyObject *self, PyObject *args)
 {
-    PyObject *texts[2], *starts[2], *ends[2], *delimiters[2], *columns[2];
-    Py_ssize_t widths[2];
-    Py_buffer rows[2];
-    if (!PyArg_ParseTuple(args, "UOOUnO!UOOUnO!y*y*", &texts[0], &starts[0], &ends[0],
-                          &delimiters[0], &widths[0], &PyTuple_Type, &columns[0], &texts[1],
-                          &starts[1], &ends[1], &delimiters[1], &widths[1], &PyTuple_Type,
-                          &columns[1], &rows[0], &rows[1]))
-        return NULL;
+    Pairs pairs;
     PyObject *out = NULL;
-    Side sides[2];
-    memset(sides, 0, sizeof(sides));
-    Py_ssize_t count = PyTuple_GET_SIZE(columns[0]);
-    Py_ssize_t pairs = rows[0].len / (Py_ssize_t)sizeof(Py_ssize_t);
-    if (PyTuple_GET_SIZE(columns[1]) != count || rows[1].len != rows[0].len) {
-        PyErr_SetString(PyExc_ValueError, "columns or rows of both sides differ in length");
+    if (pairs_init(&pairs, args) < 0)
         goto done;
-    }
-    for (int s = 0; s < 2; s++)
-        if (side_init(&sides[s], texts[s], starts[s], ends[s], delimiters[s], widths[s],
-                      columns[s]) < 0)
-            goto done;
-    const Py_ssize_t *olds = (const Py_ssize_t *)rows[0].buf;
-    const Py_ssize_t *news = (const Py_ssize_t *)rows[1].buf;
-    out = PyList_New(pairs);
+    out = PyList_New(pairs.pairs);
     if (out == NULL)
         goto done;
-    Side *a = &sides[0], *b = &sides[1];
-    for (Py_ssize_t k = 0; k < pairs; k++) {
+    Side *a = &pairs.sides[0], *b = &pairs.sides[1];
+    for (Py_ssize_t k = 0; k < pairs.pairs; k++) {
         PyObject *found = PyList_New(0);
-        if (found == NULL || side_row(a, olds[k]) < 0 || side_row(b, news[k]) < 0) {
+        if (found == NULL || side_row(a, pairs.olds[k]) < 0 || side_row(b, pairs.news[k]) < 0) {
             Py_XDECREF(found);
             Py_CLEAR(out);
             goto done;
         }
         PyList_SET_ITEM(out, k, found);
-        for (Py_ssize_t c = 0; c < count; c++) {
-            Py_ssize_t ja = a->columns[c], jb = b->columns[c];
-            Py_ssize_t start_a = ja < 0 ? 0 : a->cells[ja], start_b = jb < 0 ? 0 : b->cells[jb];
-            Py_ssize_t n = ja < 0 ? 0 : a->cells[ja + 1] - 1 - start_a;
-            Py_ssize_t m = jb < 0 ? 0 : b->cells[jb + 1] - 1 - start_b;
-            if (n == m && same_span(a->kind, a->data, start_a, b->kind, b->data, start_b, n))
+        for (Py_ssize_t c = 0; c < pairs.count; c++) {
+            Py_ssize_t span_a[2], span_b[2];
+            if (same_cell(a, b, c, span_a, span_b))
                 continue;
-            PyObject *old_cell = PyUnicode_Substring(texts[0], start_a, start_a + n);
-            PyObject *new_cell = PyUnicode_Substring(texts[1], start_b, start_b + m);
+            PyObject *old_cell = PyUnicode_FromKindAndData(
+                a->kind, a->data + span_a[0] * a->kind, span_a[1]);
+            PyObject *new_cell = PyUnicode_FromKindAndData(
+                b->kind, b->data + span_b[0] * b->kind, span_b[1]);
             PyObject *change = old_cell != NULL && new_cell != NULL
                                    ? Py_BuildValue("(nOO)", c, old_cell, new_cell)
                                    : NULL;
@@ -1049,10 +1062,7 @@ cells_differences(PyObject *self, PyObject *args)
         }
     }
 done:
-    for (int s = 0; s < 2; s++) {
-        side_free(&sides[s]);
-        PyBuffer_Release(&rows[s]);
-    }
+    pairs_free(&pairs);
     return out;
 }
 

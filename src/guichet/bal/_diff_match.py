@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guichet.bal._diff_rows import NO_ID, SideRows, combine, id_codes, id_hashes
+from guichet.bal._diff_rows import NO_ID, SideRows, combine, concatenated, id_codes, id_hashes
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -54,25 +54,21 @@ class Matching:
 
     @property
     def old_rows(self) -> NDArray[np.intp]:
-        return _joined(self._olds)
+        return concatenated(self._olds)
 
     @property
     def new_rows(self) -> NDArray[np.intp]:
-        return _joined(self._news)
+        return concatenated(self._news)
 
     @property
     def how(self) -> NDArray[np.intp]:
-        return _joined(self._hows)
+        return concatenated(self._hows)
 
     def unmatched(
         self, old_count: int, new_count: int
     ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         """Old rows and new rows without a pair, each in file order."""
         return _others(self.old_rows, old_count), _others(self.new_rows, new_count)
-
-
-def _joined(parts: list[NDArray[np.intp]]) -> NDArray[np.intp]:
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
 
 def _others(taken: NDArray[np.intp], count: int) -> NDArray[np.intp]:

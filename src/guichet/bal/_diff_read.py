@@ -39,6 +39,7 @@ from guichet.bal._diff_rows import (
     Voie,
     VoieKey,
     combine,
+    concatenated,
 )
 from guichet.bal._diff_values import (
     Memo,
@@ -189,10 +190,7 @@ class _RowsBuilder:
         self._add_cells(columns)
 
     def result(self) -> SideRows:
-        rows = {
-            name: np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
-            for name, parts in self._parts.items()
-        }
+        rows = {name: concatenated(parts) for name, parts in self._parts.items()}
         names, voie_ids = rows.pop("names"), rows.pop("voie_ids")
         side = SideRows(
             self.vocabulary,

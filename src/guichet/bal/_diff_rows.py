@@ -135,18 +135,19 @@ class NativeCells(RowCells):
 
     @cached_property
     def starts(self) -> NDArray[np.intp]:
-        return _joined(self._starts)
+        return concatenated(self._starts)
 
     @cached_property
     def ends(self) -> NDArray[np.intp]:
-        return _joined(self._ends)
+        return concatenated(self._ends)
 
     def row(self, i: int) -> list[str]:
         cells = self.text[self.starts[i] : self.ends[i]].split(self.delimiter)
         return [cells[j] if j >= 0 else "" for j in self.columns]
 
 
-def _joined(parts: list[NDArray[np.intp]]) -> NDArray[np.intp]:
+def concatenated(parts: list[NDArray[np.intp]]) -> NDArray[np.intp]:
+    """The arrays one after the other (an empty array for none)."""
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
 
