@@ -3,6 +3,8 @@ changes: exact counts, exact rows, exact changes."""
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,11 @@ import numpy as np
 import pytest
 
 from guichet.bal import BalDiff, UnreadableBalError, _columns, _diff_rows, _fast, diff
+from guichet.bal._diff_open import open_bal
+from guichet.bal._diff_read import read_rows
+from guichet.bal._diff_rows import Vocabulary
+from guichet.bal._diff_values import cle_commune, reader_value, voie_names
+from guichet.bal._values import ValueReader
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bal" / "corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
@@ -403,3 +410,59 @@ def test_ids_that_share_a_hash_still_pair_exactly(monkeypatch: pytest.MonkeyPatc
     assert expected.summary.adresses.unchanged > ROWS - 100
     monkeypatch.setattr(_diff_rows, "_hashes", lambda ids: np.zeros(len(ids), dtype=np.int64))
     assert diff(old.bytes(), edit.new.bytes()).to_json(voies=True) == expected.to_json(voies=True)
+
+
+def plain_voies(bal: Bal) -> dict[tuple[str | None, str], tuple[str | None, str, str | None]]:
+    """The voies of a file by the rule written plainly, row after row: (commune, name, id) by
+    (commune, normalized name), in order of first appearance; the name most rows use (the
+    first met on a tie), the first toponyme id met."""
+    reader = ValueReader(today=dt.date.today())
+    read_commune = reader_value(reader, "commune_insee")
+    spellings: dict[tuple[str | None, str], dict[str, int]] = {}
+    first_ids: dict[tuple[str | None, str], str] = {}
+    for row in bal.rows:
+        cells = dict(zip(bal.header, row, strict=True))
+        commune = read_commune(cells["commune_insee"])
+        if commune is None:
+            commune = cle_commune(reader, cells["cle_interop"])
+        name, norm = voie_names(reader, (cells["voie_nom"], cells.get("toponyme", "")))
+        if not norm:
+            continue
+        counts = spellings.setdefault((commune, norm), {})
+        counts[name] = counts.get(name, 0) + 1
+        voie_id = cells.get("id_ban_toponyme", "").strip().lower()
+        if voie_id:
+            first_ids.setdefault((commune, norm), voie_id)
+    return {
+        key: (key[0], max(counts.items(), key=lambda item: item[1])[0], first_ids.get(key))
+        for key, counts in spellings.items()
+    }
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_voies_of_a_file_follow_the_rule_on_random_edits(seed: int) -> None:
+    """Random rows of Bruz 1.4, names re-cased, toponyme ids changed or removed, communes
+    left to cle_interop, rows repeated and shuffled: the voies read match the plain rule."""
+    rnd = random.Random(seed)
+    bruz = Bal.read(BRUZ_14)
+    rows = [list(row) for row in rnd.sample(bruz.rows, 400)]
+    rows += [list(row) for row in rnd.sample(rows, 40)]
+    rnd.shuffle(rows)
+    voie, voie_id, commune = (
+        bruz.col(name) for name in ("voie_nom", "id_ban_toponyme", "commune_insee")
+    )
+    for row in rows:
+        edit = rnd.random()
+        if edit < 0.15:
+            row[voie] = row[voie].upper()
+        elif edit < 0.25:
+            row[voie_id] = rnd.choice(
+                ["", f"0e6d3e0c-5c25-4c3e-9d55-9b0b7f1c2a1{rnd.randint(0, 9)}"]
+            )
+        elif edit < 0.3:
+            row[commune] = ""
+    edited = Bal(bruz.header, rows)
+    opened = open_bal(edited.bytes())
+    read = read_rows(opened, [], ValueReader(today=dt.date.today()), Vocabulary())
+    assert [tuple(v) for v in read.voie_list.values()] == list(plain_voies(edited).values())
+    assert list(read.voie_list) == list(plain_voies(edited))
