@@ -4,9 +4,10 @@ object per row.
 Every matching field of a row (commune, normalized voie name, numero, suffixe, BAN id) is a
 code in a :class:`Vocabulary` shared by both files, so that equal values have equal codes on
 both sides and rows are matched with numpy on integers (:mod:`._diff_match`). The compared
-cells stay in the text: :class:`NativeCells` keeps where each cell starts and compares pairs
-of rows natively (:func:`._cells.differ`); :class:`JoinedCells` (no extension, quoted texts,
-ids read from ``uid_adresse``) keeps each row's compared cells joined in one string.
+cells stay in the text: :class:`NativeCells` keeps where each row starts and ends, and pairs
+of rows are compared natively (:func:`._cells.differ`, :func:`._cells.differences`);
+:class:`JoinedCells` (no extension, quoted texts, ids read from ``uid_adresse``) keeps each
+row's compared cells joined in one string.
 """
 
 from __future__ import annotations
@@ -168,15 +169,9 @@ def differing(
     old: RowCells, new: RowCells, olds: NDArray[np.intp], news: NDArray[np.intp]
 ) -> NDArray[np.bool_]:
     """Whether each pair (``olds[k]``, ``news[k]``) has a compared cell that differs."""
-    cells = _fast.cells
-    if isinstance(old, NativeCells) and isinstance(new, NativeCells) and cells is not None:
-        olds, news = (np.ascontiguousarray(rows, dtype=np.intp) for rows in (olds, news))
-        differ = cells.differ(
-            old.text, old.starts, old.ends, old.delimiter, old.width, old.columns,
-            new.text, new.starts, new.ends, new.delimiter, new.width, new.columns,
-            olds, news,
-        )  # fmt: skip
-        return np.frombuffer(differ, dtype=bool)
+    native = _native_pairs(old, new, olds, news)
+    if native is not None and _fast.cells is not None:
+        return np.frombuffer(_fast.cells.differ(*native), dtype=bool)
     if (
         isinstance(old, JoinedCells)
         and isinstance(new, JoinedCells)
@@ -197,14 +192,9 @@ def differences(
     old: RowCells, new: RowCells, olds: NDArray[np.intp], news: NDArray[np.intp]
 ) -> list[Changes]:
     """The changes of each pair (``olds[k]``, ``news[k]``)."""
-    cells = _fast.cells
-    if isinstance(old, NativeCells) and isinstance(new, NativeCells) and cells is not None:
-        olds, news = (np.ascontiguousarray(rows, dtype=np.intp) for rows in (olds, news))
-        changes: list[Changes] = cells.differences(
-            old.text, old.starts, old.ends, old.delimiter, old.width, old.columns,
-            new.text, new.starts, new.ends, new.delimiter, new.width, new.columns,
-            olds, news,
-        )  # fmt: skip
+    native = _native_pairs(old, new, olds, news)
+    if native is not None and _fast.cells is not None:
+        changes: list[Changes] = _fast.cells.differences(*native)
         return changes
     return [
         _changes(old_cells, new_cells)
@@ -212,6 +202,21 @@ def differences(
             map(old.row, olds.tolist()), map(new.row, news.tolist()), strict=True
         )
     ]
+
+
+def _native_pairs(
+    old: RowCells, new: RowCells, olds: NDArray[np.intp], news: NDArray[np.intp]
+) -> tuple[Any, ...] | None:
+    """The arguments of :func:`._cells.differ` and :func:`._cells.differences` for these
+    pairs, when both sides' cells are native and the extension is there."""
+    if not (isinstance(old, NativeCells) and isinstance(new, NativeCells) and _fast.cells):
+        return None
+    olds, news = (np.ascontiguousarray(rows, dtype=np.intp) for rows in (olds, news))
+    return (
+        old.text, old.starts, old.ends, old.delimiter, old.width, old.columns,
+        new.text, new.starts, new.ends, new.delimiter, new.width, new.columns,
+        olds, news,
+    )  # fmt: skip
 
 
 def _changes(old_cells: list[str], new_cells: list[str]) -> Changes:
