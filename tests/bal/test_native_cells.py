@@ -296,6 +296,68 @@ def test_native_factorize_equals_a_dictionary(values: list[object]) -> None:
     assert codes.tolist() == [position[v] for v in values]
 
 
+sliceable = st.text(alphabet="ab1_é€𝔘", max_size=7)
+"""Slices that are equal across string kinds: "ab" cut from "abé", "ab€" and "ab𝔘"."""
+
+
+@settings(max_examples=500)
+@given(st.lists(sliceable, max_size=40), st.integers(0, 8), st.integers(0, 8))
+@example(["abé", "ab€", "ab𝔘", "ab", "a"], 0, 2)
+def test_native_slices_equal_slicing_then_a_dictionary(
+    values: list[str], start: int, width: int
+) -> None:
+    part = slice(start, start + width)
+    codes, distinct = _fast.slices(values, part)
+    sliced = [value[part] for value in values]
+    expected = list(dict.fromkeys(sliced))
+    assert distinct == expected
+    assert [type(d) for d in distinct] == [str] * len(distinct)
+    assert codes.tolist() == [expected.index(s) for s in sliced]
+    python_codes, python_distinct = _fast.slices(tuple(values), part)  # (not a list: Python)
+    assert (python_codes.tolist(), python_distinct) == (codes.tolist(), distinct)
+
+
+def test_native_slices_and_take_refuse_what_they_cannot_read() -> None:
+    assert _fast.cells is not None
+    with pytest.raises(TypeError):
+        _fast.cells.slices(["a", None], 0, 1)
+    with pytest.raises(ValueError):
+        _fast.cells.slices(["a"], 2, 1)
+    with pytest.raises(IndexError):
+        _fast.take(["a"], np.array([0, 1], dtype=np.intp))
+    with pytest.raises(IndexError):
+        _fast.take(["a"], np.array([-1], dtype=np.intp))
+
+
+@given(st.lists(st.text(alphabet="ab", max_size=1), min_size=1), st.data())
+def test_native_take_gathers_like_indexing(values: list[str], data: st.DataObject) -> None:
+    picked = data.draw(st.lists(st.integers(0, len(values) - 1), max_size=30))
+    codes = np.array(picked, dtype=np.intp)
+    taken = _fast.take(values, np.repeat(codes, 2)[::2])  # a strided view: read as it indexes
+    assert taken == [values[i] for i in picked]
+    assert all(a is values[i] for a, i in zip(taken, picked, strict=True))
+
+
+cle_like = st.one_of(
+    st.from_regex(_bulk.CLE_HAPPY, fullmatch=True),
+    st.text(alphabet="0123456789abx_", min_size=14, max_size=22),
+    st.text(alphabet="0_aAx-\n é\u0663", max_size=20),
+    st.sampled_from(["35047_xxxx_00001", "35047_0000_00001", "35047_0001_00001_", "a" * 16]),
+)
+
+
+@settings(max_examples=800)
+@given(st.lists(cle_like, max_size=20))
+@example(["35047_0001_00001__bis", "35047_0001_00001_bis", "35047_0001_0000a", "35047_0001_00001a"])
+@example(["35_47_0001_00001", "35047_00_1_00001", "35047_0x0x_00001", "35047_0001_00001_b_"])
+@example(["35047_0001_00001_\u0663", "3504\u0663_0001_00001", "35047_0001_0000\u0663"])
+def test_native_cle_misses_equal_the_pattern(values: list[str]) -> None:
+    found = _fast.native_cle_misses(values)
+    assert found is not None
+    happy = re.compile(_bulk.CLE_HAPPY).fullmatch
+    assert found.tolist() == [happy(v) is None for v in values]
+
+
 @given(st.lists(st.one_of(st.none(), st.integers(-2, 99999)), max_size=40), st.integers(-1, 2))
 @example([None, 99999, 1], 99999)
 def test_native_equals_is_eq(values: list[int | None], value: int) -> None:

@@ -579,6 +579,181 @@ fail:
     return NULL;
 }
 
+/* slices(values: list[str], start, stop) -> (codes: bytes of Py_ssize_t, distinct: list[str])
+ *
+ * factorize([value[start:stop] for value in values]) without making a string per value: the
+ * slice of a 1-byte string is hashed where it lies; only the first of each distinct slice
+ * becomes a string. Other strings are sliced (a slice is made in its smallest kind, so equal
+ * slices have equal kinds and bytes). */
+static PyObject *
+cells_slices(PyObject *self, PyObject *args)
+{
+    PyObject *values;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "O!nn", &PyList_Type, &values, &start, &stop))
+        return NULL;
+    if (start < 0 || stop < start) {
+        PyErr_SetString(PyExc_ValueError, "0 <= start <= stop");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    Py_ssize_t size = 64;
+    while (size < n * 2)
+        size <<= 1;
+    Py_ssize_t mask = size - 1;
+    Slot *slots = PyMem_Calloc((size_t)size, sizeof(Slot));
+    PyObject *distinct = PyList_New(0);
+    PyObject *codes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(Py_ssize_t));
+    if (slots == NULL || distinct == NULL || codes == NULL) {
+        PyMem_Free(slots);
+        Py_XDECREF(distinct);
+        Py_XDECREF(codes);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t *out = (Py_ssize_t *)PyBytes_AS_STRING(codes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = PyList_GET_ITEM(values, i);
+        if (!PyUnicode_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "slices() takes a list of str");
+            goto fail;
+        }
+        Py_ssize_t length = PyUnicode_GET_LENGTH(value);
+        Py_ssize_t a = start < length ? start : length, b = stop < length ? stop : length;
+        PyObject *sliced = NULL; /* made only for a string of more than 1 byte a character */
+        int kind = PyUnicode_KIND(value);
+        const unsigned char *p;
+        if (kind == PyUnicode_1BYTE_KIND)
+            p = PyUnicode_1BYTE_DATA(value) + a;
+        else {
+            sliced = PyUnicode_Substring(value, a, b);
+            if (sliced == NULL)
+                goto fail;
+            kind = PyUnicode_KIND(sliced);
+            p = (const unsigned char *)PyUnicode_DATA(sliced);
+        }
+        Py_ssize_t chars = b - a, bytes = chars * kind;
+        uint64_t hash = hash_span(p, bytes) ^ (uint64_t)kind;
+        for (Py_ssize_t at = (Py_ssize_t)(hash & (uint64_t)mask);; at = (at + 1) & mask) {
+            Slot *slot = &slots[at];
+            if (slot->code == 0) {
+                if (sliced == NULL && (sliced = PyUnicode_Substring(value, a, b)) == NULL)
+                    goto fail;
+                if (PyList_Append(distinct, sliced) < 0) {
+                    Py_DECREF(sliced);
+                    goto fail;
+                }
+                slot->hash = hash;
+                slot->code = PyList_GET_SIZE(distinct);
+                out[i] = slot->code - 1;
+                break;
+            }
+            if (slot->hash == hash) {
+                PyObject *known = PyList_GET_ITEM(distinct, slot->code - 1);
+                if (PyUnicode_KIND(known) == kind && PyUnicode_GET_LENGTH(known) == chars &&
+                    memcmp(PyUnicode_DATA(known), p, (size_t)bytes) == 0) {
+                    out[i] = slot->code - 1;
+                    break;
+                }
+            }
+        }
+        Py_XDECREF(sliced);
+    }
+    PyMem_Free(slots);
+    return Py_BuildValue("NN", codes, distinct);
+fail:
+    PyMem_Free(slots);
+    Py_DECREF(distinct);
+    Py_DECREF(codes);
+    return NULL;
+}
+
+/* take(values: list, codes: buffer of Py_ssize_t) -> list: [values[code] for code in codes] */
+static PyObject *
+cells_take(PyObject *self, PyObject *args)
+{
+    PyObject *values;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "O!y*", &PyList_Type, &values, &view))
+        return NULL;
+    Py_ssize_t n = view.len / (Py_ssize_t)sizeof(Py_ssize_t);
+    const Py_ssize_t *codes = (const Py_ssize_t *)view.buf;
+    Py_ssize_t known = PyList_GET_SIZE(values);
+    PyObject *taken = PyList_New(n);
+    if (taken == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t code = codes[i];
+        if (code < 0 || code >= known) {
+            Py_DECREF(taken);
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_IndexError, "take(): a code outside the values");
+            return NULL;
+        }
+        PyObject *item = PyList_GET_ITEM(values, code);
+        Py_INCREF(item);
+        PyList_SET_ITEM(taken, i, item);
+    }
+    PyBuffer_Release(&view);
+    return taken;
+}
+
+static int
+is_lower_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
+}
+
+/* Whether s[0:n] fully matches _bulk.CLE_HAPPY:
+ * [0-9a-z]{5}_(?!xxxx|0000)[0-9a-z]{4}_[0-9]{5}(?:_[0-9a-z]+)* */
+static int
+cle_happy(const char *s, Py_ssize_t n)
+{
+    if (n < 16 || s[5] != '_' || s[10] != '_')
+        return 0;
+    for (int k = 0; k < 10; k++)
+        if (k != 5 && !is_lower_alnum(s[k]))
+            return 0;
+    if (memcmp(s + 6, "xxxx", 4) == 0 || memcmp(s + 6, "0000", 4) == 0)
+        return 0;
+    for (int k = 11; k < 16; k++)
+        if (s[k] < '0' || s[k] > '9')
+            return 0;
+    for (Py_ssize_t p = 16; p < n;) { /* runs of "_" then one or more [0-9a-z] */
+        if (s[p++] != '_')
+            return 0;
+        Py_ssize_t run = p;
+        while (p < n && is_lower_alnum(s[p]))
+            p++;
+        if (p == run)
+            return 0;
+    }
+    return 1;
+}
+
+/* cles(values: list[str]) -> bytes of bools: the values not fully matching _bulk.CLE_HAPPY */
+static PyObject *
+cells_cles(PyObject *self, PyObject *args)
+{
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *bad = PyBytes_FromStringAndSize(NULL, n);
+    if (bad == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(bad);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = PyList_GET_ITEM(values, i);
+        int happy = PyUnicode_Check(value) && PyUnicode_IS_ASCII(value) &&
+                    cle_happy((const char *)PyUnicode_1BYTE_DATA(value),
+                              PyUnicode_GET_LENGTH(value));
+        out[i] = !happy;
+    }
+    return bad;
+}
+
 /* equals(values: list, value) -> bytes of bools: item == value (as operator.eq, then bool) */
 static PyObject *
 cells_equals(PyObject *self, PyObject *args)
@@ -658,6 +833,21 @@ format_line(char *out, Py_ssize_t line)
     return size;
 }
 
+#define TAIL_CACHE 16
+
+typedef struct {
+    PyObject *error, *tail;
+} TailCache;
+
+static void
+tail_cache_clear(TailCache *cache)
+{
+    for (int k = 0; k < TAIL_CACHE; k++) {
+        Py_CLEAR(cache[k].error);
+        Py_CLEAR(cache[k].tail);
+    }
+}
+
 /* items(rows: list[tuple[int, list]], tails: dict, compute, opening: bytes) -> bytes
  *
  * The JSON items of rows: for each (line, errors) and each error whose tail is not None, the
@@ -673,7 +863,10 @@ cells_items(PyObject *self, PyObject *args)
         return NULL;
     Buffer out = {NULL, 0, 0};
     int first = 1;
-    PyObject *last_error = NULL, *last_tail = NULL;
+    /* the tails of the errors met last, by identity: the cross-row checks share one error
+     * tuple between all the rows they flag, so most rows need no tuple hashed (the entries
+     * hold references: an address is never taken by another tuple while cached) */
+    TailCache cache[TAIL_CACHE] = {{NULL, NULL}};
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
         PyObject *row = PyList_GET_ITEM(rows, i);
         if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 2) {
@@ -692,9 +885,9 @@ cells_items(PyObject *self, PyObject *args)
         for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(errors); k++) {
             PyObject *error = PySequence_Fast_GET_ITEM(errors, k);
             Py_INCREF(error);
-            /* rows flagged by one cross-row check share its error tuple: the last one is
-             * compared by identity before hashing a tuple again */
-            PyObject *tail = error == last_error ? last_tail : PyDict_GetItemWithError(tails, error);
+            TailCache *cached = &cache[((uintptr_t)error >> 4) % TAIL_CACHE];
+            PyObject *tail =
+                error == cached->error ? cached->tail : PyDict_GetItemWithError(tails, error);
             if (tail != NULL) {
                 Py_INCREF(tail);
             } else if (!PyErr_Occurred()) {
@@ -707,10 +900,9 @@ cells_items(PyObject *self, PyObject *args)
                 Py_DECREF(errors);
                 goto fail;
             }
-            /* kept alive by the dictionary (or by the next lookup's references) */
-            Py_XSETREF(last_error, error);
+            Py_XSETREF(cached->error, error);
             Py_INCREF(tail);
-            Py_XSETREF(last_tail, tail);
+            Py_XSETREF(cached->tail, tail);
             int failed = 0;
             if (tail != Py_None) {
                 if (!PyBytes_Check(tail)) {
@@ -732,15 +924,13 @@ cells_items(PyObject *self, PyObject *args)
         }
         Py_DECREF(errors);
     }
-    Py_XDECREF(last_error);
-    Py_XDECREF(last_tail);
+    tail_cache_clear(cache);
     PyBuffer_Release(&opening);
     PyObject *result = PyBytes_FromStringAndSize(out.data ? out.data : "", out.size);
     PyMem_Free(out.data);
     return result;
 fail:
-    Py_XDECREF(last_error);
-    Py_XDECREF(last_tail);
+    tail_cache_clear(cache);
     PyBuffer_Release(&opening);
     PyMem_Free(out.data);
     return NULL;
@@ -1080,6 +1270,10 @@ static PyMethodDef cells_methods[] = {
     {"factorize", cells_factorize, METH_VARARGS,
      "factorize(values) -> (codes, distinct): equal values share a code"},
     {"equals", cells_equals, METH_VARARGS, "equals(values, value) -> item == value of each"},
+    {"slices", cells_slices, METH_VARARGS,
+     "slices(values, start, stop) -> (codes, distinct): factorize of value[start:stop]"},
+    {"take", cells_take, METH_VARARGS, "take(values, codes) -> [values[c] for c in codes]"},
+    {"cles", cells_cles, METH_VARARGS, "cles(values) -> bad: not a cle_interop's happy shape"},
     {"floats", cells_floats, METH_VARARGS,
      "floats(values) -> (bad, floats): the happy float shape and float() of each value"},
     {"uuids", cells_uuids, METH_VARARGS, "uuids(values) -> bad: not a uuid v4"},

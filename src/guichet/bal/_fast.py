@@ -69,3 +69,32 @@ def equals(values: Sequence[Any], value: Any) -> NDArray[np.bool_]:
     if cells is not None and type(values) is list:
         return np.frombuffer(cells.equals(values, value), dtype=bool).copy()
     return np.fromiter(map(eq, values, repeat(value)), bool, len(values))
+
+
+def native_cle_misses(values: list[str]) -> NDArray[np.bool_] | None:
+    """The values not in cle_interop's happy shape (``_bulk.CLE_HAPPY``), or None without the
+    extension."""
+    if cells is None or type(values) is not list:
+        return None
+    return np.frombuffer(cells.cles(values), dtype=bool).copy()
+
+
+def slices(values: Sequence[str], part: slice) -> tuple[NDArray[np.intp], list[str]]:
+    """:func:`factorize` of ``value[part]`` for every value (``part``: ``start:stop``, both
+    given, non-negative)."""
+    start, stop = part.start, part.stop
+    if cells is not None and type(values) is list:
+        codes, distinct = cells.slices(values, start, stop)
+        return np.frombuffer(codes, dtype=np.intp), distinct
+    sliced = [value[start:stop] for value in values]
+    index: dict[str, Any] = dict.fromkeys(sliced)
+    distinct = list(index)
+    index.update(zip(distinct, count()))
+    return np.fromiter(map(index.__getitem__, sliced), np.intp, len(sliced)), distinct
+
+
+def take(values: list[Any], codes: NDArray[np.intp]) -> list[Any]:
+    """``values[code]`` of every code, as a list."""
+    if cells is not None and codes.dtype == np.intp:
+        return cells.take(values, np.ascontiguousarray(codes))
+    return list(map(values.__getitem__, codes.tolist()))

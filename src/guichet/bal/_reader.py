@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Sequence
 from itertools import count, repeat
-from operator import attrgetter, itemgetter, truth
+from operator import attrgetter, truth
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -348,6 +348,8 @@ class RowsReader:
             return bad
         if pattern == _bulk.UUID_HAPPY and (found := _fast.native_uuid_misses(values)) is not None:
             return found
+        if pattern == _bulk.CLE_HAPPY and (found := _fast.native_cle_misses(values)) is not None:
+            return found
         bad = np.zeros(len(values), dtype=bool)
         bad[_bulk.misses(values, pattern)] = True
         return bad
@@ -468,8 +470,8 @@ class RowsReader:
         if index is None:
             return [None] * size
         values, codes = cols[index]
-        parts = map(itemgetter(_bulk.CLE_VOIE), values)
-        return _take(_Values(list(map(self._upper.__getitem__, parts)), codes))
+        parts, distinct = _fast.slices(values, _bulk.CLE_VOIE)
+        return _fast.take(list(map(self._upper.__getitem__, distinct)), parts[codes])
 
 
 class _Values(NamedTuple):
@@ -485,7 +487,7 @@ def _none_column(size: int) -> _Values:
 
 def _take(column: _Values | Coded) -> list[Any]:
     """Every row's value, as a list."""
-    return list(map(column.values.__getitem__, column.codes.tolist()))
+    return _fast.take(column.values, column.codes)
 
 
 class _Derived(NamedTuple):
@@ -501,11 +503,8 @@ class _Derived(NamedTuple):
 
 
 def _derived(coded: Coded, part: slice) -> _Derived:
-    sliced = list(map(itemgetter(part), coded.values))
-    index: dict[str, Any] = dict.fromkeys(sliced)
-    index.update(zip(index, count()))
-    of_value = np.fromiter(map(index.__getitem__, sliced), np.intp, len(sliced))
-    return _Derived(list(index), of_value, of_value[coded.codes], index)
+    of_value, distinct = _fast.slices(coded.values, part)
+    return _Derived(distinct, of_value, of_value[coded.codes], dict(zip(distinct, count())))
 
 
 def _but_empty(bad: NDArray[np.bool_], values: list[str]) -> NDArray[np.bool_]:
