@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import SHARED, WORK, table
+from _common import SHARED, WORK, speed_probe, table
 
 REF_DIR = WORK / "bal"
 BIG = REF_DIR / "big"
@@ -105,21 +105,11 @@ def _measure(args: list[str], repeat: int = REPEAT) -> list[str]:
     ]
 
 
-def _speed_probe() -> float:
-    """Seconds for 10 million additions in a Python loop, measured just before the runs: the
-    machine's speed at that moment (the same VM was seen 0.9 s and 1.4 s within an hour)."""
-    start = time.perf_counter()
-    total = 0
-    for i in range(10_000_000):
-        total += i
-    return time.perf_counter() - start
-
-
 def run() -> str:
     prepare()
     old13, new14, edited = (str(BIG / n) for n in (OLD_13[0], NEW_14[0], EDITED_14))
     load = os.getloadavg()
-    probe = _speed_probe()
+    probe = speed_probe()
     worst = "1.3 → 1.4, 250k × 250k (≈ every row modified)"
     rows = [
         [worst, "summary", *_measure([old13, new14])],

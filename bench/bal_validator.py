@@ -9,11 +9,14 @@ process (interpreter start-up included), peak RSS from the kernel.
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from _common import SHARED, WORK, ProcessRun, median_run, table
+from _common import SHARED, WORK, ProcessRun, median_run, speed_probe, table
 
 REF_DIR = WORK / "bal"
 GUICHET = Path(sys.executable).with_name("guichet")
@@ -56,7 +59,29 @@ def _reference(path: Path, profile: str) -> ProcessRun:
     return median_run(cmd, 1)[0]
 
 
-def _guichet(path: Path, profile: str, repeat: int) -> ProcessRun:
+def _guichet_around(
+    path: Path, profile: str, reference: Callable[[], ProcessRun]
+) -> tuple[ProcessRun, ProcessRun]:
+    """Guichet's runs on both sides of the reference's (3 before, 2 after; median of the 5)
+    and the reference's: the VM's speed drifts within minutes, and both sides should see the
+    same machine."""
+    before = _guichet_runs(path, profile, 3)
+    ref = reference()
+    after = _guichet_runs(path, profile, 2)
+    return _median_of(before, after), ref
+
+
+def _median_of(*sides: tuple[ProcessRun, list[ProcessRun]]) -> ProcessRun:
+    timed = [run for _, runs in sides for run in runs]
+    return ProcessRun(
+        statistics.median(run.wall_s for run in timed),
+        max(summary.peak_rss_mib for summary, _ in sides),
+        timed[-1].returncode,
+        max(summary.peak_tree_mib for summary, _ in sides),
+    )
+
+
+def _guichet_runs(path: Path, profile: str, repeat: int) -> tuple[ProcessRun, list[ProcessRun]]:
     cmd = [
         str(GUICHET),
         "bal",
@@ -68,18 +93,18 @@ def _guichet(path: Path, profile: str, repeat: int) -> ProcessRun:
         "--today",
         TODAY,
     ]
-    return median_run(cmd, repeat, tree=True)[0]
+    return median_run(cmd, repeat, tree=True)
 
 
 def run() -> str:
     prepare()
+    probe = speed_probe()
     rows: list[list[str]] = []
     for name, _, profile, with_reference in FILES:
         path = REF_DIR / "big" / name
-        ours = _guichet(path, profile, repeat=3)
         size = f"{path.stat().st_size / 1e6:.1f} MB"
         if with_reference:
-            ref = _reference(path, profile)
+            ours, ref = _guichet_around(path, profile, partial(_reference, path, profile))
             rows.append(
                 [
                     name,
@@ -96,6 +121,7 @@ def run() -> str:
                 ]
             )
         else:
+            ours = _median_of(_guichet_runs(path, profile, 3))
             rows.append(
                 [
                     name,
@@ -127,12 +153,15 @@ def run() -> str:
             "## BAL validator (`guichet bal validate` vs @ban-team/validateur-bal 3.5.2)",
             "",
             "Whole process (start-up included), report written as JSON, BAN lookup offline, frozen "
-            f"date {TODAY}. Guichet: median of 3 runs; reference: 1 run "
+            f"date {TODAY}. Guichet: median of 5 runs, 3 before and 2 after the reference's "
+            "(median of 3 where the reference is not run); reference: 1 run "
             "(`run-ref.mjs --mode=summary`, Node with a 16 GB heap limit as in TIMINGS.md). "
             "Peak RSS from the kernel (wait4): the largest single process. On files of 4 MB or"
             " more Guichet forks a second process for half of the rows (both cores); `all"
             " processes` is the peak of their summed PSS (sampled every 20 ms; the file's text,"
-            " shared copy-on-write, counted once).",
+            " shared copy-on-write, counted once). Guichet's bytecode compiled beforehand, as an"
+            " installed package has it. Speed probe (a 10M-iteration Python loop, just before):"
+            f" {probe:.2f} s.",
             "",
             table(header, rows),
         ]

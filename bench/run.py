@@ -14,7 +14,7 @@ import chaos
 import depot_api
 import loader_api
 import revalidate
-from _common import ROOT, machine
+from _common import ROOT, compile_sources, machine
 
 import dropzone
 
@@ -35,6 +35,7 @@ def main() -> None:
     """Run every benchmark, or only those named on the command line (see BENCHES)."""
     chosen = sys.argv[1:] or list(BENCHES)
     RESULTS.mkdir(exist_ok=True)
+    compile_sources()
     stamp = f"_Measured on {dt.date.today().isoformat()} — {machine()}._"
     for name in chosen:
         (RESULTS / f"{name}.md").write_text(f"{BENCHES[name].run()}\n\n{stamp}\n", "utf-8")

@@ -231,9 +231,9 @@ class RowsReader:
         names = self._grouped(cols, _NAME_FIELDS, self._names, dirty, size)
         keys, kind_of = _combine(
             [
-                (list(map(_KIND.get, numero.values, repeat(1))), numero.codes),
+                _recoded(list(map(_KIND.get, numero.values, repeat(1))), numero.codes),
                 self._part(cols, "position", size),
-                (list(map(truth, map(_voie_nom, names.values))), names.codes),
+                _recoded(list(map(truth, map(_voie_nom, names.values))), names.codes),
             ],
             size,
         )
@@ -479,6 +479,14 @@ class _Values(NamedTuple):
 
     values: list[Any]
     codes: NDArray[np.intp]
+
+
+def _recoded(values: list[Any], codes: NDArray[np.intp]) -> _Values:
+    """Rows of ``codes`` with ``values`` (one per code), equal values sharing one code: a
+    combination of such columns (:func:`_combine`) then has as many keys as distinct values,
+    not as the codes they came from (a numero's kind: 3 values, not hundreds of numeros)."""
+    code_of, distinct = _fast.factorize(values)
+    return _Values(distinct, code_of.astype(np.intp, copy=False)[codes])
 
 
 def _none_column(size: int) -> _Values:
