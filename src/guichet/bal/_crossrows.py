@@ -48,33 +48,39 @@ class _Pending:
     A file with BAN ids can have two codes on each of its rows: added one row and one code at a
     time (a ``setdefault`` and an ``append`` each) they were a fifth of the 1.4 benchmark. Here
     each row gets, after its own errors, the codes of the checks that flagged it in the order
-    they ran (as sequential ``add`` calls would), one list per row built at C speed.
+    they ran (as sequential ``add`` calls would), one list per row built at C speed. Rows are
+    kept as arrays (the checks give arrays: no list of 100ks of ints made and read back).
     """
 
     def __init__(self) -> None:
-        self._flags: list[tuple[str, list[int]]] = []
+        self._flags: list[tuple[str, NDArray[np.intp]]] = []
 
     def add_many(self, lines: Iterable[int], code: str) -> None:
-        self._flags.append((code, list(lines)))
+        rows = lines if isinstance(lines, np.ndarray) else np.fromiter(lines, np.intp)
+        self._flags.append((code, rows))
 
     def apply(self, table: RowTable) -> None:
-        flags = [(code, lines) for code, lines in self._flags if lines]
+        flags = [(code, lines) for code, lines in self._flags if len(lines)]
         if not flags:
             return
         if len(flags) == 1:  # one check flagged rows: one shared tuple, no combinations
             code, lines = flags[0]
-            table.add_many(lines, code)
+            table.add_many(lines.tolist(), code)
             return
-        combo = np.zeros(table.count, dtype=np.int64)  # bit k: flagged by the k-th entry
+        combo = np.zeros(table.count, dtype=np.intp)  # bit k: flagged by the k-th entry
         for k, (_, lines) in enumerate(flags):
             combo[lines] |= 1 << k
         flagged = np.flatnonzero(combo)
-        distinct, which = np.unique(combo[flagged], return_inverse=True)
+        bits = combo[flagged]
+        # each combination's rank among those present (a table of 2 ** flags, not a sort)
+        present = np.flatnonzero(np.bincount(bits, minlength=1 << len(flags)))
+        rank = np.zeros(1 << len(flags), dtype=np.intp)
+        rank[present] = np.arange(len(present))
         added = [
-            tuple((code, None, None) for k, (code, _) in enumerate(flags) if bits >> k & 1)
-            for bits in distinct.tolist()
+            tuple((code, None, None) for k, (code, _) in enumerate(flags) if combination >> k & 1)
+            for combination in present.tolist()
         ]
-        _extend_rows(table.errors, flagged.tolist(), list(map(added.__getitem__, which.tolist())))
+        _extend_rows(table.errors, flagged.tolist(), _fast.take(added, rank[bits]))
 
 
 def _extend_rows(
@@ -168,7 +174,7 @@ def _flag_groups_with_several(
     spread = int(values.max()) + 1
     pairs = _distinct(keys * spread + values)  # each distinct (key, value) once
     several = np.bincount(pairs // spread, minlength=int(keys.max()) + 1) > 1
-    flags.add_many(rows[several[keys]].tolist(), code)
+    flags.add_many(rows[several[keys]], code)
 
 
 def _distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -308,7 +314,7 @@ def _flag_distinct_ids(
     several = (np.bincount(keys, minlength=size) > 1) & (
         np.bincount(keys, weights=has_id[rows], minlength=size) > 0
     )
-    flags.add_many(rows[several[keys]].tolist(), "row.different_id_ban_adresses_with_same_adresse")
+    flags.add_many(rows[several[keys]], "row.different_id_ban_adresses_with_same_adresse")
 
 
 _voie_nom = attrgetter("voie_nom")

@@ -114,10 +114,12 @@ class RowTable:
         self.errors.setdefault(line, []).append((code, None, None))
 
     def add_many(self, lines: Iterable[int], code: str) -> None:
-        """:meth:`add` on each line (one shared error tuple: they are immutable)."""
+        """:meth:`add` on each line (one shared error tuple: they are immutable); ``lines``
+        may be a numpy array (its items become Python ints)."""
         error: Error = (code, None, None)
         setdefault = self.errors.setdefault
-        for line in lines:
+        tolist = getattr(lines, "tolist", None)
+        for line in lines if tolist is None else tolist():
             setdefault(line, []).append(error)
 
     def sorted_errors(self) -> list[tuple[int, list[Error]]]:
