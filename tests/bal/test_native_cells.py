@@ -155,6 +155,32 @@ uuid_like = st.one_of(
 
 
 @settings(max_examples=600)
+@given(st.lists(float_like, min_size=1, max_size=30), st.sampled_from(["", "é", "’", "𝔘"]))
+@example(["0", "-0", "1.5", "-0.50", "٣", "0." + "0" * 70 + "1", "1" * 80, "1e5"], "’")
+def test_a_float_column_read_where_it_lies_is_the_column_read_as_strings(
+    values: list[str], other: str
+) -> None:
+    """``NativeChunk.floats``: the same cells (made strings when read), misses and floats as
+    ``coded`` then ``native_floats``, whatever the text's kind (``other`` sets it)."""
+    text = "".join(f"{other};{value}\n" for value in values if ";" not in value)
+    if not text:
+        return
+    rows, bounds = _fast.cells.split(text, 0, len(text), ";", "\n", 2)  # type: ignore[union-attr]
+    chunk = _columns.NativeChunk(text, rows, bounds, 2)
+    coded, bad, floats = chunk.floats(1)
+    strings = chunk.coded(1, unique=True).values
+    assert list(coded.values) == strings
+    assert coded.codes.tolist() == list(range(rows))
+    assert coded.values[-1] == strings[-1] and coded.values[1:3] == strings[1:3]
+    with pytest.raises(IndexError):
+        coded.values[rows]
+    native = _fast.native_floats(list(strings))
+    assert native is not None
+    assert bad.tolist() == native[0].tolist()
+    assert np.array_equal(floats, native[1], equal_nan=True)
+
+
+@settings(max_examples=600)
 @given(st.lists(float_like, max_size=30))
 @example(["0", "-0", "01", "001", "0.5", "-0.50", "1.", ".5", "-", "", "10", "1e5", "٣", "0.5٣"])
 def test_native_floats_equal_the_pattern_and_float(values: list[str]) -> None:

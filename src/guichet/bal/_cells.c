@@ -408,6 +408,22 @@ exact_decimal(const char *s, Py_ssize_t n)
     return negative ? -value : value;
 }
 
+/* float() of s[0:n] where it is a happy float (s NUL-terminated); 0 when it is not, -1 on an
+ * error (set). */
+static int
+happy_float(const char *s, Py_ssize_t n, double *value)
+{
+    if (!float_happy(s, n))
+        return 0;
+    double parsed = exact_decimal(s, n);
+    if (parsed != parsed) /* not on the fast path */
+        parsed = PyOS_string_to_double(s, NULL, NULL);
+    if (parsed == -1.0 && PyErr_Occurred())
+        return -1;
+    *value = parsed;
+    return 1;
+}
+
 /* floats(values: list[str]) -> (bad: bytes of bools, floats: bytes of float64)
  *
  * bad: the values not in the happy float shape (_bulk.FLOAT_HAPPY); floats: float(value) for
@@ -434,17 +450,11 @@ cells_floats(PyObject *self, PyObject *args)
         if (PyUnicode_Check(value) && PyUnicode_IS_ASCII(value)) {
             const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
             Py_ssize_t len = PyUnicode_GET_LENGTH(value);
-            if (float_happy(s, len)) {
-                double parsed = exact_decimal(s, len);
-                if (parsed != parsed) /* not on the fast path */
-                    parsed = PyOS_string_to_double(s, NULL, NULL);
-                if (parsed == -1.0 && PyErr_Occurred()) {
-                    Py_DECREF(bad);
-                    Py_DECREF(floats);
-                    return NULL;
-                }
-                out[i] = parsed;
-                happy = 1;
+            happy = happy_float(s, len, &out[i]);
+            if (happy < 0) {
+                Py_DECREF(bad);
+                Py_DECREF(floats);
+                return NULL;
             }
         }
         out_bad[i] = !happy;
@@ -452,6 +462,67 @@ cells_floats(PyObject *self, PyObject *args)
             out[i] = Py_NAN;
     }
     return Py_BuildValue("NN", bad, floats);
+}
+
+/* floats_at(text, bounds, rows, width, j) -> (bad, floats): floats() of column j's cells of a
+ * split() chunk, read where they lie in text: no string is made for them. */
+static PyObject *
+cells_floats_at(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer view;
+    Py_ssize_t rows, width, j;
+    if (!PyArg_ParseTuple(args, "Uy*nnn", &text, &view, &rows, &width, &j))
+        return NULL;
+    Py_ssize_t stride = width + 1;
+    if (j < 0 || j >= width || rows < 0 ||
+        view.len < rows * stride * (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "bounds do not match rows and width");
+        return NULL;
+    }
+    const Py_ssize_t *b = (const Py_ssize_t *)view.buf;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    PyObject *bad = PyBytes_FromStringAndSize(NULL, rows);
+    PyObject *floats = PyBytes_FromStringAndSize(NULL, rows * (Py_ssize_t)sizeof(double));
+    if (bad == NULL || floats == NULL)
+        goto fail;
+    char *out_bad = PyBytes_AS_STRING(bad);
+    double *out = (double *)PyBytes_AS_STRING(floats);
+    char small[64];
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const Py_ssize_t *row = b + i * stride;
+        Py_ssize_t a = row[j], n = row[j + 1] - 1 - row[j];
+        char *s = small;
+        if (n >= (Py_ssize_t)sizeof small && (s = PyMem_Malloc((size_t)n + 1)) == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        int happy = 1; /* a happy float is ASCII: copied as chars, NUL-terminated */
+        for (Py_ssize_t k = 0; k < n && happy; k++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, a + k);
+            happy = c < 128;
+            s[k] = (char)c;
+        }
+        s[n] = '\0';
+        if (happy)
+            happy = happy_float(s, n, &out[i]);
+        if (s != small)
+            PyMem_Free(s);
+        if (happy < 0)
+            goto fail;
+        out_bad[i] = !happy;
+        if (!happy)
+            out[i] = Py_NAN;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("NN", bad, floats);
+fail:
+    Py_XDECREF(bad);
+    Py_XDECREF(floats);
+    PyBuffer_Release(&view);
+    return NULL;
 }
 
 static int
@@ -1276,6 +1347,8 @@ static PyMethodDef cells_methods[] = {
     {"cles", cells_cles, METH_VARARGS, "cles(values) -> bad: not a cle_interop's happy shape"},
     {"floats", cells_floats, METH_VARARGS,
      "floats(values) -> (bad, floats): the happy float shape and float() of each value"},
+    {"floats_at", cells_floats_at, METH_VARARGS,
+     "floats_at(text, bounds, rows, width, j) -> (bad, floats): floats() of column j"},
     {"uuids", cells_uuids, METH_VARARGS, "uuids(values) -> bad: not a uuid v4"},
     {"truths", cells_truths, METH_VARARGS, "truths(values) -> bool() of each item"},
     {"split", cells_split, METH_VARARGS,

@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count, repeat
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 import numpy as np
 
@@ -68,8 +68,13 @@ class Coded(NamedTuple):
     not worth deduplicating): every consumer keys its results by value, not by code.
     """
 
-    values: list[str]
+    values: Sequence[str]
     codes: NDArray[np.intp]
+
+
+FloatColumn = tuple[Coded, "NDArray[np.bool_]", "NDArray[np.float64]"]
+"""A column read as floats: the column, which cells are not in the happy float shape
+(``_bulk.FLOAT_HAPPY``), and ``float`` of the others (NaN for those)."""
 
 
 class Chunk(ABC):
@@ -81,6 +86,11 @@ class Chunk(ABC):
     def coded(self, j: int, *, unique: bool = False) -> Coded:
         """Column ``j`` (each column is asked for once); ``unique``: its values are known to
         (nearly) never repeat, so do not look for repeats."""
+
+    def floats(self, j: int) -> FloatColumn | None:
+        """Column ``j`` read as floats where its cells lie, instead of :meth:`coded` (its cells
+        then become strings only when read: most never are); None where this chunk cannot."""
+        return None
 
     @abstractmethod
     def row(self, i: int) -> list[str]:
@@ -135,6 +145,15 @@ class NativeChunk(Chunk):
             return Coded(values, np.arange(len(values), dtype=np.intp))
         return Coded(values, np.frombuffer(codes, dtype=np.intp))
 
+    def floats(self, j: int) -> FloatColumn:
+        assert _cells is not None
+        bad, floats = _cells.floats_at(self._text, self._bounds, self.size, self.width, j)
+        return (
+            Coded(_CellsOf(self, j), np.arange(self.size, dtype=np.intp)),
+            np.frombuffer(bad, dtype=bool).copy(),
+            np.frombuffer(floats, dtype=np.float64),
+        )
+
     def row(self, i: int) -> list[str]:
         stride = self.width + 1
         at = np.frombuffer(
@@ -143,6 +162,38 @@ class NativeChunk(Chunk):
         starts = at.tolist()
         text = self._text
         return [text[starts[j] : starts[j + 1] - 1] for j in range(self.width)]
+
+    def cell(self, i: int, j: int) -> str:
+        """Cell ``j`` of row ``i``."""
+        start, stop = np.frombuffer(
+            self._bounds, dtype=np.intp, count=2, offset=(i * (self.width + 1) + j) * _INTP_SIZE
+        ).tolist()
+        return self._text[start : stop - 1]
+
+
+class _CellsOf(Sequence[str]):
+    """Column ``j`` of a :class:`NativeChunk`, a cell made a string when read."""
+
+    def __init__(self, chunk: NativeChunk, j: int) -> None:
+        self._chunk = chunk
+        self._j = j
+
+    def __len__(self) -> int:
+        return self._chunk.size
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        size = self._chunk.size
+        if not -size <= i < size:
+            raise IndexError("cell index out of range")
+        return self._chunk.cell(i % size, self._j)
 
 
 def native_split() -> bool:

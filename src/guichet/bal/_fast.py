@@ -36,7 +36,7 @@ def truths(values: Iterable[Any]) -> NDArray[np.bool_]:
     return np.fromiter(map(truth, values), dtype=bool)
 
 
-def native_floats(values: list[str]) -> tuple[NDArray[np.bool_], NDArray[np.float64]] | None:
+def native_floats(values: Sequence[str]) -> tuple[NDArray[np.bool_], NDArray[np.float64]] | None:
     """(values not in the happy float shape, ``float`` of the others and NaN for them), or
     None without the extension."""
     if cells is None or type(values) is not list:
@@ -45,7 +45,7 @@ def native_floats(values: list[str]) -> tuple[NDArray[np.bool_], NDArray[np.floa
     return np.frombuffer(bad, dtype=bool).copy(), np.frombuffer(floats, dtype=np.float64)
 
 
-def native_uuid_misses(values: list[str]) -> NDArray[np.bool_] | None:
+def native_uuid_misses(values: Sequence[str]) -> NDArray[np.bool_] | None:
     """The values that are not a uuid v4 in the happy shape, or None without the extension."""
     if cells is None or type(values) is not list:
         return None
@@ -71,7 +71,7 @@ def equals(values: Sequence[Any], value: Any) -> NDArray[np.bool_]:
     return np.fromiter(map(eq, values, repeat(value)), bool, len(values))
 
 
-def native_cle_misses(values: list[str]) -> NDArray[np.bool_] | None:
+def native_cle_misses(values: Sequence[str]) -> NDArray[np.bool_] | None:
     """The values not in cle_interop's happy shape (``_bulk.CLE_HAPPY``), or None without the
     extension."""
     if cells is None or type(values) is not list:
@@ -96,5 +96,6 @@ def slices(values: Sequence[str], part: slice) -> tuple[NDArray[np.intp], list[s
 def take(values: list[Any], codes: NDArray[np.intp]) -> list[Any]:
     """``values[code]`` of every code, as a list."""
     if cells is not None and codes.dtype == np.intp:
-        return cells.take(values, np.ascontiguousarray(codes))
+        taken: list[Any] = cells.take(values, np.ascontiguousarray(codes))
+        return taken
     return list(map(values.__getitem__, codes.tolist()))

@@ -123,6 +123,8 @@ class RowsReader:
         self._upper = _Memo(str.upper)
         self._chunk_floats: dict[int, NDArray[np.float64]] = {}
         """The chunk's float columns by index, when read with their happy shapes."""
+        self._float_misses: dict[int, NDArray[np.bool_]] = {}
+        """The cells of those not in the happy shape, when read with the chunk's floats."""
         self.table = RowTable()
         self.rows_seen = 0
         """Rows given so far, the chunk being read included."""
@@ -215,13 +217,14 @@ class RowsReader:
         self.rows_seen += size
         if not size:
             return
+        self._chunk_floats.clear()
+        self._float_misses.clear()
         cols = {
-            index: chunk.coded(index, unique=schema in _NEAR_UNIQUE and not localized)
+            index: self._column(chunk, index, schema, localized)
             for index, _, _, schema, localized in self._known
         }
         dirty = np.zeros(size, dtype=bool)
         bulk_bad: dict[int, NDArray[np.bool_]] = {}
-        self._chunk_floats.clear()
         cle = self._at.get("cle_interop")
         cle_commune = None if cle is None else _derived(cols[cle], _bulk.CLE_COMMUNE)
         for known in self._known:
@@ -250,6 +253,15 @@ class RowsReader:
         self._read_dirty(chunk, start, dirty, numeros, _take(communes), _take(names), cols, ids)
         for memo in self._memos.values():
             memo.trim()
+
+    def _column(self, chunk: Chunk, index: int, schema: str, localized: bool) -> Coded:
+        """Column ``index`` of the chunk; a float column read as floats where the chunk can."""
+        if not localized and _BULK_PATTERNS.get(schema) == _bulk.FLOAT_HAPPY:
+            found = chunk.floats(index)
+            if found is not None:
+                coded, self._float_misses[index], self._chunk_floats[index] = found
+                return coded
+        return chunk.coded(index, unique=schema in _NEAR_UNIQUE and not localized)
 
     def _column_pass(
         self,
@@ -284,7 +296,7 @@ class RowsReader:
             self._field_errors(start, rows, coded, index, header, normalized)
 
     def _with_errors(
-        self, index: int, values: list[str], bad: NDArray[np.bool_]
+        self, index: int, values: Sequence[str], bad: NDArray[np.bool_]
     ) -> NDArray[np.bool_]:
         """Which of the ``bad`` values read with errors (an empty cell often has none)."""
         memo = self._memos[index]
@@ -337,12 +349,14 @@ class RowsReader:
                 assert kept is not None
                 kept += new
 
-    def _memo_bad(self, index: int, values: list[str]) -> NDArray[np.bool_]:
+    def _memo_bad(self, index: int, values: Sequence[str]) -> NDArray[np.bool_]:
         """Which values of a memoized column read with errors."""
         return _fast.truths(map(_errors, map(self._memos[index].__getitem__, values)))
 
-    def _bulk_bad(self, index: int, values: list[str], pattern: str) -> NDArray[np.bool_]:
+    def _bulk_bad(self, index: int, values: Sequence[str], pattern: str) -> NDArray[np.bool_]:
         """Which values are not in the happy shape (they may or may not have errors)."""
+        if pattern == _bulk.FLOAT_HAPPY and (misses := self._float_misses.get(index)) is not None:
+            return misses  # read with the chunk's floats (``_column``)
         if pattern == _bulk.FLOAT_HAPPY and (native := _fast.native_floats(values)) is not None:
             bad, self._chunk_floats[index] = native  # the floats are read at once
             return bad
@@ -392,7 +406,7 @@ class RowsReader:
     ) -> _Values:
         """One shared object per combination of ``fields``' cells (unclean ones: dirty rows);
         cle_interop is read by its commune part, ``cle_commune``."""
-        parts: list[tuple[list[str], NDArray[np.intp]]] = []
+        parts: list[tuple[Sequence[str], NDArray[np.intp]]] = []
         for name in fields:
             index = self._at.get(name)
             if index is None:
@@ -493,7 +507,7 @@ def _none_column(size: int) -> _Values:
     return _Values([None], np.zeros(size, dtype=np.intp))
 
 
-def _take(column: _Values | Coded) -> list[Any]:
+def _take(column: _Values) -> list[Any]:
     """Every row's value, as a list."""
     return _fast.take(column.values, column.codes)
 
@@ -515,7 +529,7 @@ def _derived(coded: Coded, part: slice) -> _Derived:
     return _Derived(distinct, of_value, of_value[coded.codes], dict(zip(distinct, count())))
 
 
-def _but_empty(bad: NDArray[np.bool_], values: list[str]) -> NDArray[np.bool_]:
+def _but_empty(bad: NDArray[np.bool_], values: Sequence[str]) -> NDArray[np.bool_]:
     """``bad`` without the empty values (only the few bad values are looked at)."""
     out = bad.copy()
     out[[i for i in np.flatnonzero(bad).tolist() if not values[i]]] = False
@@ -554,7 +568,7 @@ def _no_row_code(state: RowState) -> bool:
 _MEMO_LIMIT = 200_000
 
 
-def _parse_floats(values: list[str], bad: NDArray[np.bool_]) -> NDArray[np.float64]:
+def _parse_floats(values: Sequence[str], bad: NDArray[np.bool_]) -> NDArray[np.float64]:
     """``float`` of every happy value (the same as parseFloat, see :mod:`._bulk`); NaN else."""
     if bad.any():  # the few bad values read as "nan": one pass over a copy, not a gather
         values = list(values)
