@@ -226,9 +226,27 @@ cells_split(PyObject *self, PyObject *args)
     return Py_BuildValue("nN", rows, bounds);
 }
 
-/* A 64-bit hash of n bytes, 8 at a time (cells are short: ~10 characters). */
+/* The n < 8 bytes at p as a word, zero above them; ``end``: where the readable bytes end. A
+ * whole word is read where the bytes after them can be (no byte-by-byte copy, whose stores the
+ * word's load then waits for: a third of column()'s time on short cells, measured). */
+static inline uint64_t
+short_word(const unsigned char *p, Py_ssize_t n, const unsigned char *end)
+{
+    uint64_t word = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - p >= 8) {
+        memcpy(&word, p, 8);
+        return n ? word & (~(uint64_t)0 >> (64 - 8 * n)) : 0;
+    }
+#endif
+    memcpy(&word, p, (size_t)n);
+    return word;
+}
+
+/* A 64-bit hash of n bytes, 8 at a time (cells are short: ~10 characters); the bytes up to
+ * ``end`` may be read past them. */
 static uint64_t
-hash_span(const unsigned char *p, Py_ssize_t n)
+hash_span(const unsigned char *p, Py_ssize_t n, const unsigned char *end)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
     for (; n >= 8; n -= 8, p += 8) {
@@ -237,12 +255,19 @@ hash_span(const unsigned char *p, Py_ssize_t n)
         h = (h ^ word) * 0xbf58476d1ce4e5b9ULL;
         h ^= h >> 31;
     }
-    if (n > 0) {
-        uint64_t word = 0;
-        memcpy(&word, p, (size_t)n);
-        h = (h ^ word) * 0x94d049bb133111ebULL;
-    }
+    if (n > 0)
+        h = (h ^ short_word(p, n, end)) * 0x94d049bb133111ebULL;
     return h ^ (h >> 29);
+}
+
+/* Whether the n bytes at p and q are equal; the bytes up to p_end and q_end may be read. */
+static inline int
+same_bytes(const unsigned char *p, const unsigned char *p_end, const unsigned char *q,
+           const unsigned char *q_end, Py_ssize_t n)
+{
+    if (n < 8)
+        return short_word(p, n, p_end) == short_word(q, n, q_end);
+    return memcmp(p, q, (size_t)n) == 0;
 }
 
 /* A slot of column()'s table: a value's hash, where its first cell is, and its code + 1
@@ -252,9 +277,145 @@ typedef struct {
     Py_ssize_t start, length, code;
 } Slot;
 
+#define FIRST_SLOTS 256
+/* A coder's table starts small and doubles past half full: most columns hold a few distinct
+ * values (a table sized for every row was cleared, ~0.5 MB, for each column of each chunk). */
+
+/* The slots in a table twice as big (size: a power of two), placed by their hash; NULL when
+ * out of memory (``slots`` then left as they were). */
+static Slot *
+slots_grown(Slot *slots, Py_ssize_t *size)
+{
+    Py_ssize_t old = *size, bigger = old * 2, mask = bigger - 1;
+    Slot *grown = PyMem_Calloc((size_t)bigger, sizeof(Slot));
+    if (grown == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < old; k++) {
+        if (slots[k].code == 0)
+            continue;
+        Py_ssize_t at = (Py_ssize_t)(slots[k].hash & (uint64_t)mask);
+        while (grown[at].code != 0)
+            at = (at + 1) & mask;
+        grown[at] = slots[k];
+    }
+    PyMem_Free(slots);
+    *size = bigger;
+    return grown;
+}
+
+/* One column being coded: ``values`` (every cell when unique, else the first of each value)
+ * and, when not unique, each row's code in ``codes`` and the table of values seen. */
+typedef struct {
+    int unique;
+    PyObject *values, *codes;
+    Slot *slots;
+    Py_ssize_t size, distinct;
+} Coder;
+
+static int
+coder_init(Coder *coder, int unique, Py_ssize_t rows)
+{
+    coder->unique = unique;
+    coder->values = PyList_New(unique ? rows : 0);
+    if (coder->values == NULL)
+        return -1;
+    if (unique)
+        return 0;
+    coder->size = FIRST_SLOTS;
+    coder->slots = PyMem_Calloc((size_t)coder->size, sizeof(Slot));
+    coder->codes = PyBytes_FromStringAndSize(NULL, rows * (Py_ssize_t)sizeof(Py_ssize_t));
+    if (coder->slots == NULL || coder->codes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void
+coder_clear(Coder *coder)
+{
+    Py_CLEAR(coder->values);
+    Py_CLEAR(coder->codes);
+    PyMem_Free(coder->slots);
+    coder->slots = NULL;
+}
+
+/* (values, codes | None), the coder's references given to it. */
+static PyObject *
+coder_result(Coder *coder)
+{
+    PyMem_Free(coder->slots);
+    coder->slots = NULL;
+    PyObject *codes = coder->codes ? coder->codes : Py_NewRef(Py_None);
+    PyObject *result = Py_BuildValue("NN", coder->values, codes);
+    coder->values = coder->codes = NULL;
+    return result;
+}
+
+/* Row i's cell text[a:a + n] coded; -1 on an error (set). */
+static int
+coder_add(Coder *coder, PyObject *text, const unsigned char *data, const unsigned char *end,
+          int kind, Py_ssize_t i, Py_ssize_t a, Py_ssize_t n)
+{
+    if (coder->unique) {
+        PyObject *cell = PyUnicode_Substring(text, a, a + n);
+        if (cell == NULL)
+            return -1;
+        PyList_SET_ITEM(coder->values, i, cell);
+        return 0;
+    }
+    const unsigned char *p = data + a * kind;
+    Py_ssize_t bytes = n * kind, mask = coder->size - 1;
+    Py_ssize_t *out = (Py_ssize_t *)PyBytes_AS_STRING(coder->codes);
+    uint64_t hash = hash_span(p, bytes, end);
+    for (Py_ssize_t at = (Py_ssize_t)(hash & (uint64_t)mask);; at = (at + 1) & mask) {
+        Slot *slot = &coder->slots[at];
+        if (slot->code == 0) {
+            PyObject *cell = PyUnicode_Substring(text, a, a + n);
+            if (cell == NULL || PyList_Append(coder->values, cell) < 0) {
+                Py_XDECREF(cell);
+                return -1;
+            }
+            Py_DECREF(cell);
+            slot->hash = hash;
+            slot->start = a;
+            slot->length = n;
+            slot->code = ++coder->distinct;
+            out[i] = coder->distinct - 1;
+            if (coder->distinct * 2 > coder->size) {
+                Slot *grown = slots_grown(coder->slots, &coder->size);
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+                coder->slots = grown;
+            }
+            return 0;
+        }
+        if (slot->hash == hash && slot->length == n &&
+            same_bytes(data + slot->start * kind, end, p, end, bytes)) {
+            out[i] = slot->code - 1;
+            return 0;
+        }
+    }
+}
+
+/* The bounds of a split() chunk of ``rows`` rows of ``width`` cells, checked. */
+static const Py_ssize_t *
+chunk_bounds(Py_buffer *view, Py_ssize_t rows, Py_ssize_t width)
+{
+    if (rows < 0 || width < 1 || view->len < rows * (width + 1) * (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyErr_SetString(PyExc_ValueError, "bounds do not match rows and width");
+        return NULL;
+    }
+    return (const Py_ssize_t *)view->buf;
+}
+
 /* column(text, bounds, rows, width, j, unique) -> (values: list[str], codes: bytes | None)
  *
- * codes is None when unique is true: values then holds every cell in row order. */
+ * Column j of a split() chunk: codes is None when unique is true, values then holding every
+ * cell in row order; else values holds each distinct cell once, in order of first appearance,
+ * and codes (Py_ssize_t) each row's index in it. */
 static PyObject *
 cells_column(PyObject *self, PyObject *args)
 {
@@ -264,86 +425,28 @@ cells_column(PyObject *self, PyObject *args)
     int unique;
     if (!PyArg_ParseTuple(args, "Uy*nnnp", &text, &view, &rows, &width, &j, &unique))
         return NULL;
-    Py_ssize_t stride = width + 1;
-    if (j < 0 || j >= width || view.len < rows * stride * (Py_ssize_t)sizeof(Py_ssize_t)) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "bounds do not match rows and width");
-        return NULL;
+    const Py_ssize_t *b = chunk_bounds(&view, rows, width);
+    if (b != NULL && (j < 0 || j >= width)) {
+        PyErr_SetString(PyExc_ValueError, "no such column");
+        b = NULL;
     }
-    const Py_ssize_t *b = (const Py_ssize_t *)view.buf;
-    PyObject *values = PyList_New(0);
-    if (values == NULL) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    if (unique) {
-        for (Py_ssize_t i = 0; i < rows; i++) {
-            const Py_ssize_t *row = b + i * stride;
-            PyObject *cell = PyUnicode_Substring(text, row[j], row[j + 1] - 1);
-            if (cell == NULL || PyList_Append(values, cell) < 0) {
-                Py_XDECREF(cell);
-                Py_DECREF(values);
-                PyBuffer_Release(&view);
-                return NULL;
-            }
-            Py_DECREF(cell);
-        }
-        PyBuffer_Release(&view);
-        return Py_BuildValue("NO", values, Py_None);
-    }
+    Coder coder = {0};
+    if (b == NULL || coder_init(&coder, unique, rows) < 0)
+        goto fail;
     int kind = PyUnicode_KIND(text);
     const unsigned char *data = (const unsigned char *)PyUnicode_DATA(text);
-    Py_ssize_t size = 64;
-    while (size < rows * 2)
-        size <<= 1;
-    Py_ssize_t mask = size - 1;
-    Slot *slots = PyMem_Calloc((size_t)size, sizeof(Slot));
-    PyObject *codes = PyBytes_FromStringAndSize(NULL, rows * (Py_ssize_t)sizeof(Py_ssize_t));
-    if (slots == NULL || codes == NULL) {
-        PyMem_Free(slots);
-        Py_XDECREF(codes);
-        Py_DECREF(values);
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
-    Py_ssize_t *out = (Py_ssize_t *)PyBytes_AS_STRING(codes);
-    Py_ssize_t distinct = 0;
+    const unsigned char *end = data + PyUnicode_GET_LENGTH(text) * kind;
     for (Py_ssize_t i = 0; i < rows; i++) {
-        const Py_ssize_t *row = b + i * stride;
-        Py_ssize_t a = row[j], n = row[j + 1] - 1 - row[j];
-        const unsigned char *p = data + a * kind;
-        Py_ssize_t bytes = n * kind;
-        uint64_t hash = hash_span(p, bytes);
-        for (Py_ssize_t at = (Py_ssize_t)(hash & (uint64_t)mask);; at = (at + 1) & mask) {
-            Slot *slot = &slots[at];
-            if (slot->code == 0) {
-                PyObject *cell = PyUnicode_Substring(text, a, a + n);
-                if (cell == NULL || PyList_Append(values, cell) < 0) {
-                    Py_XDECREF(cell);
-                    PyMem_Free(slots);
-                    Py_DECREF(codes);
-                    Py_DECREF(values);
-                    PyBuffer_Release(&view);
-                    return NULL;
-                }
-                Py_DECREF(cell);
-                slot->hash = hash;
-                slot->start = a;
-                slot->length = n;
-                slot->code = ++distinct;
-                out[i] = distinct - 1;
-                break;
-            }
-            if (slot->hash == hash && slot->length == n &&
-                memcmp(data + slot->start * kind, p, (size_t)bytes) == 0) {
-                out[i] = slot->code - 1;
-                break;
-            }
-        }
+        const Py_ssize_t *row = b + i * (width + 1);
+        if (coder_add(&coder, text, data, end, kind, i, row[j], row[j + 1] - 1 - row[j]) < 0)
+            goto fail;
     }
-    PyMem_Free(slots);
     PyBuffer_Release(&view);
-    return Py_BuildValue("NN", values, codes);
+    return coder_result(&coder);
+fail:
+    coder_clear(&coder);
+    PyBuffer_Release(&view);
+    return NULL;
 }
 
 /* Whether s[0:n] fully matches -?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[0-9]? (_values._FLOAT). */
@@ -692,18 +795,20 @@ cells_slices(PyObject *self, PyObject *args)
         Py_ssize_t a = start < length ? start : length, b = stop < length ? stop : length;
         PyObject *sliced = NULL; /* made only for a string of more than 1 byte a character */
         int kind = PyUnicode_KIND(value);
-        const unsigned char *p;
-        if (kind == PyUnicode_1BYTE_KIND)
+        const unsigned char *p, *p_end; /* the slice, and the end of the characters it is in */
+        if (kind == PyUnicode_1BYTE_KIND) {
             p = PyUnicode_1BYTE_DATA(value) + a;
-        else {
+            p_end = PyUnicode_1BYTE_DATA(value) + length;
+        } else {
             sliced = PyUnicode_Substring(value, a, b);
             if (sliced == NULL)
                 goto fail;
             kind = PyUnicode_KIND(sliced);
             p = (const unsigned char *)PyUnicode_DATA(sliced);
+            p_end = p + (b - a) * kind;
         }
         Py_ssize_t chars = b - a, bytes = chars * kind;
-        uint64_t hash = hash_span(p, bytes) ^ (uint64_t)kind;
+        uint64_t hash = hash_span(p, bytes, p_end) ^ (uint64_t)kind;
         for (Py_ssize_t at = (Py_ssize_t)(hash & (uint64_t)mask);; at = (at + 1) & mask) {
             Slot *slot = &slots[at];
             if (slot->code == 0) {

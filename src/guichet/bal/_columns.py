@@ -140,7 +140,13 @@ class NativeChunk(Chunk):
 
     def coded(self, j: int, *, unique: bool = False) -> Coded:
         assert _cells is not None
-        values, codes = _cells.column(self._text, self._bounds, self.size, self.width, j, unique)
+        return self._as_coded(
+            _cells.column(self._text, self._bounds, self.size, self.width, j, unique)
+        )
+
+    def _as_coded(self, read: tuple[list[str], bytes | None] | None) -> Coded:
+        assert read is not None
+        values, codes = read
         if codes is None:
             return Coded(values, np.arange(len(values), dtype=np.intp))
         return Coded(values, np.frombuffer(codes, dtype=np.intp))

@@ -219,10 +219,14 @@ class RowsReader:
             return
         self._chunk_floats.clear()
         self._float_misses.clear()
-        cols = {
-            index: self._column(chunk, index, schema, localized)
-            for index, _, _, schema, localized in self._known
-        }
+        cols: dict[int, Coded] = {}
+        for index, _, _, schema, localized in self._known:
+            floats = self._float_column(chunk, index, schema, localized)
+            cols[index] = (
+                chunk.coded(index, unique=schema in _NEAR_UNIQUE and not localized)
+                if floats is None
+                else floats
+            )
         dirty = np.zeros(size, dtype=bool)
         bulk_bad: dict[int, NDArray[np.bool_]] = {}
         cle = self._at.get("cle_interop")
@@ -254,14 +258,15 @@ class RowsReader:
         for memo in self._memos.values():
             memo.trim()
 
-    def _column(self, chunk: Chunk, index: int, schema: str, localized: bool) -> Coded:
-        """Column ``index`` of the chunk; a float column read as floats where the chunk can."""
-        if not localized and _BULK_PATTERNS.get(schema) == _bulk.FLOAT_HAPPY:
-            found = chunk.floats(index)
-            if found is not None:
-                coded, self._float_misses[index], self._chunk_floats[index] = found
-                return coded
-        return chunk.coded(index, unique=schema in _NEAR_UNIQUE and not localized)
+    def _float_column(self, chunk: Chunk, index: int, schema: str, localized: bool) -> Coded | None:
+        """A float column read as floats where the chunk can (None: to be coded)."""
+        if localized or _BULK_PATTERNS.get(schema) != _bulk.FLOAT_HAPPY:
+            return None
+        found = chunk.floats(index)
+        if found is None:
+            return None
+        coded, self._float_misses[index], self._chunk_floats[index] = found
+        return coded
 
     def _column_pass(
         self,
