@@ -138,3 +138,29 @@ def test_processes_can_be_chosen() -> None:
     expected = _sequential(data)
     for processes in (1, 2, 4):
         assert _everything(validate(data, today=TODAY, processes=processes)) == expected
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.uuids().map(str), st.sampled_from(["", "a\nb", "\n", "x"])),
+        max_size=12,
+    )
+)
+def test_a_part_sent_by_a_child_reads_back_exactly(ids: list[str | None]) -> None:
+    """The adresse ids travel packed in one string where that reads back exactly (no "" id,
+    no separator in an id), as a list otherwise: either way the same part."""
+    import pickle
+
+    from guichet.bal._rows import RowTable
+
+    table = RowTable(count=len(ids), id_adresse=list(ids), id_commune=[None] * len(ids))
+    part = _parallel.Part(rows=len(ids), table=table)
+    back = pickle.loads(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == part
+    assert back.table is not None and back.table.id_adresse == ids
+    assert part.table is table and table.id_adresse == ids  # the sender's part is untouched
+    packed = _parallel._packed(ids)
+    if ids and "" not in ids and not any(i and "\n" in i for i in ids):
+        assert packed is not None
+    else:
+        assert packed is None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from itertools import compress, count, repeat
-from operator import attrgetter, eq
+from functools import cached_property
+from itertools import compress, count
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from guichet.bal import _fast
-from guichet.bal._rows import TOPONYME_NUMERO, Error, RowTable
+from guichet.bal._rows import TOPONYME_NUMERO, Error, Names, RowTable
 from guichet.bal._text import normalize
 
 if TYPE_CHECKING:
@@ -34,12 +34,30 @@ def check_rows(table: RowTable, commune_ids: dict[str, str]) -> list[str]:
     if not table.count:
         global_codes.append("rows.empty")
     flags = _Pending()
+    columns = _Columns(table)
     global_codes.extend(_check_use_ban_ids(table, commune_ids, flags))
-    _check_voie_ban_ids(table, flags)
-    _check_adresse_ban_ids(table, flags)
-    _check_lieudit_declared(table, flags)
+    _check_voie_ban_ids(table, flags, columns)
+    _check_adresse_ban_ids(table, flags, columns)
+    _check_lieudit_declared(table, flags, columns)
     flags.apply(table)
     return global_codes
+
+
+class _Columns:
+    """What several checks read of a table, computed once (100ks of rows each time)."""
+
+    def __init__(self, table: RowTable) -> None:
+        self._table = table
+
+    @cached_property
+    def names(self) -> tuple[NDArray[np.int64], list[Names]]:
+        """Each row's :class:`Names` code (they compare by identity: cheap) and the distinct."""
+        return _fast.factorize(self._table.names)
+
+    @cached_property
+    def toponyme(self) -> NDArray[np.bool_]:
+        """The rows of a toponyme (numero 99999)."""
+        return _fast.equals(self._table.numero, TOPONYME_NUMERO)
 
 
 class _Pending:
@@ -193,12 +211,12 @@ def _codes(values: Sequence[Hashable]) -> NDArray[np.int64]:
     return _fast.factorize(values)[0]
 
 
-def _voie_codes(table: RowTable) -> NDArray[np.int64]:
+def _voie_codes(table: RowTable, columns: _Columns | None = None) -> NDArray[np.int64]:
     """The codes of every row's ``getVoieIdentifier`` (normalized name, codeVoie): equal codes
     for equal keys, as :meth:`RowTable.voie_keys` would give, but each key is built once per
     distinct (names, codeVoie) pair instead of once per row."""
     assert table.code_voie is not None
-    names, distinct_names = _fast.factorize(table.names)  # Names compare by identity: cheap
+    names, distinct_names = (columns or _Columns(table)).names
     voies, distinct_voies = _fast.factorize(table.code_voie)
     span = max(len(distinct_voies), 1)
     pairs, inverse = np.unique(names * span + voies, return_inverse=True)
@@ -210,17 +228,18 @@ def _voie_codes(table: RowTable) -> NDArray[np.int64]:
     return key_codes
 
 
-def _check_voie_ban_ids(table: RowTable, flags: Flags) -> None:
+def _check_voie_ban_ids(table: RowTable, flags: Flags, columns: _Columns | None = None) -> None:
+    columns = columns or _Columns(table)
     if table.id_toponyme is None:
         return
     with_toponyme_id = np.flatnonzero(_fast.truths(table.id_toponyme))
     ids = _codes(table.id_toponyme)
-    voie = _voie_codes(table)
+    voie = _voie_codes(table, columns)
     _flag_groups_with_several(
         flags, with_toponyme_id, ids, voie, "row.different_voie_nom_with_same_id_ban_toponyme"
     )
     # the typed key is the voie key and the kind (toponyme or voie): a pair of codes
-    toponyme = _fast.equals(table.numero, TOPONYME_NUMERO)
+    toponyme = columns.toponyme
     _flag_groups_with_several(
         flags,
         with_toponyme_id,
@@ -230,11 +249,12 @@ def _check_voie_ban_ids(table: RowTable, flags: Flags) -> None:
     )
 
 
-def _check_adresse_ban_ids(table: RowTable, flags: Flags) -> None:
+def _check_adresse_ban_ids(table: RowTable, flags: Flags, columns: _Columns | None = None) -> None:
+    columns = columns or _Columns(table)
     if table.id_adresse is None:  # no id: no group of the first check, one value in the second
         return
-    is_address = ~_fast.equals(table.numero, TOPONYME_NUMERO)
-    numero_keys = _numero_key_codes(table)
+    is_address = ~columns.toponyme
+    numero_keys = _numero_key_codes(table, columns)
     has_id = _fast.truths(table.id_adresse)
     distinct = set(table.id_adresse)
     distinct.discard(None)
@@ -259,7 +279,7 @@ def _check_adresse_ban_ids(table: RowTable, flags: Flags) -> None:
     )
 
 
-def _numero_key_codes(table: RowTable) -> NDArray[np.int64]:
+def _numero_key_codes(table: RowTable, columns: _Columns | None = None) -> NDArray[np.int64]:
     """The codes of every row's ``getNumeroIdentifier`` (:meth:`RowTable.numero_keys`): equal
     codes for equal keys, without building a string per row.
 
@@ -269,7 +289,7 @@ def _numero_key_codes(table: RowTable) -> NDArray[np.int64]:
     strings themselves are compared (``"a#b"`` + ``"c"`` and ``"a"`` + ``"b#c"`` collide, as in
     the reference).
     """
-    names, distinct_names = _fast.factorize(table.names)  # Names and Commune: by identity, cheap
+    names, distinct_names = (columns or _Columns(table)).names
     communes, distinct_communes = _fast.factorize(table.communes)
     voies = [f"{normalize(n.voie_nom)}" for n in distinct_names]
     deleguees = [_undefined(c.commune_deleguee) for c in distinct_communes]
@@ -282,9 +302,9 @@ def _numero_key_codes(table: RowTable) -> NDArray[np.int64]:
     numeros = _codes(table.numero)  # an int's text is its value's; None is "undefined"
     # "undefined" as a suffixe and no suffixe are the same key
     suffixe_text = _codes(list(map(_undefined, distinct_suffixes)))[suffixes]
-    columns = [numeros, suffixe_text, _codes(voies)[names], _codes(deleguees)[communes]]
+    parts_codes = [numeros, suffixe_text, _codes(voies)[names], _codes(deleguees)[communes]]
     key, spread = np.zeros(table.count, dtype=np.int64), 1
-    for column in columns:
+    for column in parts_codes:
         span = int(column.max()) + 1 if len(column) else 1
         if spread * span >= 1 << 62:  # compact the key first: it would overflow
             _, key = np.unique(key, return_inverse=True)
@@ -317,18 +337,13 @@ def _flag_distinct_ids(
     flags.add_many(rows[several[keys]], "row.different_id_ban_adresses_with_same_adresse")
 
 
-_voie_nom = attrgetter("voie_nom")
-
-
-def _check_lieudit_declared(table: RowTable, flags: Flags) -> None:
-    toponymes = map(eq, table.numero, repeat(TOPONYME_NUMERO))
-    declared = set(map(_voie_nom, compress(table.names, toponymes)))
-    # decided once per distinct Names (rows share them), then found row by row at C speed
-    undeclared = {
-        names
-        for names in dict.fromkeys(table.names)
-        if names.lieudit is not None and names.lieudit not in declared
-    }
-    if undeclared:
-        lines = compress(range(table.count), map(undeclared.__contains__, table.names))
-        flags.add_many(lines, "row.lieudit_complement_nom_not_declared")
+def _check_lieudit_declared(table: RowTable, flags: Flags, columns: _Columns | None = None) -> None:
+    columns = columns or _Columns(table)
+    declared = {table.names[i].voie_nom for i in np.flatnonzero(columns.toponyme).tolist()}
+    # decided once per distinct Names (rows share them), then found row by row with numpy
+    names, distinct = columns.names
+    undeclared = np.array(
+        [n.lieudit is not None and n.lieudit not in declared for n in distinct], dtype=bool
+    )
+    if undeclared.any():
+        flags.add_many(np.flatnonzero(undeclared[names]), "row.lieudit_complement_nom_not_declared")

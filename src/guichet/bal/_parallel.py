@@ -21,7 +21,7 @@ import mmap
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from guichet.bal import _fork
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, PlainLines
@@ -59,6 +59,36 @@ class Part:
     """(line, message, reference error) of a :class:`ReferenceCrash` (an exception does not
     travel through pickle with its own arguments)."""
     mismatch: bool = False
+
+    def __getstate__(self) -> dict[str, object]:
+        """What a child sends: the adresse ids packed in one string (a string each cost ~15 ms
+        to pickle and unpickle on 50k rows of 1.4, measured, while the parent waited)."""
+        state = dict(self.__dict__)
+        if self.table is not None and (packed := _packed(self.table.id_adresse)) is not None:
+            state["table"] = replace(self.table, id_adresse=None)
+            state["packed_id_adresse"] = packed
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        packed = state.pop("packed_id_adresse", None)
+        self.__dict__.update(state)
+        if isinstance(packed, str) and self.table is not None:
+            self.table.id_adresse = _unpacked(packed)
+
+
+_SEPARATOR = "\n"
+
+
+def _packed(ids: list[str | None] | None) -> str | None:
+    """``ids`` as one string (no id: ""), or None when that would not read back exactly."""
+    if not ids or "" in ids:
+        return None
+    packed = _SEPARATOR.join(["" if v is None else v for v in ids])
+    return packed if packed.count(_SEPARATOR) == len(ids) - 1 else None
+
+
+def _unpacked(packed: str) -> list[str | None]:
+    return [v or None for v in packed.split(_SEPARATOR)]
 
 
 def read_rows(
