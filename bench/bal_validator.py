@@ -1,7 +1,8 @@
 """BAL validator: `guichet bal validate` against the reference CLI, whole process, same files.
 
 Workload: large realistic files from ../shared/bal/make_big.py (the real Bruz BAL replicated over
-real communes): 300k rows in BAL 1.3 (~56 MB), 100k rows in BAL 1.4 with BAN ids, and a ~200 MB
+real communes): 300k rows in BAL 1.3 (~56 MB), 100k rows in BAL 1.4 with BAN ids and 100k rows
+in 1.3 (the cost of a 1.4 row against a 1.3 row, at the same size and start-up), and a ~200 MB
 file (1.1M rows) for memory. Each side validates the file and writes its report; timed as a whole
 process (interpreter start-up included), peak RSS from the kernel.
 """
@@ -25,6 +26,7 @@ FILES = [
     # (name, make_big args, profile, run the reference too)
     ("big_300k_1.3.csv", ["--rows", "300000", "--format", "1.3"], "1.3", True),
     ("big_100k_1.4.csv", ["--rows", "100000", "--format", "1.4"], "1.4", True),
+    ("big_100k_1.3.csv", ["--rows", "100000", "--format", "1.3"], "1.3", True),
     ("big_1100k_1.3.csv", ["--rows", "1100000", "--format", "1.3"], "1.3", False),
 ]
 
@@ -100,11 +102,13 @@ def run() -> str:
     prepare()
     probe = speed_probe()
     rows: list[list[str]] = []
+    walls: dict[str, tuple[float, float]] = {}  # name: (Guichet, reference)
     for name, _, profile, with_reference in FILES:
         path = REF_DIR / "big" / name
         size = f"{path.stat().st_size / 1e6:.1f} MB"
         if with_reference:
             ours, ref = _guichet_around(path, profile, partial(_reference, path, profile))
+            walls[name] = (ours.wall_s, ref.wall_s)
             rows.append(
                 [
                     name,
@@ -164,5 +168,20 @@ def run() -> str:
             f" {probe:.2f} s.",
             "",
             table(header, rows),
+            "",
+            _row_cost(walls),
         ]
+    )
+
+
+def _row_cost(walls: dict[str, tuple[float, float]]) -> str:
+    """What a 1.4 row costs against a 1.3 row, both files of 100k rows, on each side."""
+    ours_14, ref_14 = walls["big_100k_1.4.csv"]
+    ours_13, ref_13 = walls["big_100k_1.3.csv"]
+    return (
+        f"A 1.4 row against a 1.3 row (100k rows each, whole process): Guichet "
+        f"{ours_14 / ours_13:.2f}× ({ours_14:.2f} s / {ours_13:.2f} s), the reference "
+        f"{ref_14 / ref_13:.2f}× ({ref_14:.2f} s / {ref_13:.2f} s). The 1.4 file has 25 columns"
+        " (3 of them uuids) where 1.3 has 22, and two cross-row warnings on every row, each"
+        " listed twice in the JSON report (rowErrors and problems)."
     )
