@@ -13,8 +13,9 @@ from types import ModuleType
 import pytest
 
 from guichet.bal import _cog
+from tests.bal import reference_node
 
-MINICOG = Path("/tmp/bal/reference/node/node_modules/@ban-team/validateur-bal/minicog.json")
+MINICOG = "@ban-team/validateur-bal/minicog.json"
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_bal_communes.py"
 
 
@@ -62,9 +63,10 @@ def test_anciens_codes() -> None:
 
 
 def test_data_file_matches_minicog() -> None:
-    if not MINICOG.exists():
-        pytest.skip(f"{MINICOG} not available")
-    communes = json.loads(MINICOG.read_text("utf-8"))
+    modules = reference_node.node_modules(MINICOG)
+    if modules is None:
+        pytest.skip(reference_node.why_not())
+    communes = json.loads((modules / MINICOG).read_text("utf-8"))
     assert len(communes) == 35011
     for commune in communes:
         code = commune["code"]

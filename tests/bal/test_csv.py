@@ -3,7 +3,8 @@
 Expected values come from the reference itself: ``REFERENCE_CASES`` were produced by running
 ``Papa.parse(input, {delimitersToGuess: [',', '\\t', ';'], skipEmptyLines: true, header: true})``
 in Node (papaparse 5.7.1), ``vectors/papaparse.json`` and ``expected/*.json`` are the shared
-reference outputs. The Node differential test runs only where the reference's node_modules are.
+reference outputs. The Node differential test runs against the reference's node_modules
+(``reference_node`` installs them where npm can).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import gc
 import gzip
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -27,6 +27,7 @@ from guichet.bal._encoding import (
     decode,
     read_text,
 )
+from tests.bal import reference_node
 
 SHARED_BAL = Path(__file__).resolve().parents[2].parent / "shared" / "bal"
 CRASH_FILES = {"edge_crash_ancienne_commune_deleguee.csv"}  # throws later than parsing
@@ -747,19 +748,11 @@ def test_big_file_shape() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Differential test against Node (only where the reference's node_modules are installed)
+# Differential test against Node (the reference's node_modules: ``reference_node``)
 
 
 def _node_modules() -> Path | None:
-    candidates = [
-        os.environ.get("BAL_REFERENCE_NODE_MODULES", ""),
-        str(SHARED_BAL / "reference" / "node" / "node_modules"),
-        "/tmp/bal/reference/node/node_modules",
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "papaparse").is_dir():
-            return Path(candidate)
-    return None
+    return reference_node.node_modules("papaparse")
 
 
 NODE_PAPAPARSE = r"""
@@ -829,7 +822,7 @@ def _random_csv(rnd: random.Random) -> str:
 def test_against_node_papaparse() -> None:
     modules, node = _node_modules(), shutil.which("node")
     if modules is None or node is None:
-        pytest.skip("Node or the reference's node_modules not available")
+        pytest.skip(reference_node.why_not())
     rnd = random.Random(20261122)
     texts = [_random_csv(rnd) for _ in range(2000)]
     proc = subprocess.run(

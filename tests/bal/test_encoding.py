@@ -1,13 +1,13 @@
 """``guichet.bal._encoding`` / ``_chardet`` against the reference's dependencies.
 
 chardet 1.6.1, iconv-lite 0.6.3 and file-type 12.4.2 outputs below were produced with Node from
-the reference's node_modules; the differential tests at the end rerun them where available.
+the reference's node_modules; the differential tests at the end rerun them against Node
+(``reference_node`` installs the reference's node_modules where npm can).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -27,6 +27,7 @@ from guichet.bal._encoding import (
     read_text,
     sniff_binary,
 )
+from tests.bal import reference_node
 
 SHARED_BAL = Path(__file__).resolve().parents[2].parent / "shared" / "bal"
 
@@ -422,19 +423,11 @@ def test_read_text() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Differential tests against Node (only where the reference's node_modules are installed)
+# Differential tests against Node (the reference's node_modules: ``reference_node``)
 
 
 def _node_modules() -> Path | None:
-    candidates = [
-        os.environ.get("BAL_REFERENCE_NODE_MODULES", ""),
-        str(SHARED_BAL / "reference" / "node" / "node_modules"),
-        "/tmp/bal/reference/node/node_modules",
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "chardet").is_dir():
-            return Path(candidate)
-    return None
+    return reference_node.node_modules("chardet")
 
 
 NODE_ORACLE = r"""
@@ -484,7 +477,7 @@ def _sample(rnd: random.Random) -> bytes:
 def test_against_node() -> None:
     modules, node = _node_modules(), shutil.which("node")
     if modules is None or node is None:
-        pytest.skip("Node or the reference's node_modules not available")
+        pytest.skip(reference_node.why_not())
     rnd = random.Random(20261122)
     bufs = [_sample(rnd) for _ in range(400)]
     proc = subprocess.run(
