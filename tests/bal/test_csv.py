@@ -751,10 +751,6 @@ def test_big_file_shape() -> None:
 # Differential test against Node (the reference's node_modules: ``reference_node``)
 
 
-def _node_modules() -> Path | None:
-    return reference_node.node_modules("papaparse")
-
-
 NODE_PAPAPARSE = r"""
 const Papa = require(process.argv[1] + '/papaparse');
 console.warn = () => {};
@@ -820,7 +816,7 @@ def _random_csv(rnd: random.Random) -> str:
 
 @pytest.mark.slow
 def test_against_node_papaparse() -> None:
-    modules, node = _node_modules(), shutil.which("node")
+    modules, node = reference_node.node_modules("papaparse"), shutil.which("node")
     if modules is None or node is None:
         pytest.skip(reference_node.why_not())
     rnd = random.Random(20261122)

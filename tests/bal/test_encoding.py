@@ -426,10 +426,6 @@ def test_read_text() -> None:
 # Differential tests against Node (the reference's node_modules: ``reference_node``)
 
 
-def _node_modules() -> Path | None:
-    return reference_node.node_modules("chardet")
-
-
 NODE_ORACLE = r"""
 const m = process.argv[1] + '/';
 const chardet = require(m + 'chardet'), iconv = require(m + 'iconv-lite');
@@ -475,7 +471,7 @@ def _sample(rnd: random.Random) -> bytes:
 
 @pytest.mark.slow
 def test_against_node() -> None:
-    modules, node = _node_modules(), shutil.which("node")
+    modules, node = reference_node.node_modules("chardet"), shutil.which("node")
     if modules is None or node is None:
         pytest.skip(reference_node.why_not())
     rnd = random.Random(20261122)
