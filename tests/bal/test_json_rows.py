@@ -82,3 +82,21 @@ def test_cells_with_percent_signs_and_small_batches(monkeypatch: pytest.MonkeyPa
     assert written["rowErrors"] == report.summary()["rowErrors"]
     assert written["problems"] == [p.to_json() for p in report.problems()]
     assert any(p["value"] == "A%" for p in written["problems"])
+
+
+def test_the_json_is_json_dumps_of_the_report() -> None:
+    """Byte for byte what ``json.dumps`` writes, with cells that JSON escapes (quotes,
+    backslashes, control characters) or leaves alone (non-ASCII) in the problems' values."""
+    header = "cle_interop;voie_nom;numero;commune_nom;source;date_der_maj"
+    cells = ['RUE "A"', "RUE \\B", "RUE\tC", "RUE\x01D", "RUE’É", "RUE %S"]  # all caps: a code
+    rows = [
+        f"35047_0001_{i:05d};{cell};{i};Bruz;S;{'2021-01-01' if i % 2 else '01/02/2021'}"
+        for i, cell in enumerate(cells, start=1)
+    ]
+    report = validate(("\n".join([header, *rows]) + "\n").encode(), today=TODAY)
+    out = io.StringIO()
+    _write_json(report, out)
+    problems = [p.to_json() for p in report.problems()]
+    assert {p["value"] for p in problems} >= set(cells)  # every cell is a problem's value
+    expected = json.dumps({**report.summary(), "problems": problems}, ensure_ascii=False)
+    assert out.getvalue() == expected + "\n"

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from guichet.bal import _bulk, _columns, _crossrows, _fast
+from guichet.bal import _bulk, _columns, _fast
 from guichet.bal._cli import _write_json
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, parse_columns
 from guichet.bal._diff_rows import NativeCells, differences, differing
@@ -418,23 +418,47 @@ def _json_of(report: Report) -> str:
     return out.getvalue()
 
 
-@given(
-    st.dictionaries(st.integers(0, 20), st.lists(st.sampled_from(["a", "b"]).map(_error))),
-    st.lists(st.integers(0, 30), unique=True),
-    st.data(),
+own_errors = st.sampled_from(
+    [("a", None, None), ("b", "voie_nom", "x%"), ("c", "uid_adresse", "v"), ("x", None, None)]
 )
-def test_native_extend_rows_equals_the_python_one(
-    errors: dict[int, list[tuple[str, None, None]]], lines: list[int], data: st.DataObject
+
+
+@given(
+    st.dictionaries(st.integers(0, 40), st.lists(own_errors, min_size=1, max_size=3)),
+    st.lists(st.tuples(st.sampled_from(["x", "y", "z"]), st.sets(st.integers(0, 45))), max_size=4),
+    st.sampled_from(["1.3", "1.4"]),
+    st.integers(1, 7),
+)
+def test_native_items_equal_the_python_ones(
+    own: dict[int, list[tuple[str, str | None, str | None]]],
+    flags: list[tuple[str, set[int]]],
+    profile: str,
+    batch: int,
 ) -> None:
-    added = [
-        tuple(data.draw(st.lists(st.sampled_from(["x", "y"]).map(_error), max_size=3)))
-        for _ in lines
-    ]
-    native = {line: list(row) for line, row in errors.items()}
-    _crossrows._extend_rows(native, lines, added)
+    """The rows' own errors and the cross-row checks' arrays, merged natively line by line,
+    give the bytes the Python path gives from each row's merged list (batches of any size;
+    1.3 drops the uid_adresse errors); the codes come in the order the merged rows give them."""
+    from guichet.bal import _json_rows
+    from guichet.bal._crossrows import _Pending
+    from guichet.bal._json_rows import RowItems
+    from guichet.bal._rows import RowTable
+
+    table = RowTable(count=46, errors={line: list(errors) for line, errors in own.items()})
+    pending = _Pending()
+    for code, lines in flags:
+        pending.add_many(sorted(lines), code)
+    pending.apply(table)
+    report = Report(profile=profile, encoding="utf-8", table=table, row_count=46)
+    every_code = (code for _, errors in table.sorted_errors() for code, _, _ in errors)
+    assert report.rows_errors == list(dict.fromkeys(every_code))
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_json_rows, "_LINES_PER_BATCH", batch)
+        native = [_joined(RowItems(report).batches(which)) for which in (0, 1)]
         patch.setattr(_fast, "cells", None)
-        python = {line: list(row) for line, row in errors.items()}
-        _crossrows._extend_rows(python, lines, added)
+        python = [_joined(RowItems(report).batches(which)) for which in (0, 1)]
     assert native == python
-    assert list(native) == list(python)  # the same new keys, in the same order
+    assert native[1].count(b'{"line": ') == len(list(report.row_problems()))
+
+
+def _joined(batches: Iterator[list[bytes]]) -> bytes:
+    return b", ".join(item for batch in batches for item in batch)

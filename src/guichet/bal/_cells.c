@@ -1024,18 +1024,76 @@ tail_cache_clear(TailCache *cache)
     }
 }
 
-/* items(rows: list[tuple[int, list]], tails: dict, compute, opening: bytes) -> bytes
+/* Appends to ``out`` the items of one row's errors (any sequence): for each error whose tail
+ * is not None, ``", "`` unless first, then ``opening``, the line's digits and the tail. A tail
+ * is looked up in ``cache`` by identity, then in ``tails`` by the error; a missing one is
+ * ``compute(error)`` (bytes or None), kept there. 0, or -1 with an exception set. */
+static int
+add_items(Buffer *out, int *first, const char *digits, int digits_size, PyObject *row_errors,
+          TailCache *cache, PyObject *tails, PyObject *compute, const Py_buffer *opening)
+{
+    /* a new reference, a list or tuple of its own (compute may run any code) */
+    PyObject *errors = PySequence_Fast(row_errors, "errors are a sequence");
+    if (errors == NULL)
+        return -1;
+    for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(errors); k++) {
+        PyObject *error = PySequence_Fast_GET_ITEM(errors, k);
+        Py_INCREF(error);
+        TailCache *cached = &cache[((uintptr_t)error >> 4) % TAIL_CACHE];
+        PyObject *tail =
+            error == cached->error ? cached->tail : PyDict_GetItemWithError(tails, error);
+        if (tail != NULL) {
+            Py_INCREF(tail);
+        } else if (!PyErr_Occurred()) {
+            tail = PyObject_CallOneArg(compute, error);
+            if (tail != NULL && PyDict_SetItem(tails, error, tail) < 0)
+                Py_CLEAR(tail);
+        }
+        if (tail == NULL) {
+            Py_DECREF(error);
+            Py_DECREF(errors);
+            return -1;
+        }
+        Py_XSETREF(cached->error, error);
+        Py_INCREF(tail);
+        Py_XSETREF(cached->tail, tail);
+        int failed = 0;
+        if (tail != Py_None) {
+            if (!PyBytes_Check(tail)) {
+                PyErr_SetString(PyExc_TypeError, "a tail is bytes or None");
+                failed = 1;
+            } else {
+                failed = (!*first && buffer_add(out, ", ", 2) < 0) ||
+                         buffer_add(out, opening->buf, opening->len) < 0 ||
+                         buffer_add(out, digits, digits_size) < 0 ||
+                         buffer_add(out, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail)) < 0;
+                *first = 0;
+            }
+        }
+        Py_DECREF(tail);
+        if (failed) {
+            Py_DECREF(errors);
+            return -1;
+        }
+    }
+    Py_DECREF(errors);
+    return 0;
+}
+
+/* items(rows: list[tuple[int, Sequence]], lines: Buffer, which: Buffer, sets: list[Sequence],
+ *       tails: dict, compute, opening: bytes) -> bytes
  *
- * The JSON items of rows: for each (line, errors) and each error whose tail is not None, the
- * item ``opening + str(line) + b", " + tail``, all joined by b", ". A tail is looked up in
- * ``tails`` by the error; a missing one is ``compute(error)`` (bytes or None), kept there. */
+ * The JSON items of rows' errors, rows in line order, joined by b", ": each row's own errors
+ * (``rows``: (line, errors), lines ascending), then those the cross-row checks gave it (row
+ * ``lines[i]`` has ``sets[which[i]]``; ``lines`` ascending, both intp arrays). An error's item is
+ * ``opening + str(line) + b", " + tail`` (see add_items). */
 static PyObject *
 cells_items(PyObject *self, PyObject *args)
 {
-    PyObject *rows, *tails, *compute;
-    Py_buffer opening;
-    if (!PyArg_ParseTuple(args, "O!O!Oy*", &PyList_Type, &rows, &PyDict_Type, &tails, &compute,
-                          &opening))
+    PyObject *rows, *sets, *tails, *compute;
+    Py_buffer lines, which, opening;
+    if (!PyArg_ParseTuple(args, "O!y*y*O!O!Oy*", &PyList_Type, &rows, &lines, &which,
+                          &PyList_Type, &sets, &PyDict_Type, &tails, &compute, &opening))
         return NULL;
     Buffer out = {NULL, 0, 0};
     int first = 1;
@@ -1043,113 +1101,69 @@ cells_items(PyObject *self, PyObject *args)
      * tuple between all the rows they flag, so most rows need no tuple hashed (the entries
      * hold references: an address is never taken by another tuple while cached) */
     TailCache cache[TAIL_CACHE] = {{NULL, NULL}};
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i);
-        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 2) {
-            PyErr_SetString(PyExc_TypeError, "rows are (line, errors) tuples");
-            goto fail;
+    const Py_ssize_t *flagged = lines.buf, *set_of = which.buf;
+    Py_ssize_t flags = lines.len / (Py_ssize_t)sizeof(Py_ssize_t);
+    if (lines.len != which.len || lines.len % (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyErr_SetString(PyExc_ValueError, "lines and which are intp arrays of one length");
+        goto fail;
+    }
+    Py_ssize_t i = 0, j = 0;
+    while (i < PyList_GET_SIZE(rows) || j < flags) {
+        PyObject *row = NULL; /* a new reference to rows[i] when it is this line's */
+        Py_ssize_t line = j < flags ? flagged[j] : 0;
+        if (i < PyList_GET_SIZE(rows)) {
+            PyObject *next = PyList_GET_ITEM(rows, i);
+            if (!PyTuple_Check(next) || PyTuple_GET_SIZE(next) != 2) {
+                PyErr_SetString(PyExc_TypeError, "rows are (line, errors) tuples");
+                goto fail;
+            }
+            Py_ssize_t own = PyLong_AsSsize_t(PyTuple_GET_ITEM(next, 0));
+            if (own == -1 && PyErr_Occurred())
+                goto fail;
+            if (j >= flags || own <= line) {
+                line = own;
+                row = next;
+                Py_INCREF(row);
+                i++;
+            }
         }
-        Py_ssize_t line = PyLong_AsSsize_t(PyTuple_GET_ITEM(row, 0));
-        if (line == -1 && PyErr_Occurred())
-            goto fail;
         char digits[32];
         int digits_size = format_line(digits, line);
-        /* a new reference, a list or tuple of its own (compute may run any code) */
-        PyObject *errors = PySequence_Fast(PyTuple_GET_ITEM(row, 1), "errors are a sequence");
-        if (errors == NULL)
+        int failed = row != NULL && add_items(&out, &first, digits, digits_size,
+                                              PyTuple_GET_ITEM(row, 1), cache, tails, compute,
+                                              &opening) < 0;
+        Py_XDECREF(row);
+        if (failed)
             goto fail;
-        for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(errors); k++) {
-            PyObject *error = PySequence_Fast_GET_ITEM(errors, k);
-            Py_INCREF(error);
-            TailCache *cached = &cache[((uintptr_t)error >> 4) % TAIL_CACHE];
-            PyObject *tail =
-                error == cached->error ? cached->tail : PyDict_GetItemWithError(tails, error);
-            if (tail != NULL) {
-                Py_INCREF(tail);
-            } else if (!PyErr_Occurred()) {
-                tail = PyObject_CallOneArg(compute, error);
-                if (tail != NULL && PyDict_SetItem(tails, error, tail) < 0)
-                    Py_CLEAR(tail);
-            }
-            if (tail == NULL) {
-                Py_DECREF(error);
-                Py_DECREF(errors);
+        if (j < flags && flagged[j] == line) {
+            Py_ssize_t k = set_of[j++];
+            if (k < 0 || k >= PyList_GET_SIZE(sets)) {
+                PyErr_SetString(PyExc_IndexError, "which points outside sets");
                 goto fail;
             }
-            Py_XSETREF(cached->error, error);
-            Py_INCREF(tail);
-            Py_XSETREF(cached->tail, tail);
-            int failed = 0;
-            if (tail != Py_None) {
-                if (!PyBytes_Check(tail)) {
-                    PyErr_SetString(PyExc_TypeError, "a tail is bytes or None");
-                    failed = 1;
-                } else {
-                    failed = (!first && buffer_add(&out, ", ", 2) < 0) ||
-                             buffer_add(&out, opening.buf, opening.len) < 0 ||
-                             buffer_add(&out, digits, digits_size) < 0 ||
-                             buffer_add(&out, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail)) < 0;
-                    first = 0;
-                }
-            }
-            Py_DECREF(tail);
-            if (failed) {
-                Py_DECREF(errors);
+            PyObject *set = PyList_GET_ITEM(sets, k);
+            Py_INCREF(set);
+            failed = add_items(&out, &first, digits, digits_size, set, cache, tails, compute,
+                               &opening) < 0;
+            Py_DECREF(set);
+            if (failed)
                 goto fail;
-            }
         }
-        Py_DECREF(errors);
     }
     tail_cache_clear(cache);
+    PyBuffer_Release(&lines);
+    PyBuffer_Release(&which);
     PyBuffer_Release(&opening);
     PyObject *result = PyBytes_FromStringAndSize(out.data ? out.data : "", out.size);
     PyMem_Free(out.data);
     return result;
 fail:
     tail_cache_clear(cache);
+    PyBuffer_Release(&lines);
+    PyBuffer_Release(&which);
     PyBuffer_Release(&opening);
     PyMem_Free(out.data);
     return NULL;
-}
-
-/* extend_rows(errors: dict[int, list], lines: list[int], added: list[tuple]) -> None
- *
- * ``errors[line] += added[i]`` for each lines[i]; a new list where a row had none. */
-static PyObject *
-cells_extend_rows(PyObject *self, PyObject *args)
-{
-    PyObject *errors, *lines, *added;
-    if (!PyArg_ParseTuple(args, "O!O!O!", &PyDict_Type, &errors, &PyList_Type, &lines,
-                          &PyList_Type, &added))
-        return NULL;
-    if (PyList_GET_SIZE(lines) != PyList_GET_SIZE(added)) {
-        PyErr_SetString(PyExc_ValueError, "as many lines as added tuples");
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lines) && i < PyList_GET_SIZE(added); i++) {
-        PyObject *line = PyList_GET_ITEM(lines, i);
-        PyObject *more = PyList_GET_ITEM(added, i);
-        Py_INCREF(line);
-        Py_INCREF(more);
-        PyObject *row = PyDict_GetItemWithError(errors, line); /* borrowed */
-        int failed;
-        if (row != NULL) {
-            PyObject *extended = PySequence_InPlaceConcat(row, more);
-            failed = extended == NULL;
-            Py_XDECREF(extended);
-        } else if (PyErr_Occurred()) {
-            failed = 1;
-        } else {
-            PyObject *fresh = PySequence_List(more);
-            failed = fresh == NULL || PyDict_SetItem(errors, line, fresh) < 0;
-            Py_XDECREF(fresh);
-        }
-        Py_DECREF(line);
-        Py_DECREF(more);
-        if (failed)
-            return NULL;
-    }
-    Py_RETURN_NONE;
 }
 
 /* The columns of one side of differ(): their indexes in a row's bounds (-1: an empty cell). */
@@ -1439,10 +1453,9 @@ static PyMethodDef cells_methods[] = {
      "differ(old_text, old_starts, old_ends, old_delimiter, old_width, old_columns, new_text, "
      "new_starts, new_ends, new_delimiter, new_width, new_columns, olds, news) -> bytes: 1 "
      "where a pair's compared cells differ"},
-    {"extend_rows", cells_extend_rows, METH_VARARGS,
-     "extend_rows(errors, lines, added): errors[line] += added[i] for each line"},
     {"items", cells_items, METH_VARARGS,
-     "items(rows, tails, compute, opening) -> bytes: the JSON items of rows' errors"},
+     "items(rows, lines, which, sets, tails, compute, opening) -> bytes: the JSON items of "
+     "rows' errors, their own then the cross-row checks'"},
     {"factorize", cells_factorize, METH_VARARGS,
      "factorize(values) -> (codes, distinct): equal values share a code"},
     {"equals", cells_equals, METH_VARARGS, "equals(values, value) -> item == value of each"},

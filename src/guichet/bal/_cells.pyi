@@ -26,17 +26,14 @@ def take(values: list[_T], codes: Buffer, /) -> list[_T]: ...
 def cles(values: list[str], /) -> bytes: ...
 def items(
     rows: list[tuple[int, list[tuple[str, str | None, str | None]]]],
+    lines: Buffer,
+    which: Buffer,
+    sets: list[tuple[tuple[str, str | None, str | None], ...]],
     tails: dict[tuple[str, str | None, str | None], bytes | None],
     compute: Callable[[tuple[str, str | None, str | None]], bytes | None],
     opening: bytes,
     /,
 ) -> bytes: ...
-def extend_rows(
-    errors: dict[int, list[tuple[str, str | None, str | None]]],
-    lines: list[int],
-    added: list[tuple[tuple[str, str | None, str | None], ...]],
-    /,
-) -> None: ...
 def differ(
     old_text: str,
     old_starts: Buffer,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 from guichet.bal._cli_messages import looks_binary, os_error, parse_failure, unreadable_file
 from guichet.bal._gc import gc_paused
-from guichet.bal._json_rows import row_items
+from guichet.bal._json_rows import RowItems
 from guichet.bal._report import Problem, Report
 from guichet.bal._schema import PROFILES
 from guichet.bal._validate import validate
@@ -315,15 +315,16 @@ def _write_json(report: Report, out: TextIO) -> None:
     thousands of row errors, listed twice (``rowErrors``, ``problems``)."""
     head = json.dumps(report.summary(row_errors=False), ensure_ascii=False)
     out.write(head[:-1])
+    items = RowItems(report)
     if report.parse_ok:  # the summary's last key
         out.write(', "rowErrors": [')
-        _write_batches(out, row_items(report, 0))
+        _write_batches(out, items.batches(0))
         out.write("]")
     out.write(', "problems": [')
     file_items = [item.encode() for item in map(_ProblemJson(), report.file_problems())]
     batches: Iterable[list[bytes]] = [file_items] if file_items else []
     if report.parse_ok:
-        batches = chain(batches, row_items(report, 1))
+        batches = chain(batches, items.batches(1))
     _write_batches(out, batches)
     out.write("]}\n")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import cached_property
-from itertools import compress, count
+from itertools import compress
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from guichet.bal import _fast
-from guichet.bal._rows import TOPONYME_NUMERO, Error, Names, RowTable
+from guichet.bal._rows import TOPONYME_NUMERO, Error, FlaggedRows, Names, RowTable
 from guichet.bal._text import normalize
 
 if TYPE_CHECKING:
@@ -61,14 +61,10 @@ class _Columns:
 
 
 class _Pending:
-    """The checks' flags, added to the table's rows at the end, all at once.
-
-    A file with BAN ids can have two codes on each of its rows: added one row and one code at a
-    time (a ``setdefault`` and an ``append`` each) they were a fifth of the 1.4 benchmark. Here
-    each row gets, after its own errors, the codes of the checks that flagged it in the order
-    they ran (as sequential ``add`` calls would), one list per row built at C speed. Rows are
-    kept as arrays (the checks give arrays: no list of 100ks of ints made and read back).
-    """
+    """The checks' flags, given to the table at the end, all at once, as arrays
+    (:class:`FlaggedRows`): each flagged row gets, after its own errors, the codes of the
+    checks that flagged it in the order they ran (as sequential ``add`` calls would). A row is
+    flagged at most once by a check."""
 
     def __init__(self) -> None:
         self._flags: list[tuple[str, NDArray[np.intp]]] = []
@@ -81,10 +77,6 @@ class _Pending:
         flags = [(code, lines) for code, lines in self._flags if len(lines)]
         if not flags:
             return
-        if len(flags) == 1:  # one check flagged rows: one shared tuple, no combinations
-            code, lines = flags[0]
-            table.add_many(lines.tolist(), code)
-            return
         combo = np.zeros(table.count, dtype=np.intp)  # bit k: flagged by the k-th entry
         for k, (_, lines) in enumerate(flags):
             combo[lines] |= 1 << k
@@ -94,29 +86,12 @@ class _Pending:
         present = np.flatnonzero(np.bincount(bits, minlength=1 << len(flags)))
         rank = np.zeros(1 << len(flags), dtype=np.intp)
         rank[present] = np.arange(len(present))
-        added = [
+        sets: list[tuple[Error, ...]] = [
             tuple((code, None, None) for k, (code, _) in enumerate(flags) if combination >> k & 1)
             for combination in present.tolist()
         ]
-        _extend_rows(table.errors, flagged.tolist(), _fast.take(added, rank[bits]))
-
-
-def _extend_rows(
-    errors: dict[int, list[Error]], lines: list[int], added: list[tuple[Error, ...]]
-) -> None:
-    """``errors[line] += added`` for each line (a new list where a row had no error)."""
-    if _fast.cells is not None:
-        _fast.cells.extend_rows(errors, lines, added)
-        return
-    with_errors = list(compress(count(), map(errors.__contains__, lines))) if errors else []
-    for i in with_errors:
-        errors[lines[i]].extend(added[i])
-    if with_errors:
-        keep = np.ones(len(lines), dtype=bool)
-        keep[with_errors] = False
-        lines = list(compress(lines, keep.tolist()))
-        added = list(compress(added, keep.tolist()))
-    errors.update(zip(lines, map(list, added), strict=True))
+        firsts = [(int(lines.min()), code) for code, lines in flags]
+        table.flagged = FlaggedRows(flagged, rank[bits], sets, firsts)
 
 
 def commune_ban_ids(table: RowTable, ban_lookup: BanLookup | None) -> dict[str, str]:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from itertools import chain
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from guichet.bal._csv import ParseError
 from guichet.bal._fields import Column
-from guichet.bal._rows import Error, RowTable
+from guichet.bal._rows import LineErrors, RowTable, error_codes
 from guichet.bal._schema import (
     FIELDS,
     PROFILES,
@@ -117,13 +115,17 @@ class Report:
         return replace(self, profile=profile)
 
     @cached_property
-    def _errors_by_line(self) -> list[tuple[int, list[Error]]]:
+    def _errors_by_line(self) -> list[LineErrors]:
         return self.table.sorted_errors()
 
     @cached_property
+    def own_errors(self) -> list[LineErrors]:
+        """The rows' own errors, rows in order; :attr:`RowTable.flagged` has the rest."""
+        return self.table.own_errors()
+
+    @cached_property
     def rows_errors(self) -> list[str]:
-        errors = chain.from_iterable(map(itemgetter(1), self._errors_by_line))
-        return list(dict.fromkeys(map(itemgetter(0), errors)))  # at C speed: 100ks of errors
+        return error_codes(self.own_errors, self.table.flagged)
 
     @property
     def rows(self) -> list[RowView]:
@@ -179,7 +181,7 @@ class Report:
             yield line, code, header, level
 
     @property
-    def errors_by_line(self) -> list[tuple[int, list[Error]]]:
+    def errors_by_line(self) -> list[LineErrors]:
         """Every row's errors (before the profile's filter), rows in order; (code, header name
         or None, raw cell or None) tuples, often shared between rows."""
         return self._errors_by_line

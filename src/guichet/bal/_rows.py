@@ -22,15 +22,20 @@ through the exact path on a made-up row. Checks 1 (numero vs cle_interop), 6 (co
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guichet.bal import _cog
 from guichet.bal._proj import ProjError, proj
 from guichet.bal._text import normalize
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 TOPONYME_NUMERO = 99_999
 """The numero that marks a toponyme (lieu-dit) row rather than an address."""
@@ -92,6 +97,49 @@ class Names:
     """Check 4 adds nothing and cannot crash (meaningless on dirty rows)."""
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class FlaggedRows:
+    """The codes of the cross-row checks, kept as arrays until the report is written: row
+    ``lines[i]`` has the errors ``sets[which[i]]`` after its own.
+
+    A file with BAN ids can have two of them on every row: appended to the rows' lists, which
+    were then sorted and walked for the report, they were a third of the BAL 1.4 benchmark.
+    """
+
+    lines: NDArray[np.intp]
+    """The flagged rows, ascending."""
+    which: NDArray[np.intp]
+    sets: list[tuple[Error, ...]]
+    firsts: list[tuple[int, str]]
+    """(first row flagged, code) of each check that flagged rows, in the order they ran."""
+
+
+LineErrors = tuple[int, list[Error]]
+"""A row's line and its errors."""
+
+
+def error_codes(own: list[LineErrors], flagged: FlaggedRows | None) -> list[str]:
+    """The distinct codes of the rows' errors, in the order the rows give them: ``own``, the
+    rows' own errors (lines ascending), each followed by the codes ``flagged`` gives it.
+
+    A check's code comes after every code of the rows before its first row and of that row's
+    own errors; between them, the codes go in the order the checks ran (a stable sort)."""
+    codes: dict[str, None] = {}
+    start = 0
+    for first, code in sorted(flagged.firsts if flagged else (), key=itemgetter(0)):
+        cut = bisect_right(own, first, key=itemgetter(0))
+        codes.update(_codes_of(own[start:cut]))  # a code already there keeps its place
+        codes.setdefault(code)
+        start = cut
+    codes.update(_codes_of(own[start:]))
+    return list(codes)
+
+
+def _codes_of(rows: list[LineErrors]) -> dict[str, None]:
+    errors = chain.from_iterable(map(itemgetter(1), rows))
+    return dict.fromkeys(map(itemgetter(0), errors))  # at C speed: 100ks of errors
+
+
 @dataclass(slots=True)
 class RowTable:
     """Per-row values, one list per kind (index = the reference's row index), sparse errors.
@@ -110,6 +158,8 @@ class RowTable:
     id_commune: list[str | None] | None = None
     id_toponyme: list[str | None] | None = None
     id_adresse: list[str | None] | None = None
+    flagged: FlaggedRows | None = None
+    """What the cross-row checks added to the rows (:func:`._crossrows.check_rows`)."""
 
     def add(self, line: int, code: str) -> None:
         self.errors.setdefault(line, []).append((code, None, None))
@@ -123,10 +173,26 @@ class RowTable:
         for line in lines if tolist is None else tolist():
             setdefault(line, []).append(error)
 
-    def sorted_errors(self) -> list[tuple[int, list[Error]]]:
+    def own_errors(self) -> list[LineErrors]:
+        """The rows' own errors (not the cross-row checks'), rows in order."""
         # keyed by the line: ints sort much faster than tuples (a third faster than sorting
         # the lines and looking each up, measured on 100k rows)
         return sorted(self.errors.items(), key=itemgetter(0))
+
+    def sorted_errors(self) -> list[LineErrors]:
+        """Every row's errors, its own then the cross-row checks', rows in order."""
+        flagged = self.flagged
+        if flagged is None:
+            return self.own_errors()
+        sets = flagged.sets
+        merged = {
+            line: list(sets[k])
+            for line, k in zip(flagged.lines.tolist(), flagged.which.tolist(), strict=True)
+        }
+        for line, errors in self.errors.items():
+            added = merged.get(line)
+            merged[line] = errors if added is None else errors + added
+        return sorted(merged.items(), key=itemgetter(0))
 
     def is_toponyme(self, i: int) -> bool:
         return self.numero[i] == TOPONYME_NUMERO
