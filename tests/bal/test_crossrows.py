@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from guichet.bal._crossrows import (
     _codes,
-    _distinct,
     _flag_groups_with_several,
     _uses_ids,
     _voie_codes,
@@ -247,9 +246,3 @@ def test_pending_flags_are_sequential_adds(case: tuple[int, set[int], list[Any]]
         pending.add_many(sorted(lines), code)
     pending.apply(pending_table)
     assert pending_table.sorted_errors() == sequential.sorted_errors()
-
-
-@given(st.lists(st.integers(-(2**62), 2**62), max_size=50))
-def test_distinct_is_numpy_unique(values: list[int]) -> None:
-    array = np.array(values, dtype=np.int64)
-    assert _distinct(array).tolist() == np.unique(array).tolist()

