@@ -52,8 +52,13 @@ def test_tails_are_not_mixed_up_when_the_cache_is_cleared(monkeypatch: pytest.Mo
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
-def test_the_binary_path_writes_the_same_text() -> None:
-    """A real stdout gets the rows as bytes through its buffer, around the text parts."""
+@pytest.mark.parametrize("batch", [3, 5_000])
+def test_the_binary_path_writes_the_same_text(batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real stdout gets the rows as bytes through its buffer, around the text parts, batch
+    after batch."""
+    from guichet.bal import _json_rows
+
+    monkeypatch.setattr(_json_rows, "_LINES_PER_BATCH", batch)
     report = validate(CORPUS / "derived" / "bruz_1.4_ids.csv", today=TODAY)
     text = io.StringIO()
     _write_json(report, text)

@@ -963,30 +963,44 @@ cells_equals(PyObject *self, PyObject *args)
     return equal;
 }
 
-/* A growable byte buffer. */
+/* A growable bytes object, handed over when complete (no copy of what it holds: a report's
+ * rows are tens of MB). */
 typedef struct {
-    char *data;
-    Py_ssize_t size, capacity;
+    PyObject *bytes; /* NULL until something is added */
+    Py_ssize_t size;
 } Buffer;
 
 static int
 buffer_add(Buffer *buffer, const char *data, Py_ssize_t size)
 {
-    if (buffer->size + size > buffer->capacity) {
-        Py_ssize_t wanted = buffer->capacity ? buffer->capacity : 1 << 16;
+    Py_ssize_t capacity = buffer->bytes ? PyBytes_GET_SIZE(buffer->bytes) : 0;
+    if (buffer->size + size > capacity) {
+        Py_ssize_t wanted = capacity ? capacity : 1 << 16;
         while (wanted < buffer->size + size)
             wanted *= 2;
-        char *more = PyMem_Realloc(buffer->data, (size_t)wanted);
-        if (more == NULL) {
-            PyErr_NoMemory();
+        if (buffer->bytes == NULL)
+            buffer->bytes = PyBytes_FromStringAndSize(NULL, wanted);
+        else
+            _PyBytes_Resize(&buffer->bytes, wanted); /* NULL, with an error set, on failure */
+        if (buffer->bytes == NULL)
             return -1;
-        }
-        buffer->data = more;
-        buffer->capacity = wanted;
     }
-    memcpy(buffer->data + buffer->size, data, (size_t)size);
+    memcpy(PyBytes_AS_STRING(buffer->bytes) + buffer->size, data, (size_t)size);
     buffer->size += size;
     return 0;
+}
+
+/* The bytes added (new reference), the buffer left empty; NULL on an error (set). */
+static PyObject *
+buffer_finish(Buffer *buffer)
+{
+    PyObject *bytes = buffer->bytes;
+    buffer->bytes = NULL;
+    if (bytes == NULL)
+        return PyBytes_FromStringAndSize("", 0);
+    if (_PyBytes_Resize(&bytes, buffer->size) < 0)
+        return NULL;
+    return bytes;
 }
 
 /* ``line`` in decimal followed by ", " (as "%zd, "); its length. */
@@ -1095,7 +1109,7 @@ cells_items(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!y*y*O!O!Oy*", &PyList_Type, &rows, &lines, &which,
                           &PyList_Type, &sets, &PyDict_Type, &tails, &compute, &opening))
         return NULL;
-    Buffer out = {NULL, 0, 0};
+    Buffer out = {NULL, 0};
     int first = 1;
     /* the tails of the errors met last, by identity: the cross-row checks share one error
      * tuple between all the rows they flag, so most rows need no tuple hashed (the entries
@@ -1154,15 +1168,13 @@ cells_items(PyObject *self, PyObject *args)
     PyBuffer_Release(&lines);
     PyBuffer_Release(&which);
     PyBuffer_Release(&opening);
-    PyObject *result = PyBytes_FromStringAndSize(out.data ? out.data : "", out.size);
-    PyMem_Free(out.data);
-    return result;
+    return buffer_finish(&out);
 fail:
     tail_cache_clear(cache);
     PyBuffer_Release(&lines);
     PyBuffer_Release(&which);
     PyBuffer_Release(&opening);
-    PyMem_Free(out.data);
+    Py_XDECREF(out.bytes);
     return NULL;
 }
 

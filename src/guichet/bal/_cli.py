@@ -337,11 +337,12 @@ def _write_batches(out: TextIO, batches: Iterable[list[bytes]]) -> None:
         out.flush()  # what was written as text goes first
     separator = b""
     for batch in batches:
-        data = separator + b", ".join(batch)
+        data = b", ".join(batch)  # one item: itself, not a copy (the native batches: MBs)
         if raw is not None:
+            raw.write(separator)
             raw.write(data)
         else:
-            out.write(data.decode())
+            out.write((separator + data).decode())
         separator = b", "
     if raw is not None:
         raw.flush()
