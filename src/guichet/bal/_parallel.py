@@ -128,15 +128,18 @@ def _packed(ids: list[str | None] | None) -> str | None:
     """``ids`` as one string (no id: ""), or None when that would not read back exactly."""
     if not ids or "" in ids:
         return None
-    # (a copy without None only where there is one: scanning for it runs at C speed)
-    texts = cast("list[str]", ids) if None not in ids else ["" if v is None else v for v in ids]
-    packed = _SEPARATOR.join(texts)
+    texts = list(ids)
+    for missing in np.flatnonzero(~_fast.truths(ids)).tolist():  # None only: "" is not sent
+        texts[missing] = ""
+    packed = _SEPARATOR.join(cast("list[str]", texts))
     return packed if packed.count(_SEPARATOR) == len(ids) - 1 else None
 
 
 def _unpacked(packed: str) -> list[str | None]:
     ids = cast("list[str | None]", packed.split(_SEPARATOR))
-    return [v or None for v in ids] if "" in ids else ids
+    for missing in np.flatnonzero(~_fast.truths(ids)).tolist():  # few: found at C speed
+        ids[missing] = None
+    return ids
 
 
 def read_rows(
