@@ -462,3 +462,32 @@ def test_native_items_equal_the_python_ones(
 
 def _joined(batches: Iterator[list[bytes]]) -> bytes:
     return b", ".join(item for batch in batches for item in batch)
+
+
+def test_native_items_refuse_bad_arguments_and_compute_each_tail_once() -> None:
+    """Errors raised by the tails' callback, tails that are not bytes, and sets or lines out
+    of range are exceptions, not crashes; a tail is computed once per distinct error."""
+    assert _fast.cells is not None
+    items = _fast.cells.items
+    lines, which = np.array([0, 2], dtype=np.intp), np.array([0, 0], dtype=np.intp)
+    shared = ("x", None, None)
+    computed: list[object] = []
+
+    def tail(error: tuple[str, None, None]) -> bytes:
+        computed.append(error)
+        return error[0].encode()
+
+    rows = [(0, [("a", None, None)]), (1, [("a", None, None), shared])]
+    out = items(rows, lines, which, [(shared,)], {}, tail, b"[")
+    assert out == b"[0, a, [0, x, [1, a, [1, x, [2, x"
+    assert computed == [shared, ("a", None, None)]  # the sets' first, then once per error
+    with pytest.raises(TypeError, match="bytes or None"):
+        items(rows, lines, which, [(shared,)], {}, lambda error: "text", b"[")
+    with pytest.raises(ZeroDivisionError):
+        items(rows, lines, which, [(shared,)], {}, lambda error: 1 // 0, b"[")
+    with pytest.raises(IndexError, match="outside sets"):
+        items(rows, lines, np.array([0, 1], dtype=np.intp), [(shared,)], {}, tail, b"[")
+    with pytest.raises(ValueError, match="one length"):
+        items(rows, lines, which[:1], [(shared,)], {}, tail, b"[")
+    with pytest.raises(TypeError, match="tuples"):
+        items([(0,)], lines, which, [(shared,)], {}, tail, b"[")

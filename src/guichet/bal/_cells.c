@@ -1038,60 +1038,68 @@ tail_cache_clear(TailCache *cache)
     }
 }
 
-/* Appends to ``out`` the items of one row's errors (any sequence): for each error whose tail
- * is not None, ``", "`` unless first, then ``opening``, the line's digits and the tail. A tail
- * is looked up in ``cache`` by identity, then in ``tails`` by the error; a missing one is
- * ``compute(error)`` (bytes or None), kept there. 0, or -1 with an exception set. */
+/* The tail of one error, a new reference (bytes, or None where the profile drops it): the
+ * errors met last are found by identity in ``cache`` (the cross-row checks share one error
+ * tuple between all the rows they flag: most need no tuple hashed), others in ``tails``, a
+ * missing one is ``compute(error)``, kept there. NULL on an error (set). */
+static PyObject *
+tail_of(PyObject *error, TailCache *cache, PyObject *tails, PyObject *compute)
+{
+    TailCache *cached = &cache[((uintptr_t)error >> 4) % TAIL_CACHE];
+    if (error == cached->error)
+        return Py_NewRef(cached->tail);
+    Py_INCREF(error); /* compute may run any code */
+    PyObject *tail = PyDict_GetItemWithError(tails, error);
+    if (tail != NULL) {
+        Py_INCREF(tail);
+    } else if (!PyErr_Occurred()) {
+        tail = PyObject_CallOneArg(compute, error);
+        if (tail != NULL && PyDict_SetItem(tails, error, tail) < 0)
+            Py_CLEAR(tail);
+    }
+    if (tail != NULL && tail != Py_None && !PyBytes_Check(tail)) {
+        PyErr_SetString(PyExc_TypeError, "a tail is bytes or None");
+        Py_CLEAR(tail);
+    }
+    if (tail == NULL) {
+        Py_DECREF(error);
+        return NULL;
+    }
+    /* the entries hold references: an address is never taken by another tuple while cached */
+    Py_XSETREF(cached->error, error);
+    Py_XSETREF(cached->tail, Py_NewRef(tail));
+    return tail;
+}
+
+/* Appends one item to ``out``: ``", "`` unless first, then ``opening``, the line's digits
+ * and ``tail`` (bytes). 0, or -1 with an exception set. */
 static int
-add_items(Buffer *out, int *first, const char *digits, int digits_size, PyObject *row_errors,
-          TailCache *cache, PyObject *tails, PyObject *compute, const Py_buffer *opening)
+add_item(Buffer *out, int *first, const Py_buffer *opening, const char *digits, int digits_size,
+         PyObject *tail)
+{
+    int failed = (!*first && buffer_add(out, ", ", 2) < 0) ||
+                 buffer_add(out, opening->buf, opening->len) < 0 ||
+                 buffer_add(out, digits, digits_size) < 0 ||
+                 buffer_add(out, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail)) < 0;
+    *first = 0;
+    return failed ? -1 : 0;
+}
+
+/* The tails of ``errors`` (any sequence) that are not None, as a new list; NULL on an error. */
+static PyObject *
+tails_of(PyObject *errors, TailCache *cache, PyObject *tails, PyObject *compute)
 {
     /* a new reference, a list or tuple of its own (compute may run any code) */
-    PyObject *errors = PySequence_Fast(row_errors, "errors are a sequence");
-    if (errors == NULL)
-        return -1;
-    for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(errors); k++) {
-        PyObject *error = PySequence_Fast_GET_ITEM(errors, k);
-        Py_INCREF(error);
-        TailCache *cached = &cache[((uintptr_t)error >> 4) % TAIL_CACHE];
-        PyObject *tail =
-            error == cached->error ? cached->tail : PyDict_GetItemWithError(tails, error);
-        if (tail != NULL) {
-            Py_INCREF(tail);
-        } else if (!PyErr_Occurred()) {
-            tail = PyObject_CallOneArg(compute, error);
-            if (tail != NULL && PyDict_SetItem(tails, error, tail) < 0)
-                Py_CLEAR(tail);
-        }
-        if (tail == NULL) {
-            Py_DECREF(error);
-            Py_DECREF(errors);
-            return -1;
-        }
-        Py_XSETREF(cached->error, error);
-        Py_INCREF(tail);
-        Py_XSETREF(cached->tail, tail);
-        int failed = 0;
-        if (tail != Py_None) {
-            if (!PyBytes_Check(tail)) {
-                PyErr_SetString(PyExc_TypeError, "a tail is bytes or None");
-                failed = 1;
-            } else {
-                failed = (!*first && buffer_add(out, ", ", 2) < 0) ||
-                         buffer_add(out, opening->buf, opening->len) < 0 ||
-                         buffer_add(out, digits, digits_size) < 0 ||
-                         buffer_add(out, PyBytes_AS_STRING(tail), PyBytes_GET_SIZE(tail)) < 0;
-                *first = 0;
-            }
-        }
-        Py_DECREF(tail);
-        if (failed) {
-            Py_DECREF(errors);
-            return -1;
-        }
+    PyObject *sequence = PySequence_Fast(errors, "errors are a sequence");
+    PyObject *out = sequence == NULL ? NULL : PyList_New(0);
+    for (Py_ssize_t k = 0; out != NULL && k < PySequence_Fast_GET_SIZE(sequence); k++) {
+        PyObject *tail = tail_of(PySequence_Fast_GET_ITEM(sequence, k), cache, tails, compute);
+        if (tail == NULL || (tail != Py_None && PyList_Append(out, tail) < 0))
+            Py_CLEAR(out);
+        Py_XDECREF(tail);
     }
-    Py_DECREF(errors);
-    return 0;
+    Py_XDECREF(sequence);
+    return out;
 }
 
 /* items(rows: list[tuple[int, Sequence]], lines: Buffer, which: Buffer, sets: list[Sequence],
@@ -1099,21 +1107,19 @@ add_items(Buffer *out, int *first, const char *digits, int digits_size, PyObject
  *
  * The JSON items of rows' errors, rows in line order, joined by b", ": each row's own errors
  * (``rows``: (line, errors), lines ascending), then those the cross-row checks gave it (row
- * ``lines[i]`` has ``sets[which[i]]``; ``lines`` ascending, both intp arrays). An error's item is
- * ``opening + str(line) + b", " + tail`` (see add_items). */
+ * ``lines[i]`` has ``sets[which[i]]``; ``lines`` ascending, both intp arrays). An error's item
+ * is ``opening + str(line) + b", " + tail``, its tail found by tail_of(); a set's tails are
+ * found once for all the rows that have it. */
 static PyObject *
 cells_items(PyObject *self, PyObject *args)
 {
-    PyObject *rows, *sets, *tails, *compute;
+    PyObject *rows, *sets, *tails, *compute, *resolved = NULL;
     Py_buffer lines, which, opening;
     if (!PyArg_ParseTuple(args, "O!y*y*O!O!Oy*", &PyList_Type, &rows, &lines, &which,
                           &PyList_Type, &sets, &PyDict_Type, &tails, &compute, &opening))
         return NULL;
     Buffer out = {NULL, 0};
     int first = 1;
-    /* the tails of the errors met last, by identity: the cross-row checks share one error
-     * tuple between all the rows they flag, so most rows need no tuple hashed (the entries
-     * hold references: an address is never taken by another tuple while cached) */
     TailCache cache[TAIL_CACHE] = {{NULL, NULL}};
     const Py_ssize_t *flagged = lines.buf, *set_of = which.buf;
     Py_ssize_t flags = lines.len / (Py_ssize_t)sizeof(Py_ssize_t);
@@ -1121,9 +1127,19 @@ cells_items(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "lines and which are intp arrays of one length");
         goto fail;
     }
+    /* each set's tails (a copy of the list first: compute may run any code) */
+    resolved = PyList_GetSlice(sets, 0, PyList_GET_SIZE(sets));
+    for (Py_ssize_t k = 0; resolved != NULL && k < PyList_GET_SIZE(resolved); k++) {
+        PyObject *found = tails_of(PyList_GET_ITEM(resolved, k), cache, tails, compute);
+        if (found == NULL)
+            goto fail;
+        PyList_SetItem(resolved, k, found); /* steals found, drops the set */
+    }
+    if (resolved == NULL)
+        goto fail;
     Py_ssize_t i = 0, j = 0;
     while (i < PyList_GET_SIZE(rows) || j < flags) {
-        PyObject *row = NULL; /* a new reference to rows[i] when it is this line's */
+        PyObject *own = NULL; /* the tails of rows[i] when it is this line's */
         Py_ssize_t line = j < flags ? flagged[j] : 0;
         if (i < PyList_GET_SIZE(rows)) {
             PyObject *next = PyList_GET_ITEM(rows, i);
@@ -1131,46 +1147,51 @@ cells_items(PyObject *self, PyObject *args)
                 PyErr_SetString(PyExc_TypeError, "rows are (line, errors) tuples");
                 goto fail;
             }
-            Py_ssize_t own = PyLong_AsSsize_t(PyTuple_GET_ITEM(next, 0));
-            if (own == -1 && PyErr_Occurred())
+            Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(next, 0));
+            if (at == -1 && PyErr_Occurred())
                 goto fail;
-            if (j >= flags || own <= line) {
-                line = own;
-                row = next;
-                Py_INCREF(row);
+            if (j >= flags || at <= line) {
+                line = at;
                 i++;
+                Py_INCREF(next);
+                own = tails_of(PyTuple_GET_ITEM(next, 1), cache, tails, compute);
+                Py_DECREF(next);
+                if (own == NULL)
+                    goto fail;
             }
+        }
+        PyObject *added = NULL; /* borrowed from resolved */
+        if (j < flags && flagged[j] == line) {
+            Py_ssize_t k = set_of[j++];
+            if (k < 0 || k >= PyList_GET_SIZE(resolved)) {
+                PyErr_SetString(PyExc_IndexError, "which points outside sets");
+                Py_XDECREF(own);
+                goto fail;
+            }
+            added = PyList_GET_ITEM(resolved, k);
         }
         char digits[32];
         int digits_size = format_line(digits, line);
-        int failed = row != NULL && add_items(&out, &first, digits, digits_size,
-                                              PyTuple_GET_ITEM(row, 1), cache, tails, compute,
-                                              &opening) < 0;
-        Py_XDECREF(row);
+        int failed = 0;
+        for (Py_ssize_t k = 0; own != NULL && !failed && k < PyList_GET_SIZE(own); k++)
+            failed = add_item(&out, &first, &opening, digits, digits_size,
+                              PyList_GET_ITEM(own, k)) < 0;
+        for (Py_ssize_t k = 0; added != NULL && !failed && k < PyList_GET_SIZE(added); k++)
+            failed = add_item(&out, &first, &opening, digits, digits_size,
+                              PyList_GET_ITEM(added, k)) < 0;
+        Py_XDECREF(own);
         if (failed)
             goto fail;
-        if (j < flags && flagged[j] == line) {
-            Py_ssize_t k = set_of[j++];
-            if (k < 0 || k >= PyList_GET_SIZE(sets)) {
-                PyErr_SetString(PyExc_IndexError, "which points outside sets");
-                goto fail;
-            }
-            PyObject *set = PyList_GET_ITEM(sets, k);
-            Py_INCREF(set);
-            failed = add_items(&out, &first, digits, digits_size, set, cache, tails, compute,
-                               &opening) < 0;
-            Py_DECREF(set);
-            if (failed)
-                goto fail;
-        }
     }
     tail_cache_clear(cache);
+    Py_DECREF(resolved);
     PyBuffer_Release(&lines);
     PyBuffer_Release(&which);
     PyBuffer_Release(&opening);
     return buffer_finish(&out);
 fail:
     tail_cache_clear(cache);
+    Py_XDECREF(resolved);
     PyBuffer_Release(&lines);
     PyBuffer_Release(&which);
     PyBuffer_Release(&opening);
