@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from guichet.bal._crossrows import (
     _codes,
+    _Columns,
     _flag_groups_with_several,
     _uses_ids,
     _voie_codes,
@@ -63,8 +64,14 @@ def test_uses_ids(
     an adresse id (or is a toponyme)."""
     expected = bool(id_commune) and bool(id_toponyme and (id_adresse or numero == TOPONYME_NUMERO))
     assert _uses_ids(id_commune, id_toponyme, id_adresse, numero) == expected
-    many = uses_ids_many([id_commune] * 2, [id_toponyme] * 2, [id_adresse] * 2, [numero] * 2)
-    assert many.tolist() == [expected, expected]
+    table = RowTable(
+        count=2,
+        numero=[numero] * 2,
+        id_commune=[id_commune] * 2,
+        id_toponyme=[id_toponyme] * 2,
+        id_adresse=[id_adresse] * 2,
+    )
+    assert uses_ids_many(table, _Columns(table)).tolist() == [expected, expected]
 
 
 names_pool = [Names(v, None) for v in ("Rue A", "rue a", "Rue  A", "Rue B", None, "Lieu-dit Rue A")]

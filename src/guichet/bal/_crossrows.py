@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import cached_property
 from itertools import compress
+from operator import itemgetter
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from guichet.bal import _fast
 from guichet.bal._rows import TOPONYME_NUMERO, Error, FlaggedRows, Names, RowTable
 from guichet.bal._text import normalize
-from guichet.bal._unique import unique_inverse
+from guichet.bal._unique import countable_span, unique_inverse
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -36,7 +37,7 @@ def check_rows(table: RowTable, commune_ids: dict[str, str]) -> list[str]:
         global_codes.append("rows.empty")
     flags = _Pending()
     columns = _Columns(table)
-    global_codes.extend(_check_use_ban_ids(table, commune_ids, flags))
+    global_codes.extend(_check_use_ban_ids(table, commune_ids, flags, columns))
     _check_voie_ban_ids(table, flags, columns)
     _check_adresse_ban_ids(table, flags, columns)
     _check_lieudit_declared(table, flags, columns)
@@ -59,6 +60,16 @@ class _Columns:
     def toponyme(self) -> NDArray[np.bool_]:
         """The rows of a toponyme (numero 99999)."""
         return _fast.equals(self._table.numero, TOPONYME_NUMERO)
+
+    @cached_property
+    def has_toponyme_id(self) -> NDArray[np.bool_]:
+        assert self._table.id_toponyme is not None
+        return _fast.truths(self._table.id_toponyme)
+
+    @cached_property
+    def has_adresse_id(self) -> NDArray[np.bool_]:
+        assert self._table.id_adresse is not None
+        return _fast.truths(self._table.id_adresse)
 
 
 class _Pending:
@@ -109,7 +120,9 @@ def commune_ban_ids(table: RowTable, ban_lookup: BanLookup | None) -> dict[str, 
     return found
 
 
-def _check_use_ban_ids(table: RowTable, commune_ids: dict[str, str], flags: Flags) -> list[str]:
+def _check_use_ban_ids(
+    table: RowTable, commune_ids: dict[str, str], flags: Flags, columns: _Columns | None = None
+) -> list[str]:
     if table.id_commune is None or table.id_toponyme is None or table.id_adresse is None:
         return []  # no row has any id: nothing to compare, no row "uses" ids
     if commune_ids:  # only with a BAN lookup
@@ -120,8 +133,7 @@ def _check_use_ban_ids(table: RowTable, commune_ids: dict[str, str], flags: Flag
             if expected and expected != table.id_commune[i]:
                 mismatched.append(i)
         flags.add_many(mismatched, "row.cog_no_match_id_ban_commune")
-    uses = uses_ids_many(table.id_commune, table.id_toponyme, table.id_adresse, table.numero)
-    using = int(np.count_nonzero(uses))
+    using = int(np.count_nonzero(uses_ids_many(table, columns or _Columns(table))))
     if table.count and using == table.count:  # every row uses ids: the districts are all ids
         return ["rows.multi_id_ban_commune"] if len(set(table.id_commune)) > 1 else []
     if using > 0:
@@ -136,16 +148,11 @@ def _uses_ids(
     return bool(id_commune and id_toponyme and (id_adresse or numero == TOPONYME_NUMERO))
 
 
-def uses_ids_many(
-    id_commune: Sequence[str | None],
-    id_toponyme: Sequence[str | None],
-    id_adresse: Sequence[str | None],
-    numero: Sequence[int | None],
-) -> NDArray[np.bool_]:
-    """:func:`_uses_ids` of every row, with C-speed passes."""
-    toponyme = _fast.equals(numero, TOPONYME_NUMERO)
-    uses: NDArray[np.bool_] = _fast.truths(id_commune) & _fast.truths(id_toponyme)
-    uses &= _fast.truths(id_adresse) | toponyme
+def uses_ids_many(table: RowTable, columns: _Columns) -> NDArray[np.bool_]:
+    """:func:`_uses_ids` of every row (of a table with id columns), with C-speed passes."""
+    assert table.id_commune is not None
+    uses: NDArray[np.bool_] = _fast.truths(table.id_commune) & columns.has_toponyme_id
+    uses &= columns.has_adresse_id | columns.toponyme
     return uses
 
 
@@ -200,7 +207,7 @@ def _check_voie_ban_ids(table: RowTable, flags: Flags, columns: _Columns | None 
     columns = columns or _Columns(table)
     if table.id_toponyme is None:
         return
-    with_toponyme_id = np.flatnonzero(_fast.truths(table.id_toponyme))
+    with_toponyme_id = np.flatnonzero(columns.has_toponyme_id)
     ids = _codes(table.id_toponyme)
     voie = _voie_codes(table, columns)
     _flag_groups_with_several(
@@ -223,7 +230,7 @@ def _check_adresse_ban_ids(table: RowTable, flags: Flags, columns: _Columns | No
         return
     is_address = ~columns.toponyme
     numero_keys = _numero_key_codes(table, columns)
-    has_id = _fast.truths(table.id_adresse)
+    has_id = columns.has_adresse_id
     distinct = set(table.id_adresse)
     distinct.discard(None)
     if len(distinct) == int(np.count_nonzero(has_id)):  # the usual case: no id given twice
@@ -271,11 +278,13 @@ def _numero_key_codes(table: RowTable, columns: _Columns | None = None) -> NDArr
     # "undefined" as a suffixe and no suffixe are the same key
     suffixe_text = _codes(list(map(_undefined, distinct_suffixes)))[suffixes]
     parts_codes = [numeros, suffixe_text, _codes(voies)[names], _codes(deleguees)[communes]]
+    spans = [int(column.max()) + 1 if len(column) else 1 for column in parts_codes]
     key, spread = np.zeros(table.count, dtype=np.int64), 1
-    for column in parts_codes:
-        span = int(column.max()) + 1 if len(column) else 1
-        if spread * span >= 1 << 62:  # compact the key first: it would overflow
-            key, spread = unique_inverse(key)[1], table.count
+    # the narrowest parts first, compacted on the way: the key stays countable (no sort)
+    for span, column in sorted(zip(spans, parts_codes, strict=True), key=itemgetter(0)):
+        if spread * span > countable_span(table.count):
+            key = unique_inverse(key)[1]
+            spread = int(key.max()) + 1 if len(key) else 1
         key = key * span + column
         spread *= span
     codes: NDArray[np.int64] = unique_inverse(key)[1]  # codes below the row count

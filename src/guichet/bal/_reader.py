@@ -37,7 +37,7 @@ from guichet.bal._rows import (
     names_checks,
 )
 from guichet.bal._text import NormalizeError
-from guichet.bal._unique import unique_first_inverse, unique_inverse
+from guichet.bal._unique import countable_span, unique_first_inverse, unique_inverse
 from guichet.bal._values import UNSET, ValueReader, ValueResult
 
 if TYPE_CHECKING:
@@ -552,9 +552,9 @@ def _combine(
     span = 1
     for values, codes in parts:
         n = max(len(values), 1)
-        if span * n >= 1 << 62:  # compact the key first: it would overflow
+        if span * n > countable_span(size):  # compacted (in order): it stays countable
             key = unique_inverse(key)[1]
-            span = int(key.max()) + 1
+            span = int(key.max()) + 1 if size else 1
         key = key * n + codes
         span *= n
     _, first, inverse = unique_first_inverse(key)

@@ -46,8 +46,15 @@ def unique_first_inverse(
     return distinct, first, inverse
 
 
+def countable_span(size: int) -> int:
+    """The widest range of keys counted for ``size`` of them: a key combining several codes
+    (``key * span + code``) compacted (:func:`unique_inverse`) before it grows past this stays
+    countable, and its order is kept."""
+    return 4 * size + _SPARE
+
+
 def _countable(values: NDArray[np.int64]) -> bool:
     """Non-negative integers whose range is not much wider than their number."""
     if not len(values) or values.dtype.kind not in "iu":
         return False
-    return int(values.min()) >= 0 and int(values.max()) < 4 * len(values) + _SPARE
+    return int(values.min()) >= 0 and int(values.max()) < countable_span(len(values))
