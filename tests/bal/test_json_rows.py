@@ -105,3 +105,24 @@ def test_the_json_is_json_dumps_of_the_report() -> None:
     assert {p["value"] for p in problems} >= set(cells)  # every cell is a problem's value
     expected = json.dumps({**report.summary(), "problems": problems}, ensure_ascii=False)
     assert out.getvalue() == expected + "\n"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/bal is not beside the repo")
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("profile", ["1.3", "1.4", "1.3-relax"])
+def test_counts_and_outside_rows_are_the_walks(name: str, profile: str) -> None:
+    """The problems counted from the arrays are those :meth:`Report.problems` gives, the rows
+    outside a commune those :meth:`Report.row_communes` gives, the first ones in order."""
+    from collections import Counter
+
+    report = validate(CORPUS / name, today=TODAY).for_profile(profile)
+    problems = list(report.problems())
+    counted = report.problem_counts()
+    assert counted == Counter((p.level, p.code) for p in problems)
+    assert list(counted) == list(dict.fromkeys((p.level, p.code) for p in problems))  # order
+    assert sum(report.problem_counts().values()) == len(problems)
+    communes = list(report.row_communes())
+    for code in {code for _, code in communes[:3]} | {"35047", "00000"}:
+        outside = [(line, found) for line, found in communes if found != code]
+        assert report.rows_outside(code, 5) == (len(outside), outside[:5])
+        assert report.rows_outside(code, 0) == (len(outside), [])

@@ -11,6 +11,7 @@ import datetime
 import io
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -451,6 +452,10 @@ def test_native_items_equal_the_python_ones(
     report = Report(profile=profile, encoding="utf-8", table=table, row_count=46)
     every_code = (code for _, errors in table.sorted_errors() for code, _, _ in errors)
     assert report.rows_errors == list(dict.fromkeys(every_code))
+    problems = list(report.problems())
+    assert list(report.problem_counts().items()) == list(
+        Counter((p.level, p.code) for p in problems).items()
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_json_rows, "_LINES_PER_BATCH", batch)
         native = [_joined(RowItems(report).batches(which)) for which in (0, 1)]

@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cache
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
@@ -21,7 +21,7 @@ from guichet.bal._cli_messages import looks_binary, os_error, parse_failure, unr
 from guichet.bal._gc import gc_paused
 from guichet.bal._json_rows import RowItems
 from guichet.bal._report import Problem, Report
-from guichet.bal._schema import PROFILES
+from guichet.bal._schema import PROFILES, label_of
 from guichet.bal._validate import validate
 
 if TYPE_CHECKING:  # rich is imported only to print (~30 ms of start-up the JSON output skips)
@@ -390,14 +390,14 @@ def _print_text(report: Report, console: Console) -> None:
             where = f" (ligne de données {error.row})" if error.row is not None else ""
             console.print(f"  {error.code} : {error.message}{where}")
         return
-    by_code: Counter[tuple[str, str]] = Counter()
-    messages: dict[str, str] = {}
-    shown: list[Problem] = []
-    for p in report.problems():  # one pass keeping only counts: files can be huge
-        by_code[p.level, p.code] += 1
-        messages.setdefault(p.code, p.message)
-        if p.level in ("E", "W") and p.line >= 0 and len(shown) < _SHOWN_PROBLEMS:
-            shown.append(p)
+    by_code = report.problem_counts()  # counted without making them: files can be huge
+    messages = {p.code: p.message for p in reversed(list(report.file_problems()))}
+    shown = list(
+        islice(
+            (p for p in report.problems() if p.level in ("E", "W") and p.line >= 0),
+            _SHOWN_PROBLEMS,
+        )
+    )
     counts: Counter[str] = Counter()
     for (level, _), n in by_code.items():
         counts[level] += n
@@ -408,7 +408,7 @@ def _print_text(report: Report, console: Console) -> None:
     )
     ranked = sorted(by_code.items(), key=lambda kv: ("EWI".index(kv[0][0]), -kv[1]))
     for (level, code), n in ranked:
-        console.print(f"  [{level}] {code} ×{n} — {messages[code]}")
+        console.print(f"  [{level}] {code} ×{n} — {messages.get(code) or label_of(code)}")
     if shown:
         console.print("Premières lignes concernées :")
     for p in shown:

@@ -158,7 +158,10 @@ def _write(
 
 def counts(report: Report) -> Counter[str]:
     """Problems by level (E, W, I), as ``guichet bal validate`` counts them."""
-    return Counter(problem.level for problem in report.problems())
+    levels: Counter[str] = Counter()
+    for (level, _), n in report.problem_counts().items():
+        levels[level] += n
+    return levels
 
 
 def describe(result: FixResult, after: Report, out: str, shown: int = 20) -> list[str]:

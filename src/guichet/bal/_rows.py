@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from guichet.bal import _cog
 from guichet.bal._proj import ProjError, proj
@@ -121,30 +121,40 @@ class FlaggedRows:
     """(first row flagged, code) of each check that flagged rows, in the order they ran."""
 
 
+K = TypeVar("K")
+
 LineErrors = tuple[int, list[Error]]
 """A row's line and its errors."""
 
 
 def error_codes(own: list[LineErrors], flagged: FlaggedRows | None) -> list[str]:
     """The distinct codes of the rows' errors, in the order the rows give them: ``own``, the
-    rows' own errors (lines ascending), each followed by the codes ``flagged`` gives it.
+    rows' own errors (lines ascending), each followed by the codes ``flagged`` gives it."""
+    return first_seen(own, flagged, itemgetter(0))
 
-    A check's code comes after every code of the rows before its first row and of that row's
-    own errors; between them, the codes go in the order the checks ran (a stable sort)."""
-    codes: dict[str, None] = {}
+
+def first_seen(
+    own: list[LineErrors], flagged: FlaggedRows | None, key: Callable[[Error], K]
+) -> list[K]:
+    """The distinct ``key(error)`` of the rows' errors, in the order the rows give them.
+
+    A check's error comes after every error of the rows before its first row and of that row's
+    own errors; between them, the checks' go in the order the checks ran (a stable sort).
+    """
+    found: dict[K, None] = {}
     start = 0
     for first, code in sorted(flagged.firsts if flagged else (), key=itemgetter(0)):
         cut = bisect_right(own, first, key=itemgetter(0))
-        codes.update(_codes_of(own[start:cut]))  # a code already there keeps its place
-        codes.setdefault(code)
+        found.update(_keys_of(own[start:cut], key))  # a key already there keeps its place
+        found.setdefault(key((code, None, None)))
         start = cut
-    codes.update(_codes_of(own[start:]))
-    return list(codes)
+    found.update(_keys_of(own[start:], key))
+    return list(found)
 
 
-def _codes_of(rows: list[LineErrors]) -> dict[str, None]:
+def _keys_of(rows: list[LineErrors], key: Callable[[Error], K]) -> dict[K, None]:
     errors = chain.from_iterable(map(itemgetter(1), rows))
-    return dict.fromkeys(map(itemgetter(0), errors))  # at C speed: 100ks of errors
+    return dict.fromkeys(map(key, errors))  # at C speed: 100ks of errors
 
 
 @dataclass(slots=True)
@@ -188,18 +198,31 @@ class RowTable:
 
     def sorted_errors(self) -> list[LineErrors]:
         """Every row's errors, its own then the cross-row checks', rows in order."""
+        return [(line, list(errors)) for line, errors in self.errors_in_order()]
+
+    def errors_in_order(self) -> Iterator[tuple[int, Sequence[Error]]]:
+        """(line, errors) of each row with errors, rows in order, its own errors first: made
+        as they are walked (the first rows of a big file come at once)."""
+        own = self.own_errors()
         flagged = self.flagged
         if flagged is None:
-            return self.own_errors()
+            yield from own
+            return
         sets = flagged.sets
-        merged = {
-            line: list(sets[k])
-            for line, k in zip(flagged.lines.tolist(), flagged.which.tolist(), strict=True)
-        }
-        for line, errors in self.errors.items():
-            added = merged.get(line)
-            merged[line] = errors if added is None else errors + added
-        return sorted(merged.items(), key=itemgetter(0))
+        rest = iter(own)
+        mine = next(rest, None)
+        for line, k in zip(flagged.lines.tolist(), flagged.which.tolist(), strict=True):
+            while mine is not None and mine[0] < line:
+                yield mine
+                mine = next(rest, None)
+            if mine is not None and mine[0] == line:
+                yield line, [*mine[1], *sets[k]]
+                mine = next(rest, None)
+            else:
+                yield line, sets[k]
+        if mine is not None:
+            yield mine
+        yield from rest
 
     def is_toponyme(self, i: int) -> bool:
         return self.numero[i] == TOPONYME_NUMERO
