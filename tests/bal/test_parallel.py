@@ -192,3 +192,19 @@ def test_a_part_sent_by_a_child_reads_back_exactly(
         assert packed is not None
     else:
         assert packed is None
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c"]), st.integers(0, 3))),
+    st.lists(st.one_of(st.none(), st.sampled_from(["b", "d"]), st.integers(2, 5))),
+)
+def test_codings_merge_as_the_whole_would_code(first: list[Any], then: list[Any]) -> None:
+    """Two parts' codes merged are those of the whole column: codes by first appearance, the
+    first object of each value kept."""
+    from guichet.bal import _fast
+
+    codes, distinct = _parallel._merged_coding(_fast.factorize(first), _fast.factorize(then))
+    whole_codes, whole_distinct = _fast.factorize(first + then)
+    assert codes.tolist() == whole_codes.tolist()
+    assert distinct == whole_distinct
+    assert all(a is b for a, b in zip(distinct, whole_distinct, strict=True))

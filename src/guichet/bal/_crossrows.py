@@ -54,7 +54,7 @@ class _Columns:
     @cached_property
     def names(self) -> tuple[NDArray[np.int64], list[Names]]:
         """Each row's :class:`Names` code (they compare by identity: cheap) and the distinct."""
-        return _fast.factorize(self._table.names)
+        return self._table.coded("names")
 
     @cached_property
     def toponyme(self) -> NDArray[np.bool_]:
@@ -135,7 +135,7 @@ def _check_use_ban_ids(
         flags.add_many(mismatched, "row.cog_no_match_id_ban_commune")
     using = int(np.count_nonzero(uses_ids_many(table, columns or _Columns(table))))
     if table.count and using == table.count:  # every row uses ids: the districts are all ids
-        return ["rows.multi_id_ban_commune"] if len(set(table.id_commune)) > 1 else []
+        return ["rows.multi_id_ban_commune"] if len(table.coded("id_commune")[1]) > 1 else []
     if using > 0:
         return ["rows.every_line_required_id_ban"]
     return []
@@ -192,7 +192,7 @@ def _voie_codes(table: RowTable, columns: _Columns | None = None) -> NDArray[np.
     distinct (names, codeVoie) pair instead of once per row."""
     assert table.code_voie is not None
     names, distinct_names = (columns or _Columns(table)).names
-    voies, distinct_voies = _fast.factorize(table.code_voie)
+    voies, distinct_voies = table.coded("code_voie")
     span = max(len(distinct_voies), 1)
     pairs, inverse = unique_inverse(names * span + voies)
     normalized = {n: normalize(n.voie_nom) for n in distinct_names}
@@ -208,7 +208,7 @@ def _check_voie_ban_ids(table: RowTable, flags: Flags, columns: _Columns | None 
     if table.id_toponyme is None:
         return
     with_toponyme_id = np.flatnonzero(columns.has_toponyme_id)
-    ids = _codes(table.id_toponyme)
+    ids = table.coded("id_toponyme")[0]
     voie = _voie_codes(table, columns)
     _flag_groups_with_several(
         flags, with_toponyme_id, ids, voie, "row.different_voie_nom_with_same_id_ban_toponyme"
@@ -265,16 +265,18 @@ def _numero_key_codes(table: RowTable, columns: _Columns | None = None) -> NDArr
     the reference).
     """
     names, distinct_names = (columns or _Columns(table)).names
-    communes, distinct_communes = _fast.factorize(table.communes)
+    communes, distinct_communes = table.coded("communes")
     voies = [f"{normalize(n.voie_nom)}" for n in distinct_names]
     deleguees = [_undefined(c.commune_deleguee) for c in distinct_communes]
-    suffixes, distinct_suffixes = _fast.factorize(
-        [None] * table.count if table.suffixe is None else table.suffixe
+    suffixes, distinct_suffixes = (
+        table.coded("suffixe")
+        if table.suffixe is not None
+        else _fast.factorize([None] * table.count)
     )
     parts = [*voies, *deleguees, *map(_undefined, distinct_suffixes)]
     if any("#" in part for part in parts):
         return _codes(table.numero_keys())
-    numeros = _codes(table.numero)  # an int's text is its value's; None is "undefined"
+    numeros = table.coded("numero")[0]  # an int's text is its value's; None: "undefined"
     # "undefined" as a suffixe and no suffixe are the same key
     suffixe_text = _codes(list(map(_undefined, distinct_suffixes)))[suffixes]
     parts_codes = [numeros, suffixe_text, _codes(voies)[names], _codes(deleguees)[communes]]

@@ -29,7 +29,7 @@ import numpy as np
 from guichet.bal import _fast, _fork
 from guichet.bal._columns import Chunk, ColumnarCsv, FieldCountMismatch, PlainLines
 from guichet.bal._reader import RowsReader
-from guichet.bal._rows import ReferenceCrash, RowTable
+from guichet.bal._rows import Coding, ReferenceCrash, RowTable
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -82,6 +82,7 @@ class Part:
             if (values := getattr(table, name)) is not None
         }
         sent: dict[str, Any] = dict.fromkeys(coded)
+        sent["codes"] = {}
         packed = _packed(table.id_adresse)
         if packed is not None:
             sent["id_adresse"] = None
@@ -98,7 +99,9 @@ class Part:
         if self.table is None:
             return
         for name, (distinct, codes) in coded.items():
-            setattr(self.table, name, _fast.take(distinct, codes.astype(np.intp)))
+            wide = codes.astype(np.int64)  # (np.intp where take() needs it)
+            setattr(self.table, name, _fast.take(distinct, wide.astype(np.intp, copy=False)))
+            self.table.codes[name] = (wide, distinct)  # the cross-row checks' too
         if isinstance(packed, str):
             self.table.id_adresse = _unpacked(packed)
 
@@ -119,6 +122,30 @@ def _coded(values: list[Any]) -> tuple[list[Any], NDArray[np.integer[Any]]]:
     """The distinct values and each row's code, in the narrowest type that holds them."""
     codes, distinct = _fast.factorize(values)
     return distinct, codes.astype(np.uint16 if len(distinct) <= 1 << 16 else np.int32)
+
+
+def _code_columns(table: RowTable | None) -> None:
+    """Code the columns a child codes for sending (:meth:`RowTable.coded`), so that the
+    cross-row checks find them all coded (done while the child's result is awaited)."""
+    if table is None:
+        return
+    for name in _CODED_COLUMNS:
+        if getattr(table, name) is not None:
+            table.coded(name)
+
+
+def _merged_coding(first: Coding, then: Coding) -> Coding:
+    """The coding of two columns one after the other: what ``_fast.factorize`` gives of the
+    whole (codes by first appearance), from each part's; ``then``'s distinct values are few."""
+    codes, distinct = first[0], list(first[1])
+    code_of = dict(zip(distinct, range(len(distinct)), strict=True))
+    recode = np.empty(len(then[1]), dtype=np.int64)
+    for k, value in enumerate(then[1]):
+        code = code_of.setdefault(value, len(distinct))
+        if code == len(distinct):
+            distinct.append(value)
+        recode[k] = code
+    return np.concatenate([codes, recode[then[0]]]), distinct
 
 
 _SEPARATOR = "\n"
@@ -209,6 +236,7 @@ def _read_forked(
         parts = [work(0)()]
         if parts[0].mismatch:  # fatal whatever the other ranges hold: no need to wait
             return parts
+        _code_columns(parts[0].table)
         parts += [child.result() for child in children]
     finally:
         for child in children:
@@ -292,6 +320,13 @@ def merge(parts: list[Part]) -> RowTable:
 def _append(table: RowTable, more: RowTable) -> None:
     """``more``'s rows after ``table``'s."""
     offset = table.count
+    table.codes = {
+        name: _merged_coding(coding, more.codes[name])
+        for name, coding in table.codes.items()
+        if name in more.codes
+        and len(coding[0]) == table.count  # (else: coded again)
+        and len(more.codes[name][0]) == more.count
+    }
     table.errors.update({offset + line: errors for line, errors in more.errors.items()})
     table.count += more.count
     table.numero += more.numero

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guichet.bal import _fast
 from guichet.bal._csv import ParseError
 from guichet.bal._fields import Column
 from guichet.bal._rows import LineErrors, RowTable, error_codes, first_seen
@@ -149,7 +148,7 @@ class Report:
         """How many rows are not of ``code_commune`` (:meth:`row_communes`), and the (line,
         commune code) of the first ``limit`` of them; rows share their commune objects, so
         each is decided once and the rows found with numpy (a file has 100ks of rows)."""
-        codes, communes = _fast.factorize(self.table.communes)
+        codes, communes = self.table.coded("communes")
         outside = np.array([c.code_commune != code_commune for c in communes], dtype=bool)
         lines = np.flatnonzero(outside[codes]) if len(communes) else np.zeros(0, np.intp)
         first = [(line, self.table.communes[line].code_commune) for line in lines[:limit].tolist()]

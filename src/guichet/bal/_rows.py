@@ -29,7 +29,7 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from guichet.bal import _cog
+from guichet.bal import _cog, _fast
 from guichet.bal._proj import ProjError, proj
 from guichet.bal._text import normalize
 
@@ -123,6 +123,9 @@ class FlaggedRows:
 
 K = TypeVar("K")
 
+Coding = tuple["NDArray[np.int64]", list[Any]]
+"""Each row's code and the distinct values, as :func:`._fast.factorize` gives them."""
+
 LineErrors = tuple[int, list[Error]]
 """A row's line and its errors."""
 
@@ -177,6 +180,16 @@ class RowTable:
     id_adresse: list[str | None] | None = None
     flagged: FlaggedRows | None = None
     """What the cross-row checks added to the rows (:func:`._crossrows.check_rows`)."""
+    codes: dict[str, Coding] = field(default_factory=dict)
+    """Columns already coded (:meth:`coded`): a second process codes its rows' columns to send
+    them, and this one its own while it waits (:mod:`._parallel`)."""
+
+    def coded(self, name: str) -> Coding:
+        """``_fast.factorize`` of the column ``name`` (a list), kept for the next callers."""
+        found = self.codes.get(name)
+        if found is None:
+            found = self.codes[name] = _fast.factorize(getattr(self, name))
+        return found
 
     def add(self, line: int, code: str) -> None:
         self.errors.setdefault(line, []).append((code, None, None))
