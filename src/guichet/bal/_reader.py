@@ -479,7 +479,7 @@ class RowsReader:
                 ids.append([None] * size)
             else:
                 values, codes = cols[index]
-                ids.append(_take(_Values(_none_if_empty(values), codes)))
+                ids.append(_take(_Values(_fast.none_if_empty(values), codes)))
         return ids[0], ids[1], ids[2]
 
     def _code_voie(self, cols: dict[int, Coded], size: int) -> list[str | None] | None:
@@ -511,15 +511,6 @@ def _recoded(values: list[Any], codes: NDArray[np.intp]) -> _Values:
 
 def _none_column(size: int) -> _Values:
     return _Values([None], np.zeros(size, dtype=np.intp))
-
-
-def _none_if_empty(values: Sequence[str]) -> list[str | None]:
-    """``[v or None for v in values]``, the few empty values found at C speed (an adresse id
-    column has a value per row)."""
-    out: list[str | None] = list(values)
-    for empty in np.flatnonzero(~_fast.truths(values)).tolist():
-        out[empty] = None
-    return out
 
 
 def _take(column: _Values) -> list[Any]:

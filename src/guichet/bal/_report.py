@@ -14,7 +14,7 @@ import numpy as np
 
 from guichet.bal._csv import ParseError
 from guichet.bal._fields import Column
-from guichet.bal._rows import LineErrors, RowTable, error_codes, first_seen
+from guichet.bal._rows import LineErrors, RowTable, error_codes, errors_in_order, first_seen
 from guichet.bal._schema import (
     FIELDS,
     PROFILES,
@@ -212,7 +212,8 @@ class Report:
         fmt, profile = self._format, self.profile
         kept: dict[str | None, bool] = {}  # column_in_format per header (few distinct)
         levels: dict[str, Level] = {}  # level_of per code (few distinct)
-        for line, errors in self.table.errors_in_order():  # lazily: callers may stop early
+        # lazily: callers may stop early
+        for line, errors in errors_in_order(self.own_errors, self.table.flagged):
             for code, header, value in errors:
                 keep = kept.get(header)
                 if keep is None:

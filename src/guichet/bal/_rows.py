@@ -155,6 +155,32 @@ def first_seen(
     return list(found)
 
 
+def errors_in_order(
+    own: list[LineErrors], flagged: FlaggedRows | None
+) -> Iterator[tuple[int, Sequence[Error]]]:
+    """(line, errors) of each row with errors, rows in order: ``own``, the rows' own errors
+    (lines ascending), each followed by what ``flagged`` gives it; made as they are walked (the
+    first rows of a big file come at once)."""
+    if flagged is None:
+        yield from own
+        return
+    sets = flagged.sets
+    rest = iter(own)
+    mine = next(rest, None)
+    for line, k in zip(flagged.lines.tolist(), flagged.which.tolist(), strict=True):
+        while mine is not None and mine[0] < line:
+            yield mine
+            mine = next(rest, None)
+        if mine is not None and mine[0] == line:
+            yield line, [*mine[1], *sets[k]]
+            mine = next(rest, None)
+        else:
+            yield line, sets[k]
+    if mine is not None:
+        yield mine
+    yield from rest
+
+
 def _keys_of(rows: list[LineErrors], key: Callable[[Error], K]) -> dict[K, None]:
     errors = chain.from_iterable(map(itemgetter(1), rows))
     return dict.fromkeys(map(key, errors))  # at C speed: 100ks of errors
@@ -211,31 +237,8 @@ class RowTable:
 
     def sorted_errors(self) -> list[LineErrors]:
         """Every row's errors, its own then the cross-row checks', rows in order."""
-        return [(line, list(errors)) for line, errors in self.errors_in_order()]
-
-    def errors_in_order(self) -> Iterator[tuple[int, Sequence[Error]]]:
-        """(line, errors) of each row with errors, rows in order, its own errors first: made
-        as they are walked (the first rows of a big file come at once)."""
-        own = self.own_errors()
-        flagged = self.flagged
-        if flagged is None:
-            yield from own
-            return
-        sets = flagged.sets
-        rest = iter(own)
-        mine = next(rest, None)
-        for line, k in zip(flagged.lines.tolist(), flagged.which.tolist(), strict=True):
-            while mine is not None and mine[0] < line:
-                yield mine
-                mine = next(rest, None)
-            if mine is not None and mine[0] == line:
-                yield line, [*mine[1], *sets[k]]
-                mine = next(rest, None)
-            else:
-                yield line, sets[k]
-        if mine is not None:
-            yield mine
-        yield from rest
+        in_order = errors_in_order(self.own_errors(), self.flagged)
+        return [(line, list(errors)) for line, errors in in_order]
 
     def is_toponyme(self, i: int) -> bool:
         return self.numero[i] == TOPONYME_NUMERO
