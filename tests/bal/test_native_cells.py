@@ -11,6 +11,7 @@ import datetime
 import io
 import math
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,6 +202,47 @@ def test_native_uuids_equal_the_pattern(values: list[str]) -> None:
     assert found is not None
     happy = re.compile(_bulk.UUID_HAPPY).fullmatch
     assert found.tolist() == [happy(v) is None for v in values]
+
+
+@settings(max_examples=600)
+@given(
+    st.lists(st.one_of(uuid_like, st.just(""), st.just(" ")), min_size=1, max_size=20),
+    st.sampled_from(["", "é", "’", "𝔘"]),
+)
+@example(["", "8f14e45f-ceea-467f-a9b0-2c2f1e4e5a11", "8F14E45F-CEEA-467F-A9B0-2C2F1E4E5A11"], "𝔘")
+def test_a_uuid_column_read_where_it_lies_is_the_column_read_as_strings(
+    values: list[str], other: str
+) -> None:
+    """``NativeChunk.uuids``: the same cells (made strings when read) as ``coded``; misses are
+    the non-empty cells not in the happy shape; a happy cell in lower case is its uuid's bytes,
+    one with an upper-case digit is kept as a string; whatever the text's kind."""
+    text = "".join(f"{other};{value}\n" for value in values)
+    rows, bounds = _fast.cells.split(text, 0, len(text), ";", "\n", 2)  # type: ignore[union-attr]
+    chunk = _columns.NativeChunk(text, rows, bounds, 2)
+    found = chunk.uuids(1)
+    strings = chunk.coded(1, unique=True).values
+    assert list(found.coded.values) == strings == values
+    happy = re.compile(_bulk.UUID_HAPPY).fullmatch
+    assert found.misses.tolist() == [bool(v) and happy(v) is None for v in values]
+    lower = [happy(v) is not None and v == v.lower() for v in values]
+    assert found.other_case.tolist() == [
+        happy(v) is not None and not low for v, low in zip(values, lower, strict=True)
+    ]
+    expected = b"".join(
+        uuid.UUID(v).bytes if low else bytes(16) for v, low in zip(values, lower, strict=True)
+    )
+    assert found.words == expected
+
+
+@given(st.lists(st.sampled_from([bytes(16), b"a" * 16, b"b" * 16, b"a" * 15 + b"b"]), max_size=40))
+def test_native_word_codes_equal_a_dictionary(words: list[bytes]) -> None:
+    """Codes of 16-byte words in order of first appearance, and their number."""
+    codes, distinct = _fast.cells.word_codes(b"".join(words))  # type: ignore[union-attr]
+    index: dict[bytes, int] = {}
+    assert np.frombuffer(codes, dtype=np.int64).tolist() == [
+        index.setdefault(w, len(index)) for w in words
+    ]
+    assert distinct == len(index)
 
 
 @given(st.lists(st.one_of(st.text(max_size=3), st.none(), st.integers(-2, 2), st.tuples())))

@@ -669,6 +669,154 @@ cells_uuids(PyObject *self, PyObject *args)
     return bad;
 }
 
+/* Kinds of a cell read as a uuid v4 (_values._UUID_V4) by uuid_words(). */
+enum { UUID_EMPTY = 0, UUID_LOWER = 1, UUID_OTHER_CASE = 2, UUID_BAD = 3 };
+
+/* Where a uuid's 32 hex digits are among its 36 characters. */
+static const unsigned char UUID_DIGITS[32] = {
+    0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
+    19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+
+#define HEX_UPPER 0x10
+#define HEX_BAD 0x20
+/* A character's hex value, HEX_UPPER added for A-F; HEX_BAD for any other character. */
+static unsigned char HEX_VALUES[256];
+
+static void
+hex_values_init(void)
+{
+    memset(HEX_VALUES, HEX_BAD, sizeof HEX_VALUES);
+    for (int c = 0; c < 10; c++)
+        HEX_VALUES['0' + c] = (unsigned char)c;
+    for (int c = 0; c < 6; c++) {
+        HEX_VALUES['a' + c] = (unsigned char)(10 + c);
+        HEX_VALUES['A' + c] = (unsigned char)(10 + c) | HEX_UPPER;
+    }
+}
+
+/* The kind of the 36 characters at s (UUID_LOWER: their 16 bytes written at w). Every digit
+ * is looked up whatever the others (no branch per character: ~2x faster, measured). */
+static char
+uuid_cell(const Py_UCS1 *s, unsigned char *w)
+{
+    if (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' || s[14] != '4')
+        return UUID_BAD;
+    unsigned char v = s[19];
+    if (v != '8' && v != '9' && v != 'a' && v != 'b' && v != 'A' && v != 'B')
+        return UUID_BAD;
+    unsigned char seen = 0, bytes[16];
+    for (int k = 0; k < 16; k++) {
+        unsigned char hi = HEX_VALUES[s[UUID_DIGITS[2 * k]]];
+        unsigned char lo = HEX_VALUES[s[UUID_DIGITS[2 * k + 1]]];
+        seen |= hi | lo;
+        bytes[k] = (unsigned char)((hi & 0xf) << 4 | (lo & 0xf));
+    }
+    if (seen & HEX_BAD)
+        return UUID_BAD;
+    if (seen & HEX_UPPER)
+        return UUID_OTHER_CASE;
+    memcpy(w, bytes, 16);
+    return UUID_LOWER;
+}
+
+/* uuid_words(text, bounds, rows, width, j) -> (kinds: bytes, words: bytes)
+ *
+ * Column j of a split() chunk read as uuids v4, no string made: kinds[i] is 0 for an empty
+ * cell, 1 for a uuid in lower case (its 16 bytes at words[16 i]), 2 for a uuid with an
+ * upper-case digit, 3 for any other cell; the words of kinds other than 1 are zero. */
+static PyObject *
+cells_uuid_words(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer view;
+    Py_ssize_t rows, width, j;
+    if (!PyArg_ParseTuple(args, "Uy*nnn", &text, &view, &rows, &width, &j))
+        return NULL;
+    const Py_ssize_t *b = chunk_bounds(&view, rows, width);
+    if (b != NULL && (j < 0 || j >= width)) {
+        PyErr_SetString(PyExc_ValueError, "no such column");
+        b = NULL;
+    }
+    PyObject *kinds = b ? PyBytes_FromStringAndSize(NULL, rows) : NULL;
+    PyObject *words = kinds ? PyBytes_FromStringAndSize(NULL, rows * 16) : NULL;
+    if (words == NULL) {
+        Py_XDECREF(kinds);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    char *out_kinds = PyBytes_AS_STRING(kinds);
+    unsigned char *out_words = (unsigned char *)PyBytes_AS_STRING(words);
+    memset(out_words, 0, (size_t)rows * 16);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_UCS1 narrow[36];
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const Py_ssize_t *row = b + i * (width + 1);
+        Py_ssize_t a = row[j], n = row[j + 1] - 1 - a;
+        if (n != 36) {
+            out_kinds[i] = n == 0 ? UUID_EMPTY : UUID_BAD;
+            continue;
+        }
+        const Py_UCS1 *s = (const Py_UCS1 *)data + a;
+        if (kind != PyUnicode_1BYTE_KIND) { /* a wider text: its cell narrowed, if it can be */
+            for (int k = 0; k < 36; k++) {
+                Py_UCS4 c = PyUnicode_READ(kind, data, a + k);
+                narrow[k] = c < 128 ? (Py_UCS1)c : 0; /* (0: no uuid character) */
+            }
+            s = narrow;
+        }
+        out_kinds[i] = uuid_cell(s, out_words + 16 * i);
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("NN", kinds, words);
+}
+
+/* word_codes(words) -> (codes: bytes of int64, distinct: int)
+ *
+ * Each 16-byte word's code, equal words sharing one, codes in order of first appearance. */
+static PyObject *
+cells_word_codes(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view))
+        return NULL;
+    Py_ssize_t n = view.len / 16, size = 16, distinct = 0;
+    while (size < 2 * n)
+        size *= 2;
+    const unsigned char *words = (const unsigned char *)view.buf;
+    Py_ssize_t *firsts = PyMem_Calloc((size_t)size, sizeof(Py_ssize_t)); /* a row + 1 */
+    PyObject *codes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (firsts == NULL || codes == NULL) {
+        PyMem_Free(firsts);
+        Py_XDECREF(codes);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(codes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t lo, hi;
+        memcpy(&lo, words + 16 * i, 8);
+        memcpy(&hi, words + 16 * i + 8, 8);
+        uint64_t h = (lo ^ (hi * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
+        Py_ssize_t at = (Py_ssize_t)((h ^ (h >> 31)) & (uint64_t)(size - 1));
+        for (;; at = (at + 1) & (size - 1)) {
+            Py_ssize_t first = firsts[at];
+            if (first == 0) {
+                firsts[at] = i + 1;
+                out[i] = distinct++;
+                break;
+            }
+            if (memcmp(words + 16 * (first - 1), words + 16 * i, 16) == 0) {
+                out[i] = out[first - 1];
+                break;
+            }
+        }
+    }
+    PyMem_Free(firsts);
+    PyBuffer_Release(&view);
+    return Py_BuildValue("Nn", codes, distinct);
+}
+
 /* truths(values: list) -> bytes of bools: bool(value) of each item. */
 static PyObject *
 cells_truths(PyObject *self, PyObject *args)
@@ -1501,6 +1649,9 @@ static PyMethodDef cells_methods[] = {
     {"floats_at", cells_floats_at, METH_VARARGS,
      "floats_at(text, bounds, rows, width, j) -> (bad, floats): floats() of column j"},
     {"uuids", cells_uuids, METH_VARARGS, "uuids(values) -> bad: not a uuid v4"},
+    {"uuid_words", cells_uuid_words, METH_VARARGS,
+     "uuid_words(text, bounds, rows, width, j) -> (kinds, words)"},
+    {"word_codes", cells_word_codes, METH_VARARGS, "word_codes(words) -> (codes, distinct)"},
     {"truths", cells_truths, METH_VARARGS, "truths(values) -> bool() of each item"},
     {"split", cells_split, METH_VARARGS,
      "split(text, start, stop, delimiter, linebreak, width) -> (rows, bounds) | None"},
@@ -1524,5 +1675,6 @@ static struct PyModuleDef cells_module = {
 PyMODINIT_FUNC
 PyInit__cells(void)
 {
+    hex_values_init();
     return PyModule_Create(&cells_module);
 }

@@ -52,6 +52,8 @@ column). With native cells (few strings per chunk) 2M characters read the benchm
 strings, had to stay in a core's cache); larger chunks gained little more."""
 
 _QUOTED_CHUNK_ROWS = 4096
+_UUID_OTHER_CASE, _UUID_BAD = 2, 3
+"""Kinds of cells of ``_cells.uuid_words`` (0: empty, 1: a lower-case uuid, held as bytes)."""
 _INTP_SIZE = np.dtype(np.intp).itemsize
 
 if TYPE_CHECKING:
@@ -77,6 +79,19 @@ FloatColumn = tuple[Coded, "NDArray[np.bool_]", "NDArray[np.float64]"]
 (``_bulk.FLOAT_HAPPY``), and ``float`` of the others (NaN for those)."""
 
 
+class UuidColumn(NamedTuple):
+    """A column read as uuids v4 (``_bulk.UUID_HAPPY``) without a string per cell."""
+
+    coded: Coded
+    """Every cell, made a string when read."""
+    misses: NDArray[np.bool_]
+    """The cells neither empty nor in the happy uuid shape."""
+    other_case: NDArray[np.bool_]
+    """The happy cells with an upper-case digit."""
+    words: bytes
+    """The 16 bytes of each happy cell in lower case, zero for the others."""
+
+
 class Chunk(ABC):
     """Consecutive data rows, read column by column."""
 
@@ -90,6 +105,11 @@ class Chunk(ABC):
     def floats(self, j: int) -> FloatColumn | None:
         """Column ``j`` read as floats where its cells lie, instead of :meth:`coded` (its cells
         then become strings only when read: most never are); None where this chunk cannot."""
+        return None
+
+    def uuids(self, j: int) -> UuidColumn | None:
+        """Column ``j`` read as uuids where its cells lie, instead of :meth:`coded`, as
+        :meth:`floats`; None where this chunk cannot."""
         return None
 
     @abstractmethod
@@ -158,6 +178,17 @@ class NativeChunk(Chunk):
             Coded(_CellsOf(self, j), np.arange(self.size, dtype=np.intp)),
             np.frombuffer(bad, dtype=bool).copy(),
             np.frombuffer(floats, dtype=np.float64),
+        )
+
+    def uuids(self, j: int) -> UuidColumn:
+        assert _cells is not None
+        kinds, words = _cells.uuid_words(self._text, self._bounds, self.size, self.width, j)
+        kind = np.frombuffer(kinds, dtype=np.uint8)
+        return UuidColumn(
+            Coded(_CellsOf(self, j), np.arange(self.size, dtype=np.intp)),
+            kind == _UUID_BAD,
+            kind == _UUID_OTHER_CASE,
+            words,
         )
 
     def row(self, i: int) -> list[str]:

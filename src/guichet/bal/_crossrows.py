@@ -69,7 +69,7 @@ class _Columns:
     @cached_property
     def has_adresse_id(self) -> NDArray[np.bool_]:
         assert self._table.id_adresse is not None
-        return _fast.truths(self._table.id_adresse)
+        return self._table.id_adresse.present()
 
 
 class _Pending:
@@ -231,12 +231,10 @@ def _check_adresse_ban_ids(table: RowTable, flags: Flags, columns: _Columns | No
     is_address = ~columns.toponyme
     numero_keys = _numero_key_codes(table, columns)
     has_id = columns.has_adresse_id
-    distinct = set(table.id_adresse)
-    distinct.discard(None)
-    if len(distinct) == int(np.count_nonzero(has_id)):  # the usual case: no id given twice
+    if table.id_adresse.all_distinct():  # the usual case: no id given twice
         _flag_distinct_ids(flags, np.flatnonzero(is_address), numero_keys, has_id)
         return
-    ids = _codes(table.id_adresse)
+    ids = table.id_adresse.codes()
     _flag_groups_with_several(
         flags,
         np.flatnonzero(is_address & has_id),

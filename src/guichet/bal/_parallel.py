@@ -22,7 +22,7 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -70,8 +70,7 @@ class Part:
         """What a child sends, quick to pickle and unpickle: each column of shared values
         (communes, names, ids...) as its distinct values and every row's code (a list of refs
         cost ~0.07 µs a row each way, ~7 ms for names alone on 50k rows, measured); the adresse
-        ids packed in one string (a string each cost ~15 ms to pickle and unpickle on 50k rows
-        of 1.4, measured). The parent waits for all of it."""
+        ids go as their bytes (:class:`AdresseIds`). The parent waits for all of it."""
         state = dict(self.__dict__)
         table = self.table
         if table is None:
@@ -83,16 +82,11 @@ class Part:
         }
         sent: dict[str, Any] = dict.fromkeys(coded)
         sent["codes"] = {}
-        packed = _packed(table.id_adresse)
-        if packed is not None:
-            sent["id_adresse"] = None
-            state["packed_id_adresse"] = packed
         state["table"] = replace(table, **sent)
         state["coded_columns"] = coded
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        packed = state.pop("packed_id_adresse", None)
         coded: dict[str, tuple[list[Any], NDArray[np.integer[Any]]]]
         coded = state.pop("coded_columns", {})
         self.__dict__.update(state)
@@ -102,8 +96,6 @@ class Part:
             wide = codes.astype(np.int64)  # (np.intp where take() needs it)
             setattr(self.table, name, _fast.take(distinct, wide.astype(np.intp, copy=False)))
             self.table.codes[name] = (wide, distinct)  # the cross-row checks' too
-        if isinstance(packed, str):
-            self.table.id_adresse = _unpacked(packed)
 
 
 _CODED_COLUMNS = (
@@ -146,24 +138,6 @@ def _merged_coding(first: Coding, then: Coding) -> Coding:
             distinct.append(value)
         recode[k] = code
     return np.concatenate([codes, recode[then[0]]]), distinct
-
-
-_SEPARATOR = "\n"
-
-
-def _packed(ids: list[str | None] | None) -> str | None:
-    """``ids`` as one string (no id: ""), or None when that would not read back exactly."""
-    if not ids or "" in ids:
-        return None
-    texts = list(ids)
-    for missing in np.flatnonzero(~_fast.truths(ids)).tolist():  # None only: "" is not sent
-        texts[missing] = ""
-    packed = _SEPARATOR.join(cast("list[str]", texts))
-    return packed if packed.count(_SEPARATOR) == len(ids) - 1 else None
-
-
-def _unpacked(packed: str) -> list[str | None]:
-    return _fast.none_if_empty(packed.split(_SEPARATOR))
 
 
 def read_rows(
@@ -334,7 +308,8 @@ def _append(table: RowTable, more: RowTable) -> None:
         (table.code_voie, more.code_voie),
         (table.id_commune, more.id_commune),
         (table.id_toponyme, more.id_toponyme),
-        (table.id_adresse, more.id_adresse),
     ):
         if kept is not None and new is not None:
             kept += new
+    if table.id_adresse is not None and more.id_adresse is not None:
+        table.id_adresse.extend(more.id_adresse)

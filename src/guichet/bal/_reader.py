@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from guichet.bal import _bulk, _fast
-from guichet.bal._columns import Chunk, Coded
+from guichet.bal._columns import Chunk, Coded, UuidColumn
 from guichet.bal._fields import Column, js_key_order
+from guichet.bal._ids import AdresseIds
 from guichet.bal._proj import lambert93_many
 from guichet.bal._rows import (
     COORD_MARGIN_M,
@@ -96,7 +97,7 @@ _ID_FIELDS = ("id_ban_commune", "id_ban_toponyme", "id_ban_adresse")
 _HAPPY_CLE_TAIL = "_0001_00001"
 """Makes a happy cle_interop of a commune part: no error but the commune's own."""
 
-Ids = tuple[list[str | None], list[str | None], list[str | None]]
+Ids = tuple[list[str | None], list[str | None], AdresseIds]
 
 
 class RowsReader:
@@ -126,13 +127,18 @@ class RowsReader:
         """The chunk's float columns by index, when read with their happy shapes."""
         self._float_misses: dict[int, NDArray[np.bool_]] = {}
         """The cells of those not in the happy shape, when read with the chunk's floats."""
+        self._adresse_ids: UuidColumn | None = None
+        """The chunk's id_ban_adresse column, when read as uuids (no string per cell)."""
+        self._uuid_misses: dict[int, NDArray[np.bool_]] = {}
+        """Its cells neither empty nor in the happy shape, by index, when read so."""
         self.table = RowTable()
         self.rows_seen = 0
         """Rows given so far, the chunk being read included."""
         if "suffixe" in self._at:
             self.table.suffixe = []
         if "uid_adresse" in self._at or any(name in self._at for name in _ID_FIELDS):
-            self.table.id_commune, self.table.id_toponyme, self.table.id_adresse = [], [], []
+            self.table.id_commune, self.table.id_toponyme = [], []
+            self.table.id_adresse = AdresseIds()
             self.table.code_voie = []
 
     # -- exact path -------------------------------------------------------------------------
@@ -220,14 +226,11 @@ class RowsReader:
             return
         self._chunk_floats.clear()
         self._float_misses.clear()
+        self._adresse_ids = None
+        self._uuid_misses.clear()
         cols: dict[int, Coded] = {}
         for index, _, _, schema, localized in self._known:
-            floats = self._float_column(chunk, index, schema, localized)
-            cols[index] = (
-                chunk.coded(index, unique=schema in _NEAR_UNIQUE and not localized)
-                if floats is None
-                else floats
-            )
+            cols[index] = self._column(chunk, index, schema, localized)
         dirty = np.zeros(size, dtype=bool)
         bulk_bad: dict[int, NDArray[np.bool_]] = {}
         cle = self._at.get("cle_interop")
@@ -251,13 +254,30 @@ class RowsReader:
         numeros: list[int | None] = _take(numero)
         ids = self._ids(cols, size, dirty)
         if ids is not None:  # check 9 in bulk: rows where no branch of _check_ban_ids fires
-            commune, toponyme, adresse = (_fast.truths(column) for column in ids)
+            commune, toponyme, adresse = (
+                _fast.truths(ids[0]),
+                _fast.truths(ids[1]),
+                ids[2].present(),
+            )
             toponyme_row = _fast.equals(numeros, TOPONYME_NUMERO)
             uses_none = ~(commune | toponyme | adresse)
             dirty |= ~(uses_none | (commune & toponyme & (adresse | toponyme_row)))
         self._read_dirty(chunk, start, dirty, numeros, _take(communes), _take(names), cols, ids)
         for memo in self._memos.values():
             memo.trim()
+
+    def _column(self, chunk: Chunk, index: int, schema: str, localized: bool) -> Coded:
+        """Column ``index`` coded, or read as floats or as uuids where the chunk can."""
+        floats = self._float_column(chunk, index, schema, localized)
+        if floats is not None:
+            return floats
+        if schema == "id_ban_adresse" and not localized and not self._memos[index][""].errors:
+            # (an empty cell is then no id and no error: the uuids' misses leave it out)
+            found = chunk.uuids(index)
+            if found is not None:
+                self._adresse_ids, self._uuid_misses[index] = found, found.misses
+                return found.coded
+        return chunk.coded(index, unique=schema in _NEAR_UNIQUE and not localized)
 
     def _float_column(self, chunk: Chunk, index: int, schema: str, localized: bool) -> Coded | None:
         """A float column read as floats where the chunk can (None: to be coded)."""
@@ -348,12 +368,14 @@ class RowsReader:
             table.suffixe += suffixes
         if ids is not None and code_voie is not None:
             for kept, new in zip(
-                (table.id_commune, table.id_toponyme, table.id_adresse, table.code_voie),
-                (*ids, code_voie),
+                (table.id_commune, table.id_toponyme, table.code_voie),
+                (ids[0], ids[1], code_voie),
                 strict=True,
             ):
                 assert kept is not None
                 kept += new
+            assert table.id_adresse is not None
+            table.id_adresse.extend(ids[2])
 
     def _memo_bad(self, index: int, values: Sequence[str]) -> NDArray[np.bool_]:
         """Which values of a memoized column read with errors."""
@@ -366,6 +388,8 @@ class RowsReader:
         if pattern == _bulk.FLOAT_HAPPY and (native := _fast.native_floats(values)) is not None:
             bad, self._chunk_floats[index] = native  # the floats are read at once
             return bad
+        if pattern == _bulk.UUID_HAPPY and (misses := self._uuid_misses.get(index)) is not None:
+            return misses  # read with the chunk's uuids (``_column``)
         if pattern == _bulk.UUID_HAPPY and (found := _fast.native_uuid_misses(values)) is not None:
             return found
         if pattern == _bulk.CLE_HAPPY and (found := _fast.native_cle_misses(values)) is not None:
@@ -472,7 +496,7 @@ class RowsReader:
             values, codes = cols[self._at["uid_adresse"]]
             dirty |= _fast.truths(values)[codes]
         ids: list[list[str | None]] = []
-        for name in _ID_FIELDS:
+        for name in _ID_FIELDS[:2]:
             index = self._at.get(name)
             # a happy id is its raw value; an empty cell is no id; other cells are dirty rows
             if index is None:
@@ -480,7 +504,20 @@ class RowsReader:
             else:
                 values, codes = cols[index]
                 ids.append(_take(_Values(_fast.none_if_empty(values), codes)))
-        return ids[0], ids[1], ids[2]
+        return ids[0], ids[1], self._adresses(cols, size)
+
+    def _adresses(self, cols: dict[int, Coded], size: int) -> AdresseIds:
+        """The id_ban_adresse of every row, as :meth:`_ids`."""
+        found = self._adresse_ids
+        if found is not None:
+            cells = found.coded.values
+            other_case = np.flatnonzero(found.other_case).tolist()
+            return AdresseIds(found.words, {i: cells[i] for i in other_case})
+        index = self._at.get("id_ban_adresse")
+        if index is None:
+            return AdresseIds.none(size)
+        values, codes = cols[index]
+        return AdresseIds.of(_take(_Values(list(values), codes)))
 
     def _code_voie(self, cols: dict[int, Coded], size: int) -> list[str | None] | None:
         """codeVoie of every happy cle_interop (dirty rows: the exact path), when ids exist."""

@@ -30,6 +30,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from guichet.bal import _cog, _fast
+from guichet.bal._ids import AdresseIds
 from guichet.bal._proj import ProjError, proj
 from guichet.bal._text import normalize
 
@@ -203,7 +204,7 @@ class RowTable:
     """Only kept when ids exist (the voie checks are the only ones to read it)."""
     id_commune: list[str | None] | None = None
     id_toponyme: list[str | None] | None = None
-    id_adresse: list[str | None] | None = None
+    id_adresse: AdresseIds | None = None
     flagged: FlaggedRows | None = None
     """What the cross-row checks added to the rows (:func:`._crossrows.check_rows`)."""
     codes: dict[str, Coding] = field(default_factory=dict)
