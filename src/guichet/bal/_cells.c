@@ -436,10 +436,22 @@ cells_column(PyObject *self, PyObject *args)
     int kind = PyUnicode_KIND(text);
     const unsigned char *data = (const unsigned char *)PyUnicode_DATA(text);
     const unsigned char *end = data + PyUnicode_GET_LENGTH(text) * kind;
+    Py_ssize_t *out = unique ? NULL : (Py_ssize_t *)PyBytes_AS_STRING(coder.codes);
+    Py_ssize_t last = 0, last_length = -1; /* the previous row's cell */
     for (Py_ssize_t i = 0; i < rows; i++) {
         const Py_ssize_t *row = b + i * (width + 1);
-        if (coder_add(&coder, text, data, end, kind, i, row[j], row[j + 1] - 1 - row[j]) < 0)
+        Py_ssize_t a = row[j], n = row[j + 1] - 1 - a;
+        /* a cell often repeats the one above it (a commune, a street, its ids): compared
+         * with it first, it is coded without hashing its characters */
+        if (out != NULL && n == last_length &&
+            same_bytes(data + a * kind, end, data + last * kind, end, n * kind)) {
+            out[i] = out[i - 1];
+            continue;
+        }
+        if (coder_add(&coder, text, data, end, kind, i, a, n) < 0)
             goto fail;
+        last = a;
+        last_length = n;
     }
     PyBuffer_Release(&view);
     return coder_result(&coder);
@@ -769,6 +781,59 @@ cells_uuid_words(PyObject *self, PyObject *args)
     }
     PyBuffer_Release(&view);
     return Py_BuildValue("NN", kinds, words);
+}
+
+/* int_codes(values) -> (codes: bytes of int64, firsts: bytes of int64)
+ *
+ * Each int64 value's code, equal values sharing one, codes in order of first appearance, and
+ * where each code's value is first met: np.unique's work without its sort, by hashing. */
+static PyObject *
+cells_int_codes(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view))
+        return NULL;
+    Py_ssize_t n = view.len / (Py_ssize_t)sizeof(int64_t), size = 16, distinct = 0;
+    while (size < 2 * n)
+        size *= 2;
+    const int64_t *values = (const int64_t *)view.buf;
+    Py_ssize_t *slots = PyMem_Calloc((size_t)size, sizeof(Py_ssize_t)); /* a row + 1 */
+    PyObject *codes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    int64_t *firsts = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    if (slots == NULL || codes == NULL || firsts == NULL) {
+        PyMem_Free(slots);
+        PyMem_Free(firsts);
+        Py_XDECREF(codes);
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(codes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t h = (uint64_t)values[i] * 0x9e3779b97f4a7c15ULL;
+        Py_ssize_t at = (Py_ssize_t)((h ^ (h >> 29)) & (uint64_t)(size - 1));
+        for (;; at = (at + 1) & (size - 1)) {
+            Py_ssize_t first = slots[at];
+            if (first == 0) {
+                slots[at] = i + 1;
+                firsts[distinct] = i;
+                out[i] = distinct++;
+                break;
+            }
+            if (values[first - 1] == values[i]) {
+                out[i] = out[first - 1];
+                break;
+            }
+        }
+    }
+    PyMem_Free(slots);
+    PyBuffer_Release(&view);
+    PyObject *found = PyBytes_FromStringAndSize((const char *)firsts, distinct * (Py_ssize_t)sizeof(int64_t));
+    PyMem_Free(firsts);
+    if (found == NULL) {
+        Py_DECREF(codes);
+        return NULL;
+    }
+    return Py_BuildValue("NN", codes, found);
 }
 
 /* word_codes(words) -> (codes: bytes of int64, distinct: int)
@@ -1652,6 +1717,7 @@ static PyMethodDef cells_methods[] = {
     {"uuid_words", cells_uuid_words, METH_VARARGS,
      "uuid_words(text, bounds, rows, width, j) -> (kinds, words)"},
     {"word_codes", cells_word_codes, METH_VARARGS, "word_codes(words) -> (codes, distinct)"},
+    {"int_codes", cells_int_codes, METH_VARARGS, "int_codes(values) -> (codes, firsts)"},
     {"truths", cells_truths, METH_VARARGS, "truths(values) -> bool() of each item"},
     {"split", cells_split, METH_VARARGS,
      "split(text, start, stop, delimiter, linebreak, width) -> (rows, bounds) | None"},

@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import cached_property
 from itertools import compress
 from operator import itemgetter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -59,12 +59,28 @@ class _Columns:
     @cached_property
     def toponyme(self) -> NDArray[np.bool_]:
         """The rows of a toponyme (numero 99999)."""
-        return _fast.equals(self._table.numero, TOPONYME_NUMERO)
+        return self._each_row("numero", lambda values: _fast.equals(values, TOPONYME_NUMERO))
 
     @cached_property
     def has_toponyme_id(self) -> NDArray[np.bool_]:
-        assert self._table.id_toponyme is not None
-        return _fast.truths(self._table.id_toponyme)
+        return self._each_row("id_toponyme", _fast.truths)
+
+    @cached_property
+    def has_commune_id(self) -> NDArray[np.bool_]:
+        return self._each_row("id_commune", _fast.truths)
+
+    def _each_row(
+        self, name: str, test: Callable[[list[Any]], NDArray[np.bool_]]
+    ) -> NDArray[np.bool_]:
+        """``test`` of column ``name``'s values, once per distinct value where the column is
+        already coded (:mod:`._parallel` codes them), else on every row."""
+        coded = self._table.codes.get(name)
+        if coded is not None:
+            codes, distinct = coded
+            return test(distinct)[codes]
+        values = getattr(self._table, name)
+        assert values is not None
+        return test(values)
 
     @cached_property
     def has_adresse_id(self) -> NDArray[np.bool_]:
@@ -150,8 +166,7 @@ def _uses_ids(
 
 def uses_ids_many(table: RowTable, columns: _Columns) -> NDArray[np.bool_]:
     """:func:`_uses_ids` of every row (of a table with id columns), with C-speed passes."""
-    assert table.id_commune is not None
-    uses: NDArray[np.bool_] = _fast.truths(table.id_commune) & columns.has_toponyme_id
+    uses: NDArray[np.bool_] = columns.has_commune_id & columns.has_toponyme_id
     uses &= columns.has_adresse_id | columns.toponyme
     return uses
 
