@@ -63,6 +63,21 @@ def test_a_row_set_again_holds_its_new_id(values: list[str | None], data: st.Dat
         held[len(values)] = _UUID
 
 
+@given(st.lists(ids, min_size=1, max_size=20), st.data())
+def test_rows_assigned_at_once_hold_what_one_by_one_would(
+    values: list[str | None], data: st.DataObject
+) -> None:
+    held, one_by_one = AdresseIds.of(values), AdresseIds.of(values)
+    rows = sorted(data.draw(st.sets(st.integers(0, len(values) - 1))))
+    new = [data.draw(ids) for _ in rows]
+    held.assign(rows, new)
+    for row, value in zip(rows, new, strict=True):
+        one_by_one[row] = value
+    assert held == one_by_one and list(held) == list(one_by_one)
+    with pytest.raises(IndexError):
+        held.assign([len(values)], [_UUID])
+
+
 def test_only_a_lower_case_uuid_v4_is_held_as_bytes() -> None:
     assert _ids.word_of(_UUID) == bytes.fromhex(_UUID.replace("-", ""))
     for other in (_UUID.upper(), _UUID[:14] + "1" + _UUID[15:], _UUID + " ", "x"):

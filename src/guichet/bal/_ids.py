@@ -36,7 +36,7 @@ def word_of(value: str) -> bytes | None:
     """The 16 bytes of an id in the usual shape, or None for any other string."""
     if _LOWER_UUID_V4.fullmatch(value) is None:
         return None
-    return uuid.UUID(value).bytes
+    return bytes.fromhex(value.replace("-", ""))  # (uuid.UUID: 4x slower)
 
 
 class AdresseIds:
@@ -98,6 +98,21 @@ class AdresseIds:
             self._others[i] = value
         else:
             self._others.pop(i, None)
+
+    def assign(self, rows: list[int], values: list[str | None]) -> None:
+        """``ids[rows[k]] = values[k]`` for every k, the values converted at once (the rows the
+        exact path read: thousands in a big file)."""
+        if not rows:
+            return
+        if not all(0 <= row < len(self) for row in rows):
+            raise IndexError(rows)
+        new = AdresseIds.of(values)
+        words = np.frombuffer(self._words, dtype=np.uint8).reshape(-1, _WORD)
+        words[rows] = np.frombuffer(new._words, dtype=np.uint8).reshape(-1, _WORD)
+        del words  # (a view: the words cannot grow while it lives)
+        for row in rows:
+            self._others.pop(row, None)
+        self._others.update({rows[k]: value for k, value in new._others.items()})
 
     def __iter__(self) -> Iterator[str | None]:
         return (self[i] for i in range(len(self)))

@@ -346,7 +346,9 @@ class RowsReader:
         chunk's rows appended to the table."""
         suffixes = None if self.table.suffixe is None else _take(self._parsed(cols, "suffixe", 0))
         code_voie = self._code_voie(cols, chunk.size)
-        for i in np.flatnonzero(dirty).tolist():
+        rows = np.flatnonzero(dirty).tolist()
+        adresses: list[str | None] = []
+        for i in rows:
             state = self._read_row(start + i, chunk.row(i), check_row)
             if state.errors:
                 self.table.errors[start + i] = state.errors
@@ -357,8 +359,10 @@ class RowsReader:
                 suffixes[i] = state.suffixe
             if ids is not None and code_voie is not None:
                 ids[0][i], ids[1][i] = state.id_commune, state.id_toponyme
-                ids[2][i] = state.id_adresse
+                adresses.append(state.id_adresse)
                 code_voie[i] = state.code_voie
+        if ids is not None and code_voie is not None:
+            ids[2].assign(rows, adresses)
         table = self.table
         table.count += chunk.size
         table.numero += numeros
