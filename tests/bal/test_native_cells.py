@@ -235,14 +235,18 @@ def test_a_uuid_column_read_where_it_lies_is_the_column_read_as_strings(
 
 
 @given(st.lists(st.sampled_from([bytes(16), b"a" * 16, b"b" * 16, b"a" * 15 + b"b"]), max_size=40))
-def test_native_word_codes_equal_a_dictionary(words: list[bytes]) -> None:
-    """Codes of 16-byte words in order of first appearance, and their number."""
-    codes, distinct = _fast.cells.word_codes(b"".join(words))  # type: ignore[union-attr]
-    index: dict[bytes, int] = {}
-    assert np.frombuffer(codes, dtype=np.int64).tolist() == [
-        index.setdefault(w, len(index)) for w in words
-    ]
-    assert distinct == len(index)
+def test_native_item_codes_equal_a_dictionary(words: list[bytes]) -> None:
+    """Codes of 16-byte (and 8-byte) items in order of first appearance, and where each is
+    first met."""
+    for size, items in ((16, words), (8, [w[:8] for w in words])):
+        codes, firsts = _fast.cells.item_codes(b"".join(items), size)  # type: ignore[union-attr]
+        index: dict[bytes, int] = {}
+        assert np.frombuffer(codes, dtype=np.int64).tolist() == [
+            index.setdefault(w, len(index)) for w in items
+        ]
+        assert np.frombuffer(firsts, dtype=np.int64).tolist() == [items.index(w) for w in index]
+    with pytest.raises(ValueError, match="8 or 16"):
+        _fast.cells.item_codes(b"", 4)  # type: ignore[union-attr]
 
 
 @given(st.lists(st.one_of(st.text(max_size=3), st.none(), st.integers(-2, 2), st.tuples())))

@@ -783,21 +783,28 @@ cells_uuid_words(PyObject *self, PyObject *args)
     return Py_BuildValue("NN", kinds, words);
 }
 
-/* int_codes(values) -> (codes: bytes of int64, firsts: bytes of int64)
+/* item_codes(items, size) -> (codes: bytes of int64, firsts: bytes of int64)
  *
- * Each int64 value's code, equal values sharing one, codes in order of first appearance, and
- * where each code's value is first met: np.unique's work without its sort, by hashing. */
+ * Each item's code (items of 8 or 16 bytes: int64 values, uuids), equal items sharing one,
+ * codes in order of first appearance, and where each code's item is first met: np.unique's
+ * work without its sort, by hashing. */
 static PyObject *
-cells_int_codes(PyObject *self, PyObject *args)
+cells_item_codes(PyObject *self, PyObject *args)
 {
     Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view))
+    Py_ssize_t item;
+    if (!PyArg_ParseTuple(args, "y*n", &view, &item))
         return NULL;
-    Py_ssize_t n = view.len / (Py_ssize_t)sizeof(int64_t), size = 16, distinct = 0;
+    if (item != 8 && item != 16) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "items of 8 or 16 bytes");
+        return NULL;
+    }
+    Py_ssize_t n = view.len / item, size = 16, distinct = 0;
     while (size < 2 * n)
         size *= 2;
-    const int64_t *values = (const int64_t *)view.buf;
-    Py_ssize_t *slots = PyMem_Calloc((size_t)size, sizeof(Py_ssize_t)); /* a row + 1 */
+    const unsigned char *items = (const unsigned char *)view.buf;
+    Py_ssize_t *slots = PyMem_Calloc((size_t)size, sizeof(Py_ssize_t)); /* an item + 1 */
     PyObject *codes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
     int64_t *firsts = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(int64_t));
     if (slots == NULL || codes == NULL || firsts == NULL) {
@@ -809,7 +816,12 @@ cells_int_codes(PyObject *self, PyObject *args)
     }
     int64_t *out = (int64_t *)PyBytes_AS_STRING(codes);
     for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t h = (uint64_t)values[i] * 0x9e3779b97f4a7c15ULL;
+        const unsigned char *p = items + item * i;
+        uint64_t lo, hi = 0;
+        memcpy(&lo, p, 8);
+        if (item == 16)
+            memcpy(&hi, p + 8, 8);
+        uint64_t h = (lo ^ (hi * 0xbf58476d1ce4e5b9ULL)) * 0x9e3779b97f4a7c15ULL;
         Py_ssize_t at = (Py_ssize_t)((h ^ (h >> 29)) & (uint64_t)(size - 1));
         for (;; at = (at + 1) & (size - 1)) {
             Py_ssize_t first = slots[at];
@@ -819,7 +831,7 @@ cells_int_codes(PyObject *self, PyObject *args)
                 out[i] = distinct++;
                 break;
             }
-            if (values[first - 1] == values[i]) {
+            if (memcmp(items + item * (first - 1), p, (size_t)item) == 0) {
                 out[i] = out[first - 1];
                 break;
             }
@@ -827,59 +839,14 @@ cells_int_codes(PyObject *self, PyObject *args)
     }
     PyMem_Free(slots);
     PyBuffer_Release(&view);
-    PyObject *found = PyBytes_FromStringAndSize((const char *)firsts, distinct * (Py_ssize_t)sizeof(int64_t));
+    PyObject *found =
+        PyBytes_FromStringAndSize((const char *)firsts, distinct * (Py_ssize_t)sizeof(int64_t));
     PyMem_Free(firsts);
     if (found == NULL) {
         Py_DECREF(codes);
         return NULL;
     }
     return Py_BuildValue("NN", codes, found);
-}
-
-/* word_codes(words) -> (codes: bytes of int64, distinct: int)
- *
- * Each 16-byte word's code, equal words sharing one, codes in order of first appearance. */
-static PyObject *
-cells_word_codes(PyObject *self, PyObject *args)
-{
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view))
-        return NULL;
-    Py_ssize_t n = view.len / 16, size = 16, distinct = 0;
-    while (size < 2 * n)
-        size *= 2;
-    const unsigned char *words = (const unsigned char *)view.buf;
-    Py_ssize_t *firsts = PyMem_Calloc((size_t)size, sizeof(Py_ssize_t)); /* a row + 1 */
-    PyObject *codes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
-    if (firsts == NULL || codes == NULL) {
-        PyMem_Free(firsts);
-        Py_XDECREF(codes);
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
-    int64_t *out = (int64_t *)PyBytes_AS_STRING(codes);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t lo, hi;
-        memcpy(&lo, words + 16 * i, 8);
-        memcpy(&hi, words + 16 * i + 8, 8);
-        uint64_t h = (lo ^ (hi * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
-        Py_ssize_t at = (Py_ssize_t)((h ^ (h >> 31)) & (uint64_t)(size - 1));
-        for (;; at = (at + 1) & (size - 1)) {
-            Py_ssize_t first = firsts[at];
-            if (first == 0) {
-                firsts[at] = i + 1;
-                out[i] = distinct++;
-                break;
-            }
-            if (memcmp(words + 16 * (first - 1), words + 16 * i, 16) == 0) {
-                out[i] = out[first - 1];
-                break;
-            }
-        }
-    }
-    PyMem_Free(firsts);
-    PyBuffer_Release(&view);
-    return Py_BuildValue("Nn", codes, distinct);
 }
 
 /* truths(values: list) -> bytes of bools: bool(value) of each item. */
@@ -1716,8 +1683,7 @@ static PyMethodDef cells_methods[] = {
     {"uuids", cells_uuids, METH_VARARGS, "uuids(values) -> bad: not a uuid v4"},
     {"uuid_words", cells_uuid_words, METH_VARARGS,
      "uuid_words(text, bounds, rows, width, j) -> (kinds, words)"},
-    {"word_codes", cells_word_codes, METH_VARARGS, "word_codes(words) -> (codes, distinct)"},
-    {"int_codes", cells_int_codes, METH_VARARGS, "int_codes(values) -> (codes, firsts)"},
+    {"item_codes", cells_item_codes, METH_VARARGS, "item_codes(items, size) -> (codes, firsts)"},
     {"truths", cells_truths, METH_VARARGS, "truths(values) -> bool() of each item"},
     {"split", cells_split, METH_VARARGS,
      "split(text, start, stop, delimiter, linebreak, width) -> (rows, bounds) | None"},

@@ -164,8 +164,8 @@ def _word_codes(words: bytearray) -> tuple[NDArray[np.int64], int]:
     how many distinct words there are."""
     cells = _fast.cells
     if cells is not None:
-        codes, distinct = cells.word_codes(words)
-        return np.frombuffer(codes, dtype=np.int64).copy(), distinct
+        codes, firsts = cells.item_codes(words, _WORD)
+        return np.frombuffer(codes, dtype=np.int64).copy(), len(firsts) // 8
     split = [bytes(words[k : k + _WORD]) for k in range(0, len(words), _WORD)]
     found, values = _fast.factorize(split)
     return found.copy(), len(values)
